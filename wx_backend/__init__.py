@@ -1,0 +1,131 @@
+"""wx_backend: booking scarce goods through WeChat.
+
+``create_app`` builds the web app in named steps; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from apiflask import APIFlask
+
+from wx_backend.config import Config, ConfigError, check_production, load_dev_secrets
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(config: Mapping | None = None) -> APIFlask:
+    """Build the app from the environment, with ``config`` overriding any setting."""
+    settings = {k: v for k, v in vars(Config()).items() if k.isupper()}
+    settings.update(config or {})
+    app = APIFlask(
+        __name__,
+        title="wx-backend",
+        version="1",
+        spec_path="/api/v1/openapi.json",
+        docs_path=None,
+        json_errors=False,
+        instance_path=_instance_path(settings),
+        instance_relative_config=False,
+    )
+    app.config.update(settings)
+    configure_logging(app)
+    resolve_services(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+def _instance_path(settings: Mapping) -> str | None:
+    path = settings.get("INSTANCE_PATH")
+    return os.path.abspath(path) if path else None
+
+
+def configure_logging(app: APIFlask) -> None:
+    """Log to stderr at LOG_LEVEL unless the host (gunicorn, pytest) already set logging up."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("wx_backend").setLevel(app.config["LOG_LEVEL"])
+
+
+def resolve_services(app: APIFlask) -> None:
+    """Fill in secrets, database, Redis and WeChat endpoints; start embedded ones if unset."""
+    config = app.config
+    if config["WXB_MODE"] == "development":
+        for name, value in load_dev_secrets(app.instance_path).items():
+            config[name] = config.get(name) or value
+    else:
+        check_production(config)
+
+    from wx_backend import embedded
+
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = embedded.start_postgres(app.instance_path)
+    if not config.get("REDIS_URL"):
+        config["REDIS_URL"] = embedded.start_redis(app.instance_path)
+    config["SQLALCHEMY_DATABASE_URI"] = _sqlalchemy_url(config["DATABASE_URL"])
+
+    if not config.get("WECHAT_API_BASE_URL"):
+        if config["FAKE_WECHAT"]:
+            from wx_backend.fakes import wechat_api
+
+            config["WECHAT_API_BASE_URL"] = wechat_api.ensure_running({
+                config["WECHAT_MINIPROGRAM_APPID"]: config["WECHAT_MINIPROGRAM_SECRET"],
+                config["WECHAT_OFFICIAL_APPID"]: config["WECHAT_OFFICIAL_SECRET"],
+            })
+        else:
+            from wx_backend.config import DEFAULT_WECHAT_API_BASE_URL
+
+            config["WECHAT_API_BASE_URL"] = DEFAULT_WECHAT_API_BASE_URL
+    if not config["WECHAT_API_BASE_URL"].endswith("/"):
+        config["WECHAT_API_BASE_URL"] += "/"
+
+
+def _sqlalchemy_url(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if not url.startswith("postgresql+"):
+        raise ConfigError(f"DATABASE_URL must be a PostgreSQL URL, got {url.split(':')[0]}://...")
+    return url
+
+
+def register_extensions(app: APIFlask) -> None:
+    """Bind the unbound extension objects to this app."""
+    from wx_backend import models, sms, wechat  # noqa: F401  (models register tables)
+    from wx_backend.extensions import db, migrate, pii, redis_store
+
+    from wx_backend.pii import PiiKeyError
+
+    try:
+        pii.configure(app.config["PII_KEY"], app.config["PII_OLD_KEYS"],
+                      app.config["PII_INDEX_KEY"])
+    except PiiKeyError as error:
+        raise ConfigError(f"PII_KEY / PII_OLD_KEYS / PII_INDEX_KEY: {error}") from None
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    redis_store.init_app(app)
+    sms.init_app(app)
+    wechat.init_app(app)
+
+
+def register_blueprints(app: APIFlask) -> None:
+    """Mount each surface under its prefix; dev tools only when DEV_TOOLS is on."""
+    from wx_backend import miniprogram_api
+
+    app.register_blueprint(miniprogram_api.bp)
+    if app.config["DEV_TOOLS"]:
+        from wx_backend import dev
+
+        app.register_blueprint(dev.bp)
+
+
+def register_error_handlers(app: APIFlask) -> None:
+    """Every error answers with the JSON envelope."""
+    from wx_backend.web_errors import register_error_handlers as register
+
+    register(app)

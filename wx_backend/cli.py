@@ -1,0 +1,74 @@
+"""The ``wx-backend`` command: ``serve`` plus every Flask and Flask-Migrate command.
+
+``wx-backend serve`` is what ``scripts/run`` calls: it resolves the configuration (starting
+the embedded PostgreSQL, Redis and fake WeChat API in this process when no URLs are set),
+applies migrations, then runs gunicorn as a child process with the resolved URLs in its
+environment, so its workers connect to the same servers and start nothing themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import click
+from flask.cli import FlaskGroup
+
+from wx_backend import ConfigError, create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def cli():
+    """Booking backend for scarce goods over WeChat."""
+
+
+@cli.command("serve")
+@click.option("--bind", default=lambda: os.environ.get("WXB_BIND", "127.0.0.1:5000"),
+              show_default="127.0.0.1:5000 or $WXB_BIND", help="Address to listen on.")
+@click.option("--workers", type=int,
+              default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")),
+              show_default="2 or $WEB_CONCURRENCY", help="gunicorn worker processes.")
+@click.option("--threads", type=int, default=lambda: int(os.environ.get("WEB_THREADS", "4")),
+              show_default="4 or $WEB_THREADS", help="Threads per worker.")
+def serve(bind: str, workers: int, threads: int) -> None:
+    """Migrate the database and serve the app under gunicorn."""
+    from flask_migrate import upgrade
+
+    try:
+        app = create_app()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        from wx_backend.extensions import db
+
+        db.engine.dispose()
+
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "REDIS_URL", "WECHAT_API_BASE_URL", "WXB_MODE"):
+        env[name] = str(app.config[name])
+    env["WXB_INSTANCE_PATH"] = app.instance_path
+    env["FAKE_WECHAT"] = "1" if app.config["FAKE_WECHAT"] else "0"
+    env["DEV_TOOLS"] = "1" if app.config["DEV_TOOLS"] else "0"
+
+    command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
+               "--worker-class", "gthread", "--threads", str(threads),
+               "--access-logfile", "-", "--graceful-timeout", "10", "wx_backend.wsgi:app"]
+    click.echo(f"wx-backend: serving on http://{bind} (mode {app.config['WXB_MODE']}, "
+               f"instance {app.instance_path})", err=True)
+    server = subprocess.Popen(command, env=env)
+
+    def forward(signum, frame):
+        server.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    code = server.wait()
+    sys.exit(code if code >= 0 else 0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="wx-backend")

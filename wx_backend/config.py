@@ -1,0 +1,154 @@
+"""Configuration read from the environment.
+
+Two modes:
+
+- ``development`` (the default when neither ``DATABASE_URL`` nor ``REDIS_URL`` is set):
+  embedded PostgreSQL and Redis under ``instance/``, the fake WeChat API, the SMS outbox
+  and the dev tools are on, and the secrets are generated once into ``instance/``.
+- ``production`` (the default as soon as a URL is set): every secret must be given and
+  nothing fake starts unless asked for explicitly.
+
+``WXB_MODE`` overrides the guess; every other switch can be overridden one by one. The
+README carries the table of settings; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"expected a boolean (1/0, true/false), got {value!r}")
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+class Config:
+    """Settings taken from ``environ`` (the process environment by default).
+
+    Upper-case attributes become ``app.config`` keys. Tests pass a mapping to
+    ``create_app`` to override any of them.
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        get = env.get
+
+        self.DATABASE_URL = get("DATABASE_URL") or None
+        self.REDIS_URL = get("REDIS_URL") or None
+        embedded = self.DATABASE_URL is None and self.REDIS_URL is None
+        mode = (get("WXB_MODE") or ("development" if embedded else "production")).lower()
+        if mode not in {"development", "production"}:
+            raise ConfigError(f"WXB_MODE must be development or production, got {mode!r}")
+        dev = mode == "development"
+        self.WXB_MODE = mode
+
+        self.INSTANCE_PATH = get("WXB_INSTANCE_PATH") or None
+        self.SECRET_KEY = get("SECRET_KEY") or None
+        self.PII_KEY = get("PII_KEY") or None
+        self.PII_OLD_KEYS = get("PII_OLD_KEYS") or ""
+        self.PII_INDEX_KEY = get("PII_INDEX_KEY") or None
+
+        self.WECHAT_MINIPROGRAM_APPID = get("WECHAT_MINIPROGRAM_APPID") or (
+            "wxdevminiprogram0" if dev else None)
+        self.WECHAT_MINIPROGRAM_SECRET = get("WECHAT_MINIPROGRAM_SECRET") or (
+            "dev-miniprogram-secret" if dev else None)
+        self.WECHAT_OFFICIAL_APPID = get("WECHAT_OFFICIAL_APPID") or (
+            "wxdevofficialacct" if dev else None)
+        self.WECHAT_OFFICIAL_SECRET = get("WECHAT_OFFICIAL_SECRET") or (
+            "dev-official-secret" if dev else None)
+        self.WECHAT_API_BASE_URL = get("WECHAT_API_BASE_URL") or None
+        self.WECHAT_TIMEOUT = _int(env, "WECHAT_TIMEOUT", 5)
+        self.FAKE_WECHAT = _flag(get("FAKE_WECHAT"), dev)
+
+        self.SMS_BACKEND = (get("SMS_BACKEND") or "outbox").lower()
+        self.SMS_SIGN_NAME = get("SMS_SIGN_NAME") or "口罩预约"
+        self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
+
+        self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
+        self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
+        self.LOG_LEVEL = (get("LOG_LEVEL") or "INFO").upper()
+
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_pre_ping": True,
+            "pool_size": _int(env, "DATABASE_POOL_SIZE", 5),
+        }
+        self.JSON_AS_ASCII = False
+
+
+PRODUCTION_REQUIRED = (
+    "SECRET_KEY",
+    "PII_KEY",
+    "PII_INDEX_KEY",
+    "WECHAT_MINIPROGRAM_APPID",
+    "WECHAT_MINIPROGRAM_SECRET",
+    "WECHAT_OFFICIAL_APPID",
+    "WECHAT_OFFICIAL_SECRET",
+)
+
+
+def check_production(config: Mapping) -> None:
+    """Raise ConfigError naming every setting production needs but lacks."""
+    missing = [name for name in PRODUCTION_REQUIRED if not config.get(name)]
+    if missing:
+        raise ConfigError(
+            "production mode needs these settings: " + ", ".join(missing)
+            + " (set WXB_MODE=development to run with generated dev secrets)"
+        )
+
+
+def load_dev_secrets(instance_path: str) -> dict[str, str]:
+    """Secrets for development, generated once into ``instance/dev-secrets.json``.
+
+    Kept on disk so that data encrypted in one run decrypts in the next. Written with
+    O_EXCL so that processes starting together agree on one set.
+    """
+    import json
+    import secrets as random_secrets
+
+    from wx_backend.pii import new_key_spec
+
+    path = os.path.join(instance_path, "dev-secrets.json")
+    os.makedirs(instance_path, exist_ok=True)
+    fresh = {
+        "SECRET_KEY": random_secrets.token_urlsafe(48),
+        "PII_KEY": new_key_spec("dev1"),
+        "PII_INDEX_KEY": new_key_spec("index"),
+    }
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            with open(path, encoding="utf-8") as existing:
+                text = existing.read()
+            if text.strip():
+                return json.loads(text)
+            import time
+
+            time.sleep(0.1)
+        raise ConfigError(f"{path} is empty; delete it to generate new dev secrets") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(fresh, handle)
+    return fresh

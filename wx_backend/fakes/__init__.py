@@ -1,0 +1,1 @@
+"""Local stand-ins for the outside world (WeChat's servers, SMS gateways), served over HTTP."""

@@ -1,0 +1,7 @@
+"""The mini-program's JSON API under ``/api/v1`` (DESIGN.md §6)."""
+
+from apiflask import APIBlueprint
+
+bp = APIBlueprint("miniprogram_api", __name__, url_prefix="/api/v1", tag="mini-program")
+
+from wx_backend.miniprogram_api import routes  # noqa: E402,F401  (routes attach to bp)

@@ -1,0 +1,34 @@
+"""Bearer-token authentication for residents."""
+
+from __future__ import annotations
+
+from apiflask import HTTPTokenAuth
+from flask import g
+
+from wx_backend import sessions
+from wx_backend.extensions import redis_store
+from wx_backend.web_errors import envelope
+
+auth = HTTPTokenAuth(scheme="Bearer", description="会话令牌，由 POST /api/v1/auth/login 获得")
+
+
+@auth.verify_token
+def verify_token(token: str) -> int | None:
+    """The resident id for a live session token, or None."""
+    g.auth_failure = "invalid_token" if token else "login_required"
+    if not token:
+        return None
+    return sessions.resident_for(redis_store.client, token)
+
+
+@auth.error_processor
+def auth_failed(error):
+    if g.get("auth_failure") == "invalid_token":
+        return envelope(401, "invalid_token", "登录已过期或无效，请重新登录",
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return envelope(401, "login_required", "请先登录", headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_resident_id() -> int:
+    """The logged-in resident's id (only inside ``auth_required`` views)."""
+    return auth.current_user

@@ -1,0 +1,95 @@
+"""Routes of the mini-program API: login, SMS codes and the real-name profile.
+
+Each view parses, authorises, calls the domain, commits once and serialises.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import current_app, request
+
+from wx_backend import identity, sessions, sms
+from wx_backend.errors import NotAuthenticated
+from wx_backend.extensions import db, pii, redis_store
+from wx_backend.miniprogram_api import bp
+from wx_backend.miniprogram_api.auth import auth, current_resident_id
+from wx_backend.miniprogram_api.schemas import (
+    LoginIn,
+    LoginOut,
+    ProfileIn,
+    ProfileOut,
+    SmsCodeIn,
+    SmsCodeOut,
+)
+from wx_backend.models import Resident
+from wx_backend.sms.codes import VerificationCodes
+from wx_backend.wechat import code_to_session, miniprogram_client
+
+
+def _codes() -> VerificationCodes:
+    return VerificationCodes(redis_store.client, pii)
+
+
+@bp.post("/auth/login")
+@bp.input(LoginIn, arg_name="body")
+@bp.output(LoginOut)
+@bp.doc(summary="用 wx.login 的 code 登录", responses={401: "code 无效", 503: "微信不可用"})
+def login(body):
+    """Exchange a wx.login code for a session token; first login creates the resident."""
+    who = code_to_session(miniprogram_client(), body["code"])
+    resident = identity.upsert_resident(db.session, who.openid, who.unionid,
+                                        datetime.now(timezone.utc))
+    db.session.commit()
+    issued = sessions.issue(redis_store.client, resident.id, current_app.config["SESSION_TTL"])
+    return {"token": issued.token, "expires_in": issued.expires_in,
+            "profile_complete": resident.profile_complete}
+
+
+@bp.post("/auth/logout")
+@bp.auth_required(auth)
+@bp.output({}, status_code=204)
+@bp.doc(summary="退出登录（令牌立即失效）")
+def logout():
+    """Revoke the token this request carries."""
+    sessions.revoke(redis_store.client, request.authorization.token)
+    return ""
+
+
+@bp.post("/sms/codes")
+@bp.auth_required(auth)
+@bp.input(SmsCodeIn, arg_name="body")
+@bp.output(SmsCodeOut, status_code=201)
+@bp.doc(summary="发送短信验证码", responses={429: "发送太频繁或超过每日次数"})
+def send_sms_code(body):
+    """Text a 6-digit code to the phone, within the per-phone limits."""
+    issued = _codes().send(sms.sender(), body["phone"], body["purpose"])
+    return {"expires_in": issued.expires_in, "resend_after": issued.resend_after}
+
+
+@bp.get("/me/profile")
+@bp.auth_required(auth)
+@bp.output(ProfileOut)
+@bp.doc(summary="我的实名信息（脱敏）")
+def get_profile():
+    """The resident's own profile, masked."""
+    resident = db.session.get(Resident, current_resident_id())
+    if resident is None:
+        raise NotAuthenticated("invalid_token", "登录已过期或无效，请重新登录")
+    return identity.masked_profile(resident)
+
+
+@bp.put("/me/profile")
+@bp.auth_required(auth)
+@bp.input(ProfileIn, arg_name="body")
+@bp.output(ProfileOut)
+@bp.doc(summary="填写或更新实名信息", responses={409: "身份证号已绑定其他账号，或实名信息已锁定"})
+def put_profile(body):
+    """Verify the phone by SMS code, then store the real-name profile encrypted."""
+    _codes().verify(body["phone"], "profile", body["sms_code"])
+    profile = identity.ProfileInput(name=body["name"], id_number=body["id_number"],
+                                    phone=body["phone"], address=body["address"])
+    resident = identity.complete_profile(db.session, pii, current_resident_id(), profile,
+                                         datetime.now(timezone.utc))
+    db.session.commit()
+    return identity.masked_profile(resident)

@@ -1,0 +1,80 @@
+"""Request and response schemas; validation messages are in Chinese for residents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from apiflask import Schema
+from apiflask.fields import Boolean, DateTime, Dict, Integer, Nested, String
+from apiflask.validators import Length, OneOf, Regexp
+from marshmallow import ValidationError
+
+from wx_backend import identity
+from wx_backend.errors import InvalidInput
+from wx_backend.sms.codes import PURPOSES
+
+
+class Normalised(String):
+    """A string passed through a domain normaliser, which may refuse it in Chinese."""
+
+    def __init__(self, normalise: Callable[[str], str], **kwargs):
+        super().__init__(**kwargs)
+        self.normalise = normalise
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 500:
+            raise ValidationError("内容太长")
+        try:
+            return self.normalise(text)
+        except InvalidInput as error:
+            raise ValidationError(next(iter(error.fields.values()), error.message)) from None
+
+
+class LoginIn(Schema):
+    code = String(required=True, validate=Length(1, 128, error="登录凭证不正确"),
+                  metadata={"description": "wx.login() 得到的 code"})
+
+
+class LoginOut(Schema):
+    token = String(required=True)
+    expires_in = Integer(required=True, metadata={"description": "令牌有效秒数"})
+    profile_complete = Boolean(required=True)
+
+
+class SmsCodeIn(Schema):
+    phone = Normalised(identity.normalise_phone, required=True)
+    purpose = String(load_default="profile",
+                     validate=OneOf(PURPOSES, error="验证码用途不正确"))
+
+
+class SmsCodeOut(Schema):
+    expires_in = Integer(required=True)
+    resend_after = Integer(required=True)
+
+
+class ProfileIn(Schema):
+    name = Normalised(identity.normalise_name, required=True)
+    id_number = Normalised(identity.normalise_id_number, required=True)
+    phone = Normalised(identity.normalise_phone, required=True)
+    sms_code = String(required=True, validate=Regexp(r"^\d{6}$", error="验证码应为6位数字"))
+    address = Normalised(identity.normalise_address, load_default=None, allow_none=True)
+
+
+class ProfileOut(Schema):
+    profile_complete = Boolean(required=True)
+    name = String(allow_none=True, metadata={"example": "张*三"})
+    id_number = String(allow_none=True, metadata={"example": "110105********002X"})
+    phone = String(allow_none=True, metadata={"example": "138****5678"})
+    address = String(allow_none=True)
+    verified_at = DateTime(allow_none=True)
+
+
+class ErrorBody(Schema):
+    code = String(required=True)
+    message = String(required=True)
+    fields = Dict(keys=String(), values=String())
+
+
+class ErrorOut(Schema):
+    error = Nested(ErrorBody, required=True)

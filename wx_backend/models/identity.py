@@ -1,0 +1,50 @@
+"""Residents: WeChat identity and the verified real-name profile."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wx_backend.extensions import db
+from wx_backend.models.types import Encrypted, utcnow
+
+
+class Resident(db.Model):
+    """One WeChat user of the mini-program, with their real-name profile once verified.
+
+    Personal fields are encrypted; ``id_number_index`` and ``phone_index`` are blind
+    indexes. The unique index on ``id_number_index`` is what binds one ID number to one
+    WeChat account.
+    """
+
+    __tablename__ = "residents"
+    __table_args__ = (
+        CheckConstraint(
+            "profile_completed_at IS NULL OR (name IS NOT NULL AND id_number IS NOT NULL"
+            " AND id_number_index IS NOT NULL AND phone IS NOT NULL"
+            " AND phone_index IS NOT NULL)",
+            name="ck_residents_complete_profile",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    openid: Mapped[str] = mapped_column(String(64), unique=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(Encrypted("resident.name"))
+    id_number: Mapped[str | None] = mapped_column(Encrypted("resident.id_number"))
+    id_number_index: Mapped[str | None] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(Encrypted("resident.phone"))
+    phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    address: Mapped[str | None] = mapped_column(Encrypted("resident.address"))
+    profile_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now())
+    last_login_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now())
+
+    @property
+    def profile_complete(self) -> bool:
+        """True once name, ID number and a confirmed phone are on file."""
+        return self.profile_completed_at is not None

@@ -1,0 +1,141 @@
+"""Personal data at rest: AES-GCM encryption, HMAC blind indexes and masking.
+
+Stored form of an encrypted value: ``<key id>$<base64(nonce || ciphertext+tag)>``. The key
+id travels with each value, so a new key can be introduced with ``PII_KEY`` while the old
+ones stay readable through ``PII_OLD_KEYS``. Each value is bound to its purpose (for example
+``resident.id_number``) as associated data, so a ciphertext copied into another column does
+not decrypt.
+
+Lookups never decrypt: a blind index is HMAC-SHA256 over the normalised value with its own
+key (``PII_INDEX_KEY``), which does not rotate with the encryption keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# Blind-index purposes: one per kind of value, so equal strings of different kinds differ.
+INDEX_ID_NUMBER = "id_number"
+INDEX_PHONE = "phone"
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+class PiiKeyError(ValueError):
+    """A PII key setting is malformed, or a stored value names a key we do not hold."""
+
+
+def parse_key(spec: str, default_id: str = "k1") -> tuple[str, bytes]:
+    """Parse ``[key_id:]base64(32 bytes)`` into (key id, key bytes)."""
+    spec = spec.strip()
+    key_id, sep, encoded = spec.partition(":")
+    if not sep:
+        key_id, encoded = default_id, spec
+    if not _KEY_ID.match(key_id):
+        raise PiiKeyError(f"key id {key_id!r} must be 1-16 letters, digits, - or _")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise PiiKeyError(f"key {key_id!r} is not valid base64") from None
+    if len(raw) != 32:
+        raise PiiKeyError(f"key {key_id!r} must decode to 32 bytes, got {len(raw)}")
+    return key_id, raw
+
+
+def new_key_spec(key_id: str = "k1") -> str:
+    """A fresh random key in the ``key_id:base64`` form that PII_KEY accepts."""
+    return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
+
+
+@dataclass
+class PiiVault:
+    """Encrypts, decrypts and indexes personal data with the configured keys.
+
+    Created unbound in ``extensions``; ``configure`` loads the keys inside ``create_app``.
+    """
+
+    current_id: str | None = None
+    _keys: dict[str, AESGCM] = field(default_factory=dict)
+    _index_key: bytes | None = None
+
+    def configure(self, current: str, old: str = "", index_key: str = "") -> None:
+        """Load the current key, any old keys (comma separated) and the blind-index key."""
+        key_id, raw = parse_key(current)
+        keys = {key_id: AESGCM(raw)}
+        for spec in filter(None, (part.strip() for part in old.split(","))):
+            old_id, old_raw = parse_key(spec, default_id="old")
+            keys.setdefault(old_id, AESGCM(old_raw))
+        _, index_raw = parse_key(index_key, default_id="index")
+        self.current_id, self._keys, self._index_key = key_id, keys, index_raw
+
+    def _require(self) -> None:
+        if self.current_id is None:
+            raise PiiKeyError("PII keys are not configured (create_app configures them)")
+
+    def encrypt(self, plaintext: str, purpose: str) -> str:
+        """Encrypt ``plaintext`` for ``purpose`` with the current key."""
+        self._require()
+        nonce = os.urandom(12)
+        sealed = self._keys[self.current_id].encrypt(nonce, plaintext.encode(), purpose.encode())
+        return f"{self.current_id}${base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, stored: str, purpose: str) -> str:
+        """Decrypt a value written by ``encrypt`` with whichever key its id names."""
+        self._require()
+        key_id, sep, encoded = stored.partition("$")
+        aead = self._keys.get(key_id) if sep else None
+        if aead is None:
+            raise PiiKeyError(f"no key {key_id!r} to decrypt a {purpose} value")
+        blob = base64.b64decode(encoded)
+        try:
+            return aead.decrypt(blob[:12], blob[12:], purpose.encode()).decode()
+        except InvalidTag:
+            raise PiiKeyError(f"a {purpose} value failed authentication") from None
+
+    def blind_index(self, value: str, purpose: str) -> str:
+        """Keyed hash of a normalised value, for equality lookups without decrypting."""
+        self._require()
+        message = purpose.encode() + b"\x00" + value.encode()
+        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    def needs_rotation(self, stored: str) -> bool:
+        """True when a stored value was written with a key other than the current one."""
+        return not stored.startswith(f"{self.current_id}$")
+
+
+def mask_name(name: str) -> str:
+    """张三 -> 张*, 张三丰 -> 张*丰, John Smith -> J********h."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_id_number(id_number: str) -> str:
+    """110105194912310021 -> 110105********0021."""
+    if len(id_number) < 10:
+        return "*" * len(id_number)
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 -> 138****5678."""
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_address(address: str) -> str:
+    """Keep the first six characters (city and district), hide the rest."""
+    keep = min(6, max(len(address) // 2, 1))
+    return address[:keep] + "*" * 4
