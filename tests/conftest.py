@@ -1,0 +1,230 @@
+"""Fixtures: a real PostgreSQL schema and Redis database per run, the fake WeChat API over
+HTTP, the app and its client, and helpers that act as residents.
+
+Where the services come from:
+- ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` when set;
+- otherwise the machine's PostgreSQL (127.0.0.1:5432, database ``test``) and Redis
+  (127.0.0.1:6379, database 13, which the tests flush);
+- if those are unreachable: with ``CI=true`` the run stops at once with a clear message,
+  elsewhere the embedded servers start in a temporary folder.
+Each run migrates a fresh schema of its own and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import uuid
+from urllib.parse import quote, urlsplit
+
+import psycopg
+import pytest
+import redis
+import requests
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from tests.factories import IdNumbers
+from wx_backend import create_app
+from wx_backend.fakes.wechat_api import FakeWeChatServer
+from wx_backend.pii import new_key_spec
+
+MINIPROGRAM = ("wxtestminiprog01", "test-mp-secret")
+OFFICIAL = ("wxtestofficial01", "test-oa-secret")
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0),
+                                      timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    """(PostgreSQL URL of a fresh migrated-to-be schema, Redis URL) for this run."""
+    database = os.environ.get("TEST_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test")
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    if not (_reachable(database) and _reachable(redis_url)):
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.exit(
+                f"CI=true but PostgreSQL ({database}) or Redis ({redis_url}) is not reachable; "
+                "start them (see README) or set TEST_DATABASE_URL / TEST_REDIS_URL",
+                returncode=3,
+            )
+        from wx_backend import embedded
+
+        instance = str(tmp_path_factory.mktemp("embedded"))
+        database = embedded.start_postgres(instance).replace("+psycopg", "")
+        redis_url = embedded.start_redis(instance)
+
+    schema = f"wxb_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in database else "?"
+    scoped = f"{database}{separator}options={quote(f'-csearch_path={schema}')}"
+    yield scoped, redis_url, schema, database
+    with psycopg.connect(database, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def fake_wechat():
+    """The fake WeChat API, on its own port, for the whole run."""
+    server = FakeWeChatServer(dict([MINIPROGRAM, OFFICIAL])).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_config(services, fake_wechat, tmp_path_factory):
+    database, redis_url, _, _ = services
+    return {
+        "WXB_MODE": "development",
+        "DATABASE_URL": database,
+        "REDIS_URL": redis_url,
+        "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        "SECRET_KEY": "test-secret",
+        "PII_KEY": new_key_spec("t1"),
+        "PII_INDEX_KEY": new_key_spec("ix"),
+        "WECHAT_MINIPROGRAM_APPID": MINIPROGRAM[0],
+        "WECHAT_MINIPROGRAM_SECRET": MINIPROGRAM[1],
+        "WECHAT_OFFICIAL_APPID": OFFICIAL[0],
+        "WECHAT_OFFICIAL_SECRET": OFFICIAL[1],
+        "WECHAT_API_BASE_URL": fake_wechat.base_url,
+        "FAKE_WECHAT": True,
+        "DEV_TOOLS": True,
+        "TESTING": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated(base_config):
+    """Apply every migration once to the run's schema."""
+    from flask_migrate import upgrade
+
+    app = create_app(base_config)
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        from wx_backend.extensions import db
+
+        db.engine.dispose()
+    return True
+
+
+@pytest.fixture(scope="session")
+def make_app(base_config, migrated):
+    """Build an app with extra settings over the test configuration."""
+    def build(**overrides):
+        return create_app({**base_config, **overrides})
+    return build
+
+
+@pytest.fixture(scope="session")
+def session_app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def app(session_app, fake_wechat):
+    """The app, with an empty database, Redis and fake WeChat for each test."""
+    from wx_backend.extensions import db
+
+    with session_app.app_context():
+        tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.session.commit()
+        session_app.extensions["redis"].flushdb()
+    requests.post(fake_wechat.base_url + "fake/reset", timeout=5)
+    yield session_app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_client(app) -> redis.Redis:
+    return app.extensions["redis"]
+
+
+@pytest.fixture
+def sql(services):
+    """Run SQL on the test schema directly, outside the app (as a DBA would)."""
+    database, _, schema, _ = services
+    plain = re.sub(r"\+psycopg", "", database)
+
+    def run(statement: str, *params):
+        with psycopg.connect(plain, autocommit=True) as connection:
+            return connection.execute(statement, params or None).fetchall()
+    return run
+
+
+@pytest.fixture
+def ids():
+    """Valid, distinct resident ID numbers."""
+    return IdNumbers()
+
+
+class Residents:
+    """Acts as residents through the HTTP API: log in, get SMS codes, fill the profile."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, who: str) -> str:
+        answer = self.client.post("/api/v1/auth/login", json={"code": f"dev-{who}"})
+        assert answer.status_code == 200, answer.json
+        return answer.json["token"]
+
+    @staticmethod
+    def headers(token: str) -> dict:
+        return {"Authorization": f"Bearer {token}"}
+
+    def request_code(self, token: str, phone: str, purpose: str = "profile"):
+        return self.client.post("/api/v1/sms/codes", json={"phone": phone, "purpose": purpose},
+                                headers=self.headers(token))
+
+    def latest_code(self, phone: str) -> str:
+        outbox = self.client.get("/dev/outbox", query_string={"phone": phone}).json
+        return re.search(r"验证码为(\d{6})", outbox["sms"][0]["text"]).group(1)
+
+    def code_for(self, token: str, phone: str) -> str:
+        answer = self.request_code(token, phone)
+        assert answer.status_code == 201, answer.json
+        return self.latest_code(phone)
+
+    def put_profile(self, token: str, **fields):
+        return self.client.put("/api/v1/me/profile", json=fields, headers=self.headers(token))
+
+    def profile(self, token: str):
+        return self.client.get("/api/v1/me/profile", headers=self.headers(token))
+
+    def verified(self, who: str, id_number: str, phone: str, name: str = "张三") -> str:
+        token = self.login(who)
+        answer = self.put_profile(token, name=name, id_number=id_number, phone=phone,
+                                  sms_code=self.code_for(token, phone))
+        assert answer.status_code == 200, answer.json
+        return token
+
+
+@pytest.fixture
+def residents(client):
+    return Residents(client)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real threaded HTTP server, for tests that fire parallel requests."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
