@@ -13,7 +13,8 @@ answers with WeChat's JSON shapes and error codes and records every message it r
 
 Control endpoints under ``/fake/`` let tests and the dev outbox look inside and inject
 faults: ``GET/DELETE /fake/messages``, ``POST /fake/faults`` (``{"path", "errcode",
-"times", "http_status"}``), ``POST /fake/tokens/expire``, ``POST /fake/refuse``,
+"times", "http_status"}``), ``POST /fake/latency`` (``{"path", "seconds"}``),
+``POST /fake/tokens/expire``, ``POST /fake/refuse``,
 ``GET /fake/stats``, ``POST /fake/reset``.
 """
 
@@ -86,6 +87,7 @@ class FakeWeChatState:
     messages: list[dict] = field(default_factory=list)
     faults: list[_Fault] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
+    latency: dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_msgid: int = 1000
 
@@ -114,6 +116,9 @@ def create_fake_app(apps: dict[str, str]) -> Flask:
         path = request.path.lstrip("/")
         if path.startswith("fake/"):
             return None
+        delay = state.latency.get(path)
+        if delay:
+            time.sleep(delay)
         fault = state.take_fault(path)
         if fault is not None:
             if fault.http_status >= 500:
@@ -219,6 +224,13 @@ def create_fake_app(apps: dict[str, str]) -> Flask:
             state.faults.append(fault)
         return jsonify(ok=True)
 
+    @app.post("/fake/latency")
+    def set_latency():
+        spec = request.get_json(force=True)
+        with state.lock:
+            state.latency[spec["path"].lstrip("/")] = float(spec["seconds"])
+        return jsonify(ok=True)
+
     @app.post("/fake/tokens/expire")
     def expire_tokens():
         with state.lock:
@@ -246,6 +258,7 @@ def create_fake_app(apps: dict[str, str]) -> Flask:
             state.messages.clear()
             state.faults.clear()
             state.refused.clear()
+            state.latency.clear()
         return jsonify(ok=True)
 
     return app
