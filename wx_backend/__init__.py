@@ -31,6 +31,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
         instance_relative_config=False,
     )
     app.config.update(settings)
+    describe_errors(app)
     configure_logging(app)
     resolve_services(app)
     register_extensions(app)
@@ -42,6 +43,14 @@ def create_app(config: Mapping | None = None) -> APIFlask:
 def _instance_path(settings: Mapping) -> str | None:
     path = settings.get("INSTANCE_PATH")
     return os.path.abspath(path) if path else None
+
+
+def describe_errors(app: APIFlask) -> None:
+    """Document the one error envelope in the OpenAPI spec for every error response."""
+    from wx_backend.miniprogram_api.schemas import ERROR_SPEC
+
+    app.config["HTTP_ERROR_SCHEMA"] = ERROR_SPEC
+    app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SPEC
 
 
 def configure_logging(app: APIFlask) -> None:

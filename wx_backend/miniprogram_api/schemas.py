@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Dict, Integer, Nested, String
+from apiflask.fields import Boolean, DateTime, Integer, String
 from apiflask.validators import Length, OneOf, Regexp
 from marshmallow import ValidationError
 
@@ -70,11 +70,20 @@ class ProfileOut(Schema):
     verified_at = DateTime(allow_none=True)
 
 
-class ErrorBody(Schema):
-    code = String(required=True)
-    message = String(required=True)
-    fields = Dict(keys=String(), values=String())
-
-
-class ErrorOut(Schema):
-    error = Nested(ErrorBody, required=True)
+ERROR_SPEC = {
+    "type": "object",
+    "title": "Error",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "example": "sms_code_wrong"},
+                "message": {"type": "string", "example": "验证码不正确，还可以再试4次"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "retry_after": {"type": "integer"},
+            },
+        },
+    },
+}

@@ -1,0 +1,137 @@
+"""The app as a whole: factory, configuration, the error envelope, the spec, dev tools."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from wx_backend import ConfigError, create_app
+
+
+def test_importing_the_package_connects_nothing():
+    script = ("import wx_backend, wx_backend.cli, wx_backend.models, wx_backend.dev,"
+              " wx_backend.miniprogram_api, wx_backend.sms.codes; print('ok')")
+    env = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+           "REDIS_URL": "redis://127.0.0.1:1/0", "PATH": "/usr/bin:/bin"}
+
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_production_without_secrets_names_what_is_missing(base_config):
+    config = {**base_config, "WXB_MODE": "production", "PII_KEY": None, "SECRET_KEY": None}
+
+    with pytest.raises(ConfigError) as error:
+        create_app(config)
+
+    assert "PII_KEY" in str(error.value) and "SECRET_KEY" in str(error.value)
+
+
+def test_malformed_pii_key_is_a_config_error(base_config):
+    with pytest.raises(ConfigError, match="PII_KEY"):
+        create_app({**base_config, "PII_KEY": "k1:short"})
+
+
+def test_environment_mode_guess():
+    from wx_backend.config import Config
+
+    assert Config({}).WXB_MODE == "development"
+    assert Config({"DATABASE_URL": "postgresql://x/y"}).WXB_MODE == "production"
+    assert Config({"DATABASE_URL": "postgresql://x/y"}).FAKE_WECHAT is False
+    assert Config({"DATABASE_URL": "postgresql://x/y", "WXB_MODE": "development"}).DEV_TOOLS
+    with pytest.raises(ConfigError):
+        Config({"FAKE_WECHAT": "maybe"})
+
+
+def test_dev_outbox_is_404_in_production(make_app):
+    production = make_app(WXB_MODE="production", DEV_TOOLS=False).test_client()
+
+    answer = production.get("/dev/outbox")
+
+    assert answer.status_code == 404
+    assert answer.json["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method, path, status, code", [
+    ("get", "/api/v1/nowhere", 404, "not_found"),
+    ("delete", "/api/v1/auth/login", 405, "method_not_allowed"),
+])
+def test_routing_errors_use_the_envelope(client, method, path, status, code):
+    answer = getattr(client, method)(path)
+
+    assert answer.status_code == status
+    assert answer.json == {"error": {"code": code, "message": answer.json["error"]["message"],
+                                     "fields": {}}}
+
+
+def test_broken_json_and_huge_bodies(client, residents):
+    token = residents.login("alice")
+    headers = {**residents.headers(token), "Content-Type": "application/json"}
+
+    broken = client.put("/api/v1/me/profile", data='{"name": "张三",', headers=headers)
+    huge = client.put("/api/v1/me/profile", data="x" * (5 * 1024 * 1024), headers=headers)
+    not_object = client.put("/api/v1/me/profile", data="[1, 2]", headers=headers)
+
+    assert (broken.status_code, broken.json["error"]["code"]) == (400, "malformed_json")
+    assert (huge.status_code, huge.json["error"]["code"]) == (413, "body_too_large")
+    assert not_object.status_code == 422
+    assert residents.profile(token).json["profile_complete"] is False
+
+
+def test_unknown_fields_are_named(client, residents):
+    token = residents.login("alice")
+
+    answer = client.post("/api/v1/sms/codes", headers=residents.headers(token),
+                         json={"phone": "13812345678", "is_admin": True})
+
+    assert answer.status_code == 422
+    assert answer.json["error"]["fields"] == {"is_admin": "不支持的字段"}
+
+
+def test_unexpected_failure_answers_the_envelope_and_logs(make_app, caplog):
+    broken = make_app()
+
+    @broken.get("/api/v1/explode")
+    def explode():
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.ERROR):
+        answer = broken.test_client().get("/api/v1/explode")
+
+    assert answer.status_code == 500
+    assert answer.json["error"]["code"] == "internal_error"
+    assert "boom" not in json.dumps(answer.json)
+    assert any("boom" in str(record.exc_info) for record in caplog.records)
+
+
+def test_redis_down_is_503_with_retry_after(make_app):
+    offline = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client()
+
+    answer = offline.post("/api/v1/auth/login", json={"code": "dev-alice"})
+
+    assert answer.status_code == 503
+    assert answer.json["error"]["code"] == "unavailable"
+    assert answer.headers["Retry-After"] == "5"
+
+
+def test_openapi_spec_describes_the_api(client):
+    spec = client.get("/api/v1/openapi.json").json
+
+    assert {"/api/v1/auth/login", "/api/v1/sms/codes", "/api/v1/me/profile"} <= set(spec["paths"])
+    assert spec["components"]["schemas"]["LoginIn"]["required"] == ["code"]
+    assert set(spec["components"]["schemas"]["ProfileIn"]["properties"]) == {
+        "name", "id_number", "phone", "sms_code", "address"}
+    login = spec["paths"]["/api/v1/auth/login"]["post"]
+    invalid = login["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
+    envelope = spec["components"]["schemas"][invalid.rsplit("/", 1)[1]]
+    assert set(envelope["properties"]["error"]["properties"]) >= {"code", "message", "fields"}
+    profile_put = spec["paths"]["/api/v1/me/profile"]["put"]
+    assert profile_put["security"] == [{"BearerAuth": []}]
+    assert "/dev/outbox" not in spec["paths"]
