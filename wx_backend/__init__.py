@@ -31,6 +31,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
         instance_relative_config=False,
     )
     app.config.update(settings)
+    app.json.ensure_ascii = False
     describe_errors(app)
     configure_logging(app)
     resolve_services(app)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import click
+import gunicorn
 from flask.cli import FlaskGroup
 
 from wx_backend import ConfigError, create_app
@@ -55,7 +56,11 @@ def serve(bind: str, workers: int, threads: int) -> None:
 
     command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads),
-               "--access-logfile", "-", "--graceful-timeout", "10", "wx_backend.wsgi:app"]
+               "--access-logfile", "-", "--graceful-timeout", "10"]
+    if gunicorn.version_info >= (27,):
+        # One control socket per user by default: a second server would fight over it.
+        command.append("--no-control-socket")
+    command.append("wx_backend.wsgi:app")
     click.echo(f"wx-backend: serving on http://{bind} (mode {app.config['WXB_MODE']}, "
                f"instance {app.instance_path})", err=True)
     server = subprocess.Popen(command, env=env)

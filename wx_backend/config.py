@@ -95,7 +95,6 @@ class Config:
             "pool_pre_ping": True,
             "pool_size": _int(env, "DATABASE_POOL_SIZE", 5),
         }
-        self.JSON_AS_ASCII = False
 
 
 PRODUCTION_REQUIRED = (

@@ -51,6 +51,18 @@ FIELD_MESSAGES = {
 }
 
 
+FIELD_LABELS = {
+    "code": "登录凭证",
+    "name": "姓名",
+    "id_number": "身份证号",
+    "phone": "手机号",
+    "sms_code": "验证码",
+    "address": "地址",
+    "purpose": "用途",
+    "body": "请求内容",
+}
+
+
 def envelope(status: int, code: str | None = None, message: str | None = None,
              fields: dict | None = None, headers: dict | None = None, **extra):
     """A JSON error response in the one shape every client relies on."""
@@ -103,8 +115,10 @@ def register_error_handlers(app: APIFlask) -> None:
     @app.errorhandler(HTTPError)
     def api_error(error: HTTPError):
         if error.status_code == 422 and error.detail:
-            return envelope(422, fields=_field_messages(error.detail),
-                            headers=error.headers)
+            fields = _field_messages(error.detail)
+            name, text = next(iter(fields.items()), (None, None))
+            message = f"{FIELD_LABELS.get(name, name)}：{text}" if name else None
+            return envelope(422, message=message, fields=fields, headers=error.headers)
         return envelope(error.status_code, headers=error.headers,
                         **(error.extra_data or {}))
 
