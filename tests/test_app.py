@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import subprocess
@@ -83,6 +84,20 @@ def test_broken_json_and_huge_bodies(client, residents):
     assert (huge.status_code, huge.json["error"]["code"]) == (413, "body_too_large")
     assert not_object.status_code == 422
     assert residents.profile(token).json["profile_complete"] is False
+
+
+def test_chunked_bodies_are_measured_too(client):
+    def chunked(body: bytes):
+        return client.post("/api/v1/auth/login", input_stream=io.BytesIO(body),
+                           headers={"Content-Type": "application/json",
+                                    "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+
+    huge = chunked(b"x" * (5 * 1024 * 1024))
+    small = chunked(b'{"code": "dev-alice"}')
+
+    assert (huge.status_code, huge.json["error"]["code"]) == (413, "body_too_large")
+    assert small.status_code == 200
 
 
 def test_unknown_fields_are_named(client, residents):

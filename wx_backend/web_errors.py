@@ -12,10 +12,10 @@ import logging
 
 import redis
 from apiflask import APIFlask, HTTPError
-from flask import jsonify
+from flask import jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from wx_backend.errors import DomainError
 
@@ -103,6 +103,16 @@ def _field_messages(detail) -> dict[str, str]:
 
 def register_error_handlers(app: APIFlask) -> None:
     """Install the handlers; ``create_app`` builds the app with ``json_errors=False``."""
+
+    @app.before_request
+    def refuse_long_chunked_bodies():
+        # Werkzeug cuts a chunked body (no Content-Length) at MAX_CONTENT_LENGTH without
+        # complaint; read one byte more so an oversized one is a 413, not truncated JSON.
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is None and request.headers.get("Transfer-Encoding"):
+            request.max_content_length = limit + 1
+            if len(request.get_data(cache=True)) > limit:
+                raise RequestEntityTooLarge()
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):
