@@ -16,9 +16,7 @@ from wx_backend.pii import (
 
 
 def vault(current, old=""):
-    keys = PiiVault()
-    keys.configure(current, old, "ix:" + "A" * 43 + "=")
-    return keys
+    return PiiVault(current, old, "ix:" + "A" * 43 + "=")
 
 
 def test_round_trip_hides_the_value_and_names_its_key():
@@ -76,3 +74,21 @@ def test_masks():
     assert mask_name("张三丰") == "张*丰"
     assert mask_id_number("11010519491231002X") == "110105********002X"
     assert mask_phone("13812345678") == "138****5678"
+
+
+def test_rotation_command_moves_every_value_to_the_new_key(make_app, residents, ids, sql,
+                                                           base_config):
+    number = ids()
+    residents.verified("alice", number, "13812345678", name="张三")
+    new_key = new_key_spec("t2")
+    rotated = make_app(PII_KEY=new_key, PII_OLD_KEYS=base_config["PII_KEY"])
+
+    result = rotated.test_cli_runner().invoke(args=["pii-rotate"])
+
+    assert result.exit_code == 0, result.output
+    assert "residents: 1 rows" in result.output and "sms_outbox: 1 rows" in result.output
+    assert sql("SELECT count(*) FROM residents WHERE id_number LIKE 't1$%'") == [(0,)]
+    new_only = make_app(PII_KEY=new_key, PII_OLD_KEYS="").test_client()
+    token = new_only.post("/api/v1/auth/login", json={"code": "dev-alice"}).json["token"]
+    profile = new_only.get("/api/v1/me/profile", headers={"Authorization": f"Bearer {token}"})
+    assert profile.json["id_number"] == number[:6] + "********" + number[-4:]

@@ -38,6 +38,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     return app
 
 
@@ -109,13 +110,7 @@ def register_extensions(app: APIFlask) -> None:
     from wx_backend import models, sms, wechat  # noqa: F401  (models register tables)
     from wx_backend.extensions import db, migrate, pii, redis_store
 
-    from wx_backend.pii import PiiKeyError
-
-    try:
-        pii.configure(app.config["PII_KEY"], app.config["PII_OLD_KEYS"],
-                      app.config["PII_INDEX_KEY"])
-    except PiiKeyError as error:
-        raise ConfigError(f"PII_KEY / PII_OLD_KEYS / PII_INDEX_KEY: {error}") from None
+    pii.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     redis_store.init_app(app)
@@ -132,6 +127,13 @@ def register_blueprints(app: APIFlask) -> None:
         from wx_backend import dev
 
         app.register_blueprint(dev.bp)
+
+
+def register_commands(app: APIFlask) -> None:
+    """Operator commands, reachable as ``wx-backend <command>``."""
+    from wx_backend.commands import register_commands as register
+
+    register(app)
 
 
 def register_error_handlers(app: APIFlask) -> None:

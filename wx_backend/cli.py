@@ -1,4 +1,5 @@
-"""The ``wx-backend`` command: ``serve`` plus every Flask and Flask-Migrate command.
+"""The ``wx-backend`` command: ``serve`` plus the app's commands (``wx_backend.commands``),
+Flask's and Flask-Migrate's (``db``).
 
 ``wx-backend serve`` is what ``scripts/run`` calls: it resolves the configuration (starting
 the embedded PostgreSQL, Redis and fake WeChat API in this process when no URLs are set),

@@ -11,7 +11,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from wx_backend.pii import PiiVault
+from wx_backend.config import ConfigError
+from wx_backend.pii import PiiKeyError, PiiVault
 
 
 class Base(DeclarativeBase):
@@ -36,7 +37,24 @@ class RedisExtension:
         return current_app.extensions["redis"]
 
 
+class PiiExtension:
+    """Holds each app's PiiVault, built from PII_KEY, PII_OLD_KEYS and PII_INDEX_KEY."""
+
+    def init_app(self, app: Flask) -> None:
+        config = app.config
+        try:
+            vault = PiiVault(config["PII_KEY"], config["PII_OLD_KEYS"], config["PII_INDEX_KEY"])
+        except PiiKeyError as error:
+            raise ConfigError(f"PII_KEY / PII_OLD_KEYS / PII_INDEX_KEY: {error}") from None
+        app.extensions["pii"] = vault
+
+    @property
+    def vault(self) -> PiiVault:
+        """The current app's vault."""
+        return current_app.extensions["pii"]
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 redis_store = RedisExtension()
-pii = PiiVault()
+pii = PiiExtension()

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import os
 import re
-from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -56,41 +55,30 @@ def new_key_spec(key_id: str = "k1") -> str:
     return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
 
 
-@dataclass
 class PiiVault:
-    """Encrypts, decrypts and indexes personal data with the configured keys.
+    """Encrypts, decrypts and indexes personal data with one set of keys.
 
-    Created unbound in ``extensions``; ``configure`` loads the keys inside ``create_app``.
+    ``current`` is the ``key_id:base64`` key new values are written with, ``old`` a comma
+    separated list of keys still accepted for reading, ``index_key`` the blind-index key.
     """
 
-    current_id: str | None = None
-    _keys: dict[str, AESGCM] = field(default_factory=dict)
-    _index_key: bytes | None = None
-
-    def configure(self, current: str, old: str = "", index_key: str = "") -> None:
-        """Load the current key, any old keys (comma separated) and the blind-index key."""
+    def __init__(self, current: str, old: str = "", index_key: str = ""):
         key_id, raw = parse_key(current)
-        keys = {key_id: AESGCM(raw)}
+        self.current_id = key_id
+        self._keys = {key_id: AESGCM(raw)}
         for spec in filter(None, (part.strip() for part in old.split(","))):
             old_id, old_raw = parse_key(spec, default_id="old")
-            keys.setdefault(old_id, AESGCM(old_raw))
-        _, index_raw = parse_key(index_key, default_id="index")
-        self.current_id, self._keys, self._index_key = key_id, keys, index_raw
-
-    def _require(self) -> None:
-        if self.current_id is None:
-            raise PiiKeyError("PII keys are not configured (create_app configures them)")
+            self._keys.setdefault(old_id, AESGCM(old_raw))
+        self._index_key = parse_key(index_key, default_id="index")[1]
 
     def encrypt(self, plaintext: str, purpose: str) -> str:
         """Encrypt ``plaintext`` for ``purpose`` with the current key."""
-        self._require()
         nonce = os.urandom(12)
         sealed = self._keys[self.current_id].encrypt(nonce, plaintext.encode(), purpose.encode())
         return f"{self.current_id}${base64.b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, stored: str, purpose: str) -> str:
         """Decrypt a value written by ``encrypt`` with whichever key its id names."""
-        self._require()
         key_id, sep, encoded = stored.partition("$")
         aead = self._keys.get(key_id) if sep else None
         if aead is None:
@@ -103,7 +91,6 @@ class PiiVault:
 
     def blind_index(self, value: str, purpose: str) -> str:
         """Keyed hash of a normalised value, for equality lookups without decrypting."""
-        self._require()
         message = purpose.encode() + b"\x00" + value.encode()
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
 

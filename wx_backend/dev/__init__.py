@@ -30,7 +30,7 @@ def outbox():
     query = select(OutboxSms).order_by(OutboxSms.id.desc()).limit(limit)
     if request.args.get("phone"):
         phone = normalise_phone(request.args["phone"])
-        query = query.where(OutboxSms.phone_index == pii.blind_index(phone, INDEX_PHONE))
+        query = query.where(OutboxSms.phone_index == pii.vault.blind_index(phone, INDEX_PHONE))
     sms = [{"id": m.id, "phone": m.phone_masked, "template": m.template, "text": m.text,
             "created_at": m.created_at.isoformat()} for m in db.session.scalars(query)]
     wechat = []

@@ -28,7 +28,7 @@ from wx_backend.wechat import code_to_session, miniprogram_client
 
 
 def _codes() -> VerificationCodes:
-    return VerificationCodes(redis_store.client, pii)
+    return VerificationCodes(redis_store.client, pii.vault)
 
 
 @bp.post("/auth/login")
@@ -89,7 +89,7 @@ def put_profile(body):
     _codes().verify(body["phone"], "profile", body["sms_code"])
     profile = identity.ProfileInput(name=body["name"], id_number=body["id_number"],
                                     phone=body["phone"], address=body["address"])
-    resident = identity.complete_profile(db.session, pii, current_resident_id(), profile,
+    resident = identity.complete_profile(db.session, pii.vault, current_resident_id(), profile,
                                          datetime.now(timezone.utc))
     db.session.commit()
     return identity.masked_profile(resident)

@@ -31,9 +31,9 @@ class Encrypted(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return pii.encrypt(value, self.purpose)
+        return pii.vault.encrypt(value, self.purpose)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return pii.decrypt(value, self.purpose)
+        return pii.vault.decrypt(value, self.purpose)

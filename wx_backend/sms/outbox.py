@@ -36,7 +36,7 @@ class OutboxSender(SmsSender):
                 OutboxSms.__table__.insert().returning(OutboxSms.__table__.c.id),
                 {
                     "phone": phone,
-                    "phone_index": pii.blind_index(phone, INDEX_PHONE),
+                    "phone_index": pii.vault.blind_index(phone, INDEX_PHONE),
                     "phone_masked": mask_phone(phone),
                     "template": template,
                     "text": text,
