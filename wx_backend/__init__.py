@@ -108,21 +108,27 @@ def _sqlalchemy_url(url: str) -> str:
 def register_extensions(app: APIFlask) -> None:
     """Bind the unbound extension objects to this app."""
     from wx_backend import models, sms, wechat  # noqa: F401  (models register tables)
+    from wx_backend.directory import Directory
+    from wx_backend.stock import Stock
     from wx_backend.extensions import db, migrate, pii, redis_store
 
     pii.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     redis_store.init_app(app)
+    app.extensions["stock"] = Stock(app.extensions["redis"])
+    app.extensions["directory"] = Directory(app.extensions["redis"])
     sms.init_app(app)
     wechat.init_app(app)
 
 
 def register_blueprints(app: APIFlask) -> None:
     """Mount each surface under its prefix; dev tools only when DEV_TOOLS is on."""
-    from wx_backend import miniprogram_api
+    from wx_backend import miniprogram_api, public, staff
 
     app.register_blueprint(miniprogram_api.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(public.bp)
     if app.config["DEV_TOOLS"]:
         from wx_backend import dev
 

@@ -44,9 +44,7 @@ def serve(bind: str, workers: int, threads: int) -> None:
         raise click.ClickException(str(error)) from None
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
-        from wx_backend.extensions import db
-
-        db.engine.dispose()
+        prepare(app)
 
     env = dict(os.environ)
     for name in ("DATABASE_URL", "REDIS_URL", "WECHAT_API_BASE_URL", "WXB_MODE"):
@@ -73,6 +71,28 @@ def serve(bind: str, workers: int, threads: int) -> None:
         signal.signal(signum, forward)
     code = server.wait()
     sys.exit(code if code >= 0 else 0)
+
+
+def prepare(app) -> None:
+    """First-start work before serving: demo data (development) and Redis from PostgreSQL."""
+    from datetime import datetime, timezone
+
+    from wx_backend import booking, demo
+    from wx_backend.extensions import db
+    from wx_backend.models import Campaign
+
+    now = datetime.now(timezone.utc)
+    if app.config["WXB_MODE"] == "development" and db.session.scalar(
+            db.select(Campaign.id).limit(1)) is None:
+        campaign = demo.load(db.session, now)
+        click.echo(f"wx-backend: demo campaign {campaign.id} ({campaign.slug}) loaded", err=True)
+    stock = app.extensions["stock"]
+    if booking.needs_reconcile(stock.client):
+        done = booking.reconcile(db.session, stock, now)
+        click.echo(f"wx-backend: Redis rebuilt from the database ({done['windows']} windows, "
+                   f"{done['claims']} claims)", err=True)
+    db.session.remove()
+    db.engine.dispose()
 
 
 def main() -> None:

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import datetime, timezone
+
 import click
-from flask import Flask
-from flask.cli import with_appcontext
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from wx_backend.errors import DomainError
+from wx_backend.rules import PRESETS, RulesError
+
+campaign_cli = AppGroup("campaign", help="Create campaigns and plan their windows.")
+stores_cli = AppGroup("stores", help="Import a campaign's stores.")
+staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
+bookings_cli = AppGroup("bookings", help="Scheduled booking work.")
 
 
 def register_commands(app: Flask) -> None:
     """Attach every command to ``app.cli``; the ``wx-backend`` group finds them there."""
-    app.cli.add_command(pii_rotate)
+    for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
+                    staff_cli, bookings_cli):
+        app.cli.add_command(command)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _fail(error: Exception) -> click.ClickException:
+    message = error.message if isinstance(error, DomainError) else str(error)
+    return click.ClickException(message)
 
 
 @click.command("pii-rotate")
@@ -23,3 +45,128 @@ def pii_rotate() -> None:
         rewritten = reencrypt(connection, db.metadata, pii.vault)
     for table, count in rewritten.items():
         click.echo(f"{table}: {count} rows re-encrypted with key {pii.vault.current_id}")
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile_command() -> None:
+    """Rebuild every Redis counter and claim from PostgreSQL."""
+    from wx_backend import booking
+    from wx_backend.extensions import db
+
+    done = booking.reconcile(db.session, current_app.extensions["stock"], _now())
+    click.echo(f"reconciled {done['windows']} open or coming windows and "
+               f"{done['claims']} claims from the database")
+
+
+@campaign_cli.command("create")
+@click.option("--preset", type=click.Choice(PRESETS), help="A shipped rule set.")
+@click.option("--rules-file", type=click.Path(exists=True, dir_okay=False),
+              help="A TOML rules file (a copied and edited preset).")
+@click.option("--slug", required=True, help="Short name, for example zhengzhou-2026.")
+@click.option("--plan-days", default=2, show_default=True, help="Days of windows to plan.")
+def campaign_create(preset, rules_file, slug, plan_days) -> None:
+    """Create a campaign from a preset or a rules file and plan its first windows."""
+    from wx_backend import campaigns
+    from wx_backend.extensions import db
+    from wx_backend.rules import load_preset, load_rules_file
+
+    if bool(preset) == bool(rules_file):
+        raise click.UsageError("give exactly one of --preset and --rules-file")
+    try:
+        data = load_preset(preset) if preset else load_rules_file(rules_file)
+        now = _now()
+        campaign = campaigns.create_campaign(db.session, slug, data, now, preset=preset)
+        windows = campaigns.plan_windows(db.session, campaign, now.date(), plan_days, now)
+        db.session.commit()
+    except (RulesError, DomainError) as error:
+        raise _fail(error) from None
+    click.echo(f"campaign {campaign.id} ({slug}) created with {len(windows)} windows")
+
+
+@campaign_cli.command("plan-windows")
+@click.option("--campaign", "campaign_id", type=int, required=True)
+@click.option("--days", default=2, show_default=True)
+def campaign_plan(campaign_id, days) -> None:
+    """Create the coming days' windows from the rules in force."""
+    from wx_backend import campaigns
+    from wx_backend.extensions import db
+
+    try:
+        campaign = campaigns.get_campaign(db.session, campaign_id)
+        now = _now()
+        windows = campaigns.plan_windows(db.session, campaign, now.date(), days, now)
+        db.session.commit()
+    except DomainError as error:
+        raise _fail(error) from None
+    for window in windows:
+        click.echo(f"window {window.id}: {window.opens_at.isoformat()} - "
+                   f"{window.closes_at.isoformat()}, {window.quota} portions")
+    click.echo(f"{len(windows)} windows planned")
+
+
+@stores_cli.command("import")
+@click.option("--campaign", "campaign_id", type=int, required=True)
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def stores_import(campaign_id, csv_file) -> None:
+    """Import stores from CSV: name,address,district,lat,lng,daily_cap,opening_hours."""
+    from wx_backend import campaigns
+    from wx_backend.extensions import db
+
+    try:
+        campaign = campaigns.get_campaign(db.session, campaign_id)
+        _, rules = campaigns.rules_in_force(db.session, campaign_id, _now())
+    except DomainError as error:
+        raise _fail(error) from None
+    result = campaigns.import_stores(db.session, campaign, csv_file.read(), rules.store_daily_cap)
+    if result.errors:
+        db.session.rollback()
+        for line in result.errors:
+            click.echo(line, err=True)
+        raise click.ClickException(f"{len(result.errors)} bad row(s); nothing imported")
+    db.session.commit()
+    current_app.extensions["directory"].forget(campaign_id)
+    click.echo(f"{result.created} stores created, {result.updated} updated")
+
+
+@staff_cli.command("create")
+@click.option("--store", "store_id", type=int, required=True)
+@click.option("--username", required=True)
+@click.option("--password", help="Omit to generate one (printed once).")
+def staff_create(store_id, username, password) -> None:
+    """Create a pharmacy staff account for a store."""
+    from wx_backend.extensions import db
+    from wx_backend.staff.accounts import create_staff
+
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    try:
+        staff = create_staff(db.session, username, password, store_id)
+        db.session.commit()
+    except DomainError as error:
+        raise _fail(error) from None
+    click.echo(f"staff {staff.id} ({username}) for store {store_id} created")
+    if generated:
+        click.echo(f"password: {password}")
+
+
+@bookings_cli.command("expire")
+def bookings_expire() -> None:
+    """Mark bookings whose pickup window has passed uncollected as expired."""
+    from wx_backend import booking
+    from wx_backend.extensions import db
+
+    count = booking.expire(db.session, current_app.extensions["stock"], _now())
+    click.echo(f"{count} bookings expired")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Load the demo campaign (a Zhengzhou-like one with 40 stores) unless it exists."""
+    from wx_backend import demo
+    from wx_backend.extensions import db
+
+    campaign = demo.load(db.session, _now())
+    click.echo(f"demo campaign {campaign.id} ({campaign.slug}) ready")
+

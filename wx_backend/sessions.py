@@ -1,7 +1,9 @@
 """Resident login sessions: opaque bearer tokens kept in Redis with an expiry.
 
 Only a SHA-256 of the token is stored, so a Redis dump does not hand out logins. A token is
-revoked by deleting its key. Losing Redis logs everyone out, which costs a resident one
+revoked by deleting its key. The value is ``<resident id>`` or, once the real-name profile
+is complete, ``<resident id>:<person key>``, so the booking path learns who books without
+reading the database. Losing Redis logs everyone out, which costs a resident one
 silent ``wx.login``: sessions are not part of the durable record.
 """
 
@@ -13,11 +15,12 @@ from dataclasses import dataclass
 
 import redis
 
-_PREFIX = "session:"
+RESIDENT = "session:"
+STAFF = "staff-session:"
 
 
-def _key(token: str) -> str:
-    return _PREFIX + hashlib.sha256(token.encode()).hexdigest()
+def _key(token: str, prefix: str = RESIDENT) -> str:
+    return prefix + hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -28,21 +31,39 @@ class IssuedToken:
     expires_in: int
 
 
-def issue(client: redis.Redis, resident_id: int, ttl: int) -> IssuedToken:
-    """Start a session for ``resident_id`` that lasts ``ttl`` seconds."""
+@dataclass(frozen=True)
+class SessionInfo:
+    """Whom a live token belongs to; ``person_key`` once their profile is complete."""
+
+    resident_id: int
+    person_key: str | None
+
+
+def issue(client: redis.Redis, resident_id: int, ttl: int,
+          person_key: str | None = None, prefix: str = RESIDENT) -> IssuedToken:
+    """Start a session for ``resident_id`` (a staff id with ``prefix=STAFF``) for ``ttl`` s."""
     token = secrets.token_urlsafe(32)
-    client.set(_key(token), resident_id, ex=ttl)
+    value = f"{resident_id}:{person_key}" if person_key else str(resident_id)
+    client.set(_key(token, prefix), value, ex=ttl)
     return IssuedToken(token, ttl)
 
 
-def resident_for(client: redis.Redis, token: str) -> int | None:
-    """The resident a live token belongs to, or None for an unknown or expired token."""
+def lookup(client: redis.Redis, token: str, prefix: str = RESIDENT) -> SessionInfo | None:
+    """The session a live token opens, or None for an unknown or expired token."""
     if not token or len(token) > 256:
         return None
-    value = client.get(_key(token))
-    return int(value) if value is not None else None
+    value = client.get(_key(token, prefix))
+    if value is None:
+        return None
+    resident_id, _, person_key = value.partition(":")
+    return SessionInfo(int(resident_id), person_key or None)
 
 
-def revoke(client: redis.Redis, token: str) -> bool:
+def attach_person(client: redis.Redis, token: str, resident_id: int, person_key: str) -> None:
+    """Record the person key in a live session, keeping its expiry."""
+    client.set(_key(token), f"{resident_id}:{person_key}", keepttl=True, xx=True)
+
+
+def revoke(client: redis.Redis, token: str, prefix: str = RESIDENT) -> bool:
     """End one session; True if it was live."""
-    return bool(client.delete(_key(token)))
+    return bool(client.delete(_key(token, prefix)))

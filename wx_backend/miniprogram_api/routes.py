@@ -41,7 +41,8 @@ def login(body):
     resident = identity.upsert_resident(db.session, who.openid, who.unionid,
                                         datetime.now(timezone.utc))
     db.session.commit()
-    issued = sessions.issue(redis_store.client, resident.id, current_app.config["SESSION_TTL"])
+    issued = sessions.issue(redis_store.client, resident.id, current_app.config["SESSION_TTL"],
+                            resident.id_number_index)
     return {"token": issued.token, "expires_in": issued.expires_in,
             "profile_complete": resident.profile_complete}
 
@@ -92,4 +93,6 @@ def put_profile(body):
     resident = identity.complete_profile(db.session, pii.vault, current_resident_id(), profile,
                                          datetime.now(timezone.utc))
     db.session.commit()
+    sessions.attach_person(redis_store.client, request.authorization.token, resident.id,
+                           resident.id_number_index)
     return identity.masked_profile(resident)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Integer, String
-from apiflask.validators import Length, OneOf, Regexp
+from apiflask.fields import Boolean, DateTime, Dict, Float, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError
 
 from wx_backend import identity
@@ -87,3 +87,35 @@ ERROR_SPEC = {
         },
     },
 }
+
+
+class BookingIn(Schema):
+    store_id = Integer(required=True, strict=True,
+                       validate=Range(1, 2**62, error="药店编号不正确"))
+    pickup_slot = Integer(load_default=0, strict=True,
+                          validate=Range(0, 20, error="取货时段不正确"))
+
+
+class StoresQuery(Schema):
+    lat = Float(load_default=None, validate=Range(-90, 90, error="纬度应在-90到90之间"))
+    lng = Float(load_default=None, validate=Range(-180, 180, error="经度应在-180到180之间"))
+    limit = Integer(load_default=20, validate=Range(1, 200, error="limit应为1到200"))
+
+
+class BookingOut(Schema):
+    id = Integer(required=True)
+    campaign_id = Integer(required=True)
+    reservation_no = String(required=True, metadata={"example": "48213907"})
+    status = String(required=True, metadata={"example": "confirmed"})
+    pickup_code = String(required=True, metadata={"example": "052931"})
+    store = Dict(required=True)
+    window = Dict(required=True)
+    pickup = Dict(required=True)
+    portion = Dict(required=True)
+    created_at = String(required=True)
+    cancelled_at = String(allow_none=True)
+    collected_at = String(allow_none=True)
+
+
+class BookingList(Schema):
+    bookings = List(Nested(BookingOut), required=True)

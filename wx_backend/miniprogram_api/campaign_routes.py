@@ -1,0 +1,205 @@
+"""Routes of the mini-program API: campaigns, stores and the resident's bookings."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Response, current_app, request
+
+from wx_backend import booking, pickup
+from wx_backend.errors import InvalidInput
+from wx_backend.extensions import db
+from wx_backend.miniprogram_api import bp
+from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
+from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
+from wx_backend.models import Booking, Campaign, Store, Window
+from wx_backend.rules import DailyWindow
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _directory():
+    return current_app.extensions["directory"]
+
+
+def _stock():
+    return current_app.extensions["stock"]
+
+
+def _snapshot(campaign_id: int):
+    return _directory().snapshot(db.session, campaign_id, _now())
+
+
+def _window(window) -> dict | None:
+    if window is None:
+        return None
+    return {"id": window.id, "opens_at": window.opens_at.isoformat(),
+            "closes_at": window.closes_at.isoformat(), "quota": window.quota,
+            "pickup_date": window.pickup_date.isoformat()}
+
+
+def _campaign(snapshot, now: datetime) -> dict:
+    rules = snapshot.rules
+    return {
+        "id": snapshot.id,
+        "slug": snapshot.slug,
+        "name": snapshot.name,
+        "allocation": rules.allocation,
+        "rules_version": snapshot.rules_version,
+        "summary": rules.summary(),
+        "current_window": _window(snapshot.window_at(now)),
+        "next_window": _window(snapshot.next_window(now)),
+    }
+
+
+@bp.get("/campaigns")
+@bp.doc(summary="进行中的活动")
+def list_campaigns():
+    """Every campaign with its rules version and current or next window."""
+    now = _now()
+    ids = db.session.scalars(db.select(Campaign.id).order_by(Campaign.id)).all()
+    return {"campaigns": [_campaign(_snapshot(cid), now) for cid in ids]}
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@bp.doc(summary="活动详情：当前规则版本、时段、取货安排")
+def get_campaign(campaign_id: int):
+    """The campaign with the rules in force."""
+    now = _now()
+    snapshot = _snapshot(campaign_id)
+    rules = snapshot.rules
+    body = _campaign(snapshot, now)
+    body["rules"] = {
+        "portion": {"item": rules.item, "items": rules.items,
+                    "unit_price_fen": rules.unit_price_fen},
+        "limit": {"per": rules.per, "cooldown_days": rules.cooldown_days},
+        "store_daily_cap": rules.store_daily_cap,
+        "daily_windows": [{"opens": w.opens.strftime("%H:%M"), "closes": w.closes.strftime("%H:%M"),
+                           "quota": w.quota} for w in rules.windows if isinstance(w, DailyWindow)],
+        "pickup": {"day_offset": rules.pickup_day_offset,
+                   "slots": [{"starts": s.starts.strftime("%H:%M"), "ends": s.ends.strftime("%H:%M")}
+                             for s in rules.pickup_slots]},
+        "fulfilment": list(rules.fulfilment),
+        "eligibility": {"districts": list(rules.districts)},
+        "delegate_pickup": rules.delegate_pickup,
+        "timezone": rules.timezone,
+    }
+    return body
+
+
+@bp.get("/campaigns/<int:campaign_id>/stores")
+@bp.input(StoresQuery, location="query", arg_name="query")
+@bp.doc(summary="附近药店（由近到远）及本时段剩余")
+def list_stores(campaign_id: int, query):
+    """Stores nearest first with what is left in the current window, counted in Redis."""
+    now = _now()
+    snapshot = _snapshot(campaign_id)
+    window = snapshot.window_at(now) or snapshot.next_window(now)
+    ranked = snapshot.nearest_stores(query["lat"], query["lng"])[:query["limit"]]
+    window_left, store_left = None, [None] * len(ranked)
+    if window is not None:
+        stock = _stock()
+        if not stock.is_loaded(window.id):
+            booking.ensure_loaded(db.session, stock, window, now)
+        window_left, store_left = stock.left(
+            window.id, [(store.id, window.pickup_date) for store, _ in ranked])
+    stores = [{
+        "id": store.id, "name": store.name, "address": store.address,
+        "district": store.district, "lat": store.lat, "lng": store.lng,
+        "opening_hours": store.opening_hours,
+        "distance_m": round(distance) if distance is not None else None,
+        "left": None if window_left is None else min(left, window_left),
+    } for (store, distance), left in zip(ranked, store_left)]
+    return {"window": _window(window), "window_left": window_left, "stores": stores}
+
+
+@bp.post("/campaigns/<int:campaign_id>/bookings")
+@bp.input(BookingIn, arg_name="body")
+@bp.output(BookingOut, status_code=201)
+@bp.doc(summary="预约一份（先到先得）", security="BearerAuth",
+        responses={401: "未登录", 404: "活动或药店不存在",
+                   409: "sold_out / store_full / already_booked / cooldown / window_closed /"
+                        " not_eligible / profile_incomplete",
+                   429: "busy"})
+def create_booking(campaign_id: int, body):
+    """Book a portion at a store in the window open now.
+
+    A sold-out window is answered from this process's memory before the token is even
+    looked at: nobody could book it, so the answer is the same for everyone.
+    """
+    now = _now()
+    snapshot = _snapshot(campaign_id)
+    idempotency_key = _idempotency_key()
+    window = snapshot.window_at(now)
+    if (window is not None and idempotency_key is None
+            and body["store_id"] in snapshot.stores and _directory().is_sold_out(window.id)):
+        raise booking.sold_out()
+    session = authenticate()
+    booker = (booking.Booker(session.resident_id, session.person_key) if session.person_key
+              else booking.resident_booker(db.session, session.resident_id))
+    booking.check_eligible(db.session, snapshot, session.resident_id)
+    return booking.book(db.session, _stock(), _directory(), snapshot, booker,
+                        body["store_id"], now, pickup_slot=body["pickup_slot"],
+                        idempotency_key=idempotency_key), 201
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not 1 <= len(key) <= 64 or not key.isascii() or not key.isprintable():
+        raise InvalidInput("invalid_idempotency_key", "请求编号应为1到64个可见ASCII字符",
+                           fields={"Idempotency-Key": "格式不正确"})
+    return key
+
+
+def _with_context(row: Booking) -> dict:
+    store = db.session.get(Store, row.store_id)
+    window = db.session.get(Window, row.window_id)
+    rules = _snapshot(row.campaign_id).rules
+    return booking.booking_body(row, rules, store, window)
+
+
+@bp.get("/me/bookings")
+@bp.auth_required(auth)
+@bp.output(BookingList)
+@bp.doc(summary="我的预约")
+def my_bookings():
+    """The resident's bookings, newest first."""
+    rows = db.session.scalars(db.select(Booking).where(Booking.resident_id == current_resident_id())
+                              .order_by(Booking.id.desc()).limit(100)).all()
+    return {"bookings": [_with_context(row) for row in rows]}
+
+
+@bp.get("/bookings/<int:booking_id>")
+@bp.auth_required(auth)
+@bp.output(BookingOut)
+@bp.doc(summary="预约详情（仅本人）")
+def get_booking(booking_id: int):
+    """One of the resident's own bookings."""
+    return _with_context(booking.own_booking(db.session, current_resident_id(), booking_id))
+
+
+@bp.get("/bookings/<int:booking_id>/qrcode.png")
+@bp.auth_required(auth)
+@bp.doc(summary="取货二维码（PNG）", responses={200: {"content": {"image/png": {}}}})
+def booking_qrcode(booking_id: int):
+    """A QR code carrying a signed pickup token for pharmacy staff to scan."""
+    row = booking.own_booking(db.session, current_resident_id(), booking_id)
+    token = pickup.qr_token(current_app.config["SECRET_KEY"], row)
+    return Response(pickup.qr_png(token), mimetype="image/png",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@bp.post("/bookings/<int:booking_id>/cancel")
+@bp.auth_required(auth)
+@bp.output(BookingOut)
+@bp.doc(summary="取消预约（预约时段内口罩退回库存）", responses={409: "不能取消"})
+def cancel_booking(booking_id: int):
+    """Cancel one's own confirmed booking."""
+    row = booking.own_booking(db.session, current_resident_id(), booking_id, for_update=True)
+    booking.cancel(db.session, _stock(), row, _now())
+    return _with_context(row)

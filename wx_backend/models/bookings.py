@@ -1,0 +1,98 @@
+"""Bookings (first-come-first-served claims) and the pharmacy staff who redeem them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wx_backend.extensions import db
+from wx_backend.models.types import Encrypted, utcnow
+
+BOOKING_STATUSES = ("confirmed", "collected", "cancelled", "expired")
+
+
+class Booking(db.Model):
+    """One portion at one store in one window, held by one person.
+
+    The last guards against oversell and double booking live in the schema: the unit
+    numbers ``window_slot`` (1..window quota) and ``store_slot`` (1..store daily cap) are
+    unique among bookings that hold a unit, and a trigger (migration 0002) checks both
+    bounds and refuses a second booking whose cooldown overlaps another of the same person.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "reservation_no", name="uq_bookings_reservation_no"),
+        UniqueConstraint("campaign_id", "seq", name="uq_bookings_seq"),
+        CheckConstraint("status IN ('confirmed', 'collected', 'cancelled', 'expired')",
+                        name="ck_bookings_status"),
+        CheckConstraint("window_slot >= 1 AND store_slot >= 1", name="ck_bookings_slots"),
+        CheckConstraint("NOT holds_unit OR status <> 'cancelled'", name="ck_bookings_cancel"),
+        CheckConstraint("cooldown_until >= cooldown_from", name="ck_bookings_cooldown"),
+        Index("uq_bookings_window_slot", "window_id", "window_slot", unique=True,
+              postgresql_where=text("holds_unit")),
+        Index("uq_bookings_store_slot", "store_id", "pickup_date", "store_slot", unique=True,
+              postgresql_where=text("holds_unit")),
+        Index("ix_bookings_person", "campaign_id", "person_key"),
+        Index("ix_bookings_store_day", "store_id", "pickup_date", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    person_key: Mapped[str] = mapped_column(String(64))
+    rules_version: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    reservation_no: Mapped[str] = mapped_column(String(8))
+    pickup_code: Mapped[str] = mapped_column(String(6))
+    window_slot: Mapped[int] = mapped_column(Integer)
+    store_slot: Mapped[int] = mapped_column(Integer)
+    pickup_date: Mapped[date] = mapped_column(Date)
+    pickup_starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pickup_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(12), default="confirmed")
+    holds_unit: Mapped[bool] = mapped_column(Boolean, default=True)
+    holds_cooldown: Mapped[bool] = mapped_column(Boolean, default=True)
+    cooldown_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cooldown_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    collected_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    delegate_name: Mapped[str | None] = mapped_column(Encrypted("booking.delegate_name"))
+    delegate_id_number: Mapped[str | None] = mapped_column(
+        Encrypted("booking.delegate_id_number"))
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Staff(db.Model):
+    """A pharmacy staff account, bound to one store."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now())

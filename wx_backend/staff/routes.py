@@ -1,0 +1,129 @@
+"""Staff routes: token login, redemption, and the store's day at a glance."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from apiflask import HTTPTokenAuth, Schema
+from apiflask.fields import Nested, String
+from apiflask.validators import Length, Regexp
+from flask import current_app, g
+from sqlalchemy import func, select
+
+from wx_backend import identity, pickup, sessions
+from wx_backend.errors import InvalidInput
+from wx_backend.extensions import db, redis_store
+from wx_backend.models import Booking, Resident, Staff, Store
+from wx_backend.pii import mask_name
+from wx_backend.staff import bp
+from wx_backend.staff.accounts import authenticate_staff
+from wx_backend.web_errors import envelope
+
+STAFF_SESSION_TTL = 12 * 3600
+
+staff_auth = HTTPTokenAuth(scheme="Bearer", security_scheme_name="StaffAuth",
+                           description="药店工作人员令牌，由 POST /api/v1/staff/login 获得")
+
+
+@staff_auth.verify_token
+def verify_staff_token(token: str) -> Staff | None:
+    g.auth_failure = "invalid_token" if token else "login_required"
+    session = sessions.lookup(redis_store.client, token, prefix=sessions.STAFF) if token else None
+    if session is None:
+        return None
+    staff = db.session.get(Staff, session.resident_id)
+    return staff if staff is not None and staff.active else None
+
+
+@staff_auth.error_processor
+def staff_auth_failed(error):
+    if g.get("auth_failure") == "invalid_token":
+        return envelope(401, "invalid_token", "登录已过期或无效，请重新登录")
+    return envelope(401, "login_required", "请先登录")
+
+
+class StaffLoginIn(Schema):
+    username = String(required=True, validate=Length(1, 64))
+    password = String(required=True, validate=Length(1, 200))
+
+
+class DelegateIn(Schema):
+    name = String(required=True)
+    id_number = String(required=True)
+
+
+class RedeemIn(Schema):
+    pickup_code = String(validate=Regexp(r"^\d{6}$", error="取货码应为6位数字"))
+    qr = String(validate=Length(10, 500, error="二维码内容不正确"))
+    id_last4 = String(required=True, validate=Regexp(r"^\d{3}[\dXx]$",
+                                                     error="请填写身份证号后四位"))
+    delegate = Nested(DelegateIn, load_default=None, allow_none=True)
+
+
+@bp.post("/login")
+@bp.input(StaffLoginIn, arg_name="body")
+@bp.doc(summary="药店工作人员登录")
+def staff_login(body):
+    """Exchange username and password for a staff token."""
+    staff = authenticate_staff(db.session, body["username"], body["password"])
+    issued = sessions.issue(redis_store.client, staff.id, STAFF_SESSION_TTL,
+                            prefix=sessions.STAFF)
+    return {"token": issued.token, "expires_in": issued.expires_in, "store_id": staff.store_id}
+
+
+@bp.post("/redemptions")
+@bp.auth_required(staff_auth)
+@bp.input(RedeemIn, arg_name="body")
+@bp.doc(summary="核销取货：扫码或输入取货码，核对身份证后四位",
+        responses={403: "wrong_store", 404: "booking_not_found",
+                   409: "already_collected / outside_pickup_window / not_collectable",
+                   422: "id_mismatch"})
+def redeem(body):
+    """Mark a pickup collected at this store, exactly once."""
+    if not body.get("pickup_code") and not body.get("qr"):
+        raise InvalidInput("code_required", "请扫描二维码或输入取货码",
+                           fields={"pickup_code": "与二维码二选一"})
+    delegate = None
+    if body.get("delegate"):
+        delegate = pickup.Delegate(identity.normalise_name(body["delegate"]["name"]),
+                                   identity.normalise_id_number(body["delegate"]["id_number"]))
+    staff = staff_auth.current_user
+    now = datetime.now(timezone.utc)
+    booking = _redeem(staff, body, delegate, now)
+    db.session.commit()
+    return {"id": booking.id, "reservation_no": booking.reservation_no,
+            "status": booking.status, "collected_at": booking.collected_at.isoformat(),
+            "holder": mask_name(db.session.get(Resident, booking.resident_id).name),
+            "delegate": mask_name(delegate.name) if delegate else None}
+
+
+def _redeem(staff: Staff, body: dict, delegate, now):
+    snapshot = current_app.extensions["directory"].snapshot(
+        db.session, db.session.get(Store, staff.store_id).campaign_id, now)
+    return pickup.redeem(db.session, current_app.config["SECRET_KEY"], staff,
+                         pickup_code=body.get("pickup_code"), qr=body.get("qr"),
+                         id_last4=body["id_last4"], delegate=delegate,
+                         delegates_allowed=snapshot.rules.delegate_pickup, now=now)
+
+
+@bp.get("/store")
+@bp.auth_required(staff_auth)
+@bp.doc(summary="本店今日取货情况")
+def store_today():
+    """Today's pickups at this store by status."""
+    staff = staff_auth.current_user
+    store = db.session.get(Store, staff.store_id)
+    now = datetime.now(timezone.utc)
+    snapshot = current_app.extensions["directory"].snapshot(db.session, store.campaign_id, now)
+    today = now.astimezone(snapshot.rules.zone).date()
+    counts = dict(db.session.execute(
+        select(Booking.status, func.count()).where(Booking.store_id == store.id,
+                                                  Booking.pickup_date == today)
+        .group_by(Booking.status)).all())
+    return {"store": {"id": store.id, "name": store.name, "daily_cap": store.daily_cap},
+            "pickup_date": today.isoformat(),
+            "booked": sum(counts.get(s, 0) for s in ("confirmed", "collected", "expired")),
+            "collected": counts.get("collected", 0),
+            "waiting": counts.get("confirmed", 0),
+            "cancelled": counts.get("cancelled", 0)}
+
