@@ -140,6 +140,7 @@ def app(session_app, fake_wechat):
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.session.commit()
         session_app.extensions["redis"].flushdb()
+        session_app.extensions["directory"].forget()
     requests.post(fake_wechat.base_url + "fake/reset", timeout=5)
     yield session_app
 

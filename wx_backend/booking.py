@@ -45,8 +45,10 @@ class Booker:
     person_key: str
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+def _iso(moment: datetime | None, zone=None) -> str | None:
+    if moment is None:
+        return None
+    return (moment.astimezone(zone) if zone else moment).isoformat()
 
 
 def window_closed(snapshot: Snapshot, now: datetime) -> Conflict:
@@ -65,7 +67,9 @@ def sold_out() -> Conflict:
 
 def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
                  window: WindowInfo | Window) -> dict:
-    """A booking as its holder sees it (store and window as rows or snapshot entries)."""
+    """A booking as its holder sees it (store and window as rows or snapshot entries);
+    times in the campaign's time zone."""
+    zone = rules.zone
     return {
         "id": booking.id,
         "campaign_id": booking.campaign_id,
@@ -74,16 +78,16 @@ def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
         "pickup_code": booking.pickup_code,
         "store": {"id": store.id, "name": store.name, "address": store.address,
                   "district": store.district, "opening_hours": store.opening_hours},
-        "window": {"id": window.id, "opens_at": _iso(window.opens_at),
-                   "closes_at": _iso(window.closes_at)},
+        "window": {"id": window.id, "opens_at": _iso(window.opens_at, zone),
+                   "closes_at": _iso(window.closes_at, zone)},
         "pickup": {"date": booking.pickup_date.isoformat(),
-                   "starts_at": _iso(booking.pickup_starts_at),
-                   "ends_at": _iso(booking.pickup_ends_at)},
+                   "starts_at": _iso(booking.pickup_starts_at, zone),
+                   "ends_at": _iso(booking.pickup_ends_at, zone)},
         "portion": {"item": rules.item, "items": rules.items,
                     "unit_price_fen": rules.unit_price_fen},
-        "created_at": _iso(booking.created_at),
-        "cancelled_at": _iso(booking.cancelled_at),
-        "collected_at": _iso(booking.collected_at),
+        "created_at": _iso(booking.created_at, zone),
+        "cancelled_at": _iso(booking.cancelled_at, zone),
+        "collected_at": _iso(booking.collected_at, zone),
     }
 
 

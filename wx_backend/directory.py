@@ -137,6 +137,7 @@ class Directory:
         with self._lock:
             if campaign_id is None:
                 self._snapshots.clear()
+                self._sold_out.clear()
             else:
                 self._snapshots.pop(campaign_id, None)
 
@@ -170,12 +171,14 @@ class Directory:
             self._listener.start()
 
     def _listen(self) -> None:
+        reconnecting = False
         while True:
             try:
                 pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(STOCK_RETURNED)
-                # Anything missed while (re)subscribing is covered by clearing all marks.
-                self._sold_out.clear()
+                if reconnecting:
+                    # What was published while we were away is unknown: trust no mark.
+                    self._sold_out.clear()
                 for message in pubsub.listen():
                     try:
                         self.stock_returned(int(message["data"]))
@@ -184,4 +187,5 @@ class Directory:
             except redis.RedisError as error:
                 log.warning("stock listener lost Redis (%s); retrying", error.__class__.__name__)
                 self._sold_out.clear()
+                reconnecting = True
                 time.sleep(1)

@@ -39,12 +39,23 @@ class SessionInfo:
     person_key: str | None
 
 
+def new_token() -> str:
+    """A fresh unguessable token."""
+    return secrets.token_urlsafe(32)
+
+
+def store(client, token: str, resident_id: int, ttl: int, person_key: str | None = None,
+          prefix: str = RESIDENT) -> None:
+    """Write a session (``client`` may be a pipeline)."""
+    value = f"{resident_id}:{person_key}" if person_key else str(resident_id)
+    client.set(_key(token, prefix), value, ex=ttl)
+
+
 def issue(client: redis.Redis, resident_id: int, ttl: int,
           person_key: str | None = None, prefix: str = RESIDENT) -> IssuedToken:
     """Start a session for ``resident_id`` (a staff id with ``prefix=STAFF``) for ``ttl`` s."""
-    token = secrets.token_urlsafe(32)
-    value = f"{resident_id}:{person_key}" if person_key else str(resident_id)
-    client.set(_key(token, prefix), value, ex=ttl)
+    token = new_token()
+    store(client, token, resident_id, ttl, person_key, prefix)
     return IssuedToken(token, ttl)
 
 
