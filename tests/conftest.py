@@ -24,7 +24,7 @@ import pytest
 import redis
 import requests
 from sqlalchemy import text
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.factories import IdNumbers
 from wx_backend import create_app
@@ -220,10 +220,15 @@ def residents(client):
     return Residents(client)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code="-", size="-"):
+        pass
+
+
 @pytest.fixture
 def live_server(app):
     """The app on a real threaded HTTP server, for tests that fire parallel requests."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

@@ -230,8 +230,10 @@ def ensure_loaded(session: Session, stock: Stock, window: WindowInfo, now: datet
     with stock.client.lock(f"wx:lock:sync:{window.id}", timeout=60, blocking_timeout=30):
         if not stock.is_loaded(window.id):
             row = session.get(Window, window.id)
-            sync_window(session, stock, row)
+            # Claims first: the window's hash, written last by sync_window, is what lets
+            # bookings through, and none may pass before the claims are back.
             sync_claims(session, stock, row.campaign_id, now)
+            sync_window(session, stock, row)
             log.info("window %s loaded into Redis from the database", window.id)
 
 
@@ -268,11 +270,11 @@ def sync_claims(session: Session, stock: Stock, campaign_id: int, now: datetime)
 
 def reconcile(session: Session, stock: Stock, now: datetime) -> dict[str, int]:
     """Rebuild every Redis counter and claim from PostgreSQL (``wx-backend reconcile``)."""
+    claims = sum(sync_claims(session, stock, campaign_id, now)
+                 for campaign_id in session.scalars(select(Campaign.id)))
     windows = session.scalars(select(Window).where(Window.closes_at > now)).all()
     for window in windows:
         sync_window(session, stock, window)
-    claims = sum(sync_claims(session, stock, campaign_id, now)
-                 for campaign_id in session.scalars(select(Campaign.id)))
     stock.client.set("wx:reconciled", now.isoformat())
     return {"windows": len(windows), "claims": claims}
 

@@ -98,3 +98,7 @@ def prepare(app) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="wx-backend")
+
+
+if __name__ == "__main__":
+    main()
