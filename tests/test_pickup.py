@@ -1,0 +1,200 @@
+"""Pickup by pharmacy staff, expiry after the pickup window, and the public daily list."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+import requests
+from sqlalchemy import update
+
+from tests.worlds import auth, build, now, residents
+from wx_backend.extensions import db
+from wx_backend.models import Booking
+
+PASSWORD = "counter-pass-2020"
+
+
+def _staff(app, store_id, username):
+    result = app.test_cli_runner().invoke(args=["staff", "create", "--store", str(store_id),
+                                                "--username", username, "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+
+
+def _staff_token(client, username):
+    answer = client.post("/api/v1/staff/login", json={"username": username,
+                                                      "password": PASSWORD})
+    assert answer.status_code == 200, answer.json
+    return answer.json["token"]
+
+
+def _pickup_open(app, booking_id, starts=-1, ends=1):
+    with app.app_context():
+        db.session.execute(update(Booking).where(Booking.id == booking_id).values(
+            pickup_starts_at=now() + timedelta(hours=starts),
+            pickup_ends_at=now() + timedelta(hours=ends)))
+        db.session.commit()
+
+
+@pytest.fixture
+def booked(app, client):
+    world = build(app, "zhengzhou")
+    alice, bob = residents(app, 2)
+    body = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                       json={"store_id": world.store_ids[0]}, headers=auth(alice.token)).json
+    _staff(app, world.store_ids[0], "counter1")
+    _staff(app, world.store_ids[1], "counter2")
+    return world, alice, body
+
+
+def _redeem(client, token, **body):
+    return client.post("/api/v1/staff/redemptions", json=body, headers=auth(token))
+
+
+def test_redeem_by_code_once(app, client, booked):
+    world, alice, body = booked
+    _pickup_open(app, body["id"])
+    staff = _staff_token(client, "counter1")
+
+    first = _redeem(client, staff, pickup_code=body["pickup_code"], id_last4=alice.id_number[-4:])
+    second = _redeem(client, staff, pickup_code=body["pickup_code"], id_last4=alice.id_number[-4:])
+
+    assert first.status_code == 200
+    assert first.json["status"] == "collected" and first.json["holder"] == "测**民"
+    assert (second.status_code, second.json["error"]["code"]) == (409, "already_collected")
+    mine = client.get(f"/api/v1/bookings/{body['id']}", headers=auth(alice.token)).json
+    assert mine["status"] == "collected"
+
+
+def test_redeem_by_qr_token_with_a_delegate(app, client, booked):
+    world, alice, body = booked
+    _pickup_open(app, body["id"])
+    staff = _staff_token(client, "counter1")
+    with app.app_context():
+        from wx_backend import pickup
+        row = db.session.get(Booking, body["id"])
+        token = pickup.qr_token(app.config["SECRET_KEY"], row)
+
+    answer = _redeem(client, staff, qr=token, id_last4=alice.id_number[-4:],
+                     delegate={"name": "李四", "id_number": "110105198506150014"})
+
+    assert answer.status_code == 200
+    assert answer.json["delegate"] == "李*"
+    with app.app_context():
+        row = db.session.get(Booking, body["id"])
+        assert row.delegate_id_number == "110105198506150014"
+
+
+def test_forged_qr_wrong_store_wrong_id_and_outside_window(app, client, booked):
+    world, alice, body = booked
+    counter1, counter2 = _staff_token(client, "counter1"), _staff_token(client, "counter2")
+    last4 = alice.id_number[-4:]
+    wrong4 = "0000" if last4 != "0000" else "1111"
+
+    too_early = _redeem(client, counter1, pickup_code=body["pickup_code"], id_last4=last4)
+    _pickup_open(app, body["id"])
+    forged = _redeem(client, counter1, qr="eyJiIjoxLCJjIjoiMTIzNDU2In0.forged", id_last4=last4)
+    with app.app_context():
+        from wx_backend import pickup
+        qr = pickup.qr_token(app.config["SECRET_KEY"], db.session.get(Booking, body["id"]))
+    wrong_store = _redeem(client, counter2, qr=qr, id_last4=last4)
+    wrong_id = _redeem(client, counter1, pickup_code=body["pickup_code"], id_last4=wrong4)
+    no_code = _redeem(client, counter1, id_last4=last4)
+    anonymous = client.post("/api/v1/staff/redemptions", json={"pickup_code": "123456",
+                                                                "id_last4": last4})
+
+    assert (too_early.status_code, too_early.json["error"]["code"]) == (409, "outside_pickup_window")
+    assert (forged.status_code, forged.json["error"]["code"]) == (422, "invalid_qr")
+    assert (wrong_store.status_code, wrong_store.json["error"]["code"]) == (403, "wrong_store")
+    assert (wrong_id.status_code, wrong_id.json["error"]["code"]) == (422, "id_mismatch")
+    assert no_code.json["error"]["code"] == "code_required"
+    assert anonymous.status_code == 401
+    mine = client.get(f"/api/v1/bookings/{body['id']}", headers=auth(alice.token)).json
+    assert mine["status"] == "confirmed"
+
+
+def test_two_counters_scanning_at_once_collect_once(app, client, booked, live_server):
+    world, alice, body = booked
+    _pickup_open(app, body["id"])
+    _staff(app, world.store_ids[0], "counter3")
+    tokens = [_staff_token(client, "counter1"), _staff_token(client, "counter3")] * 4
+
+    def scan(token):
+        return requests.post(f"{live_server}/api/v1/staff/redemptions", timeout=30,
+                             headers=auth(token),
+                             json={"pickup_code": body["pickup_code"],
+                                   "id_last4": alice.id_number[-4:]}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(scan, tokens))
+
+    assert statuses == [200] + [409] * 7
+
+
+def test_bad_staff_login(client, booked):
+    answer = client.post("/api/v1/staff/login", json={"username": "counter1",
+                                                       "password": "wrong-password"})
+
+    assert (answer.status_code, answer.json["error"]["code"]) == (401, "bad_credentials")
+
+
+def test_store_view_counts_today(app, client, booked):
+    world, alice, body = booked
+    staff = _staff_token(client, "counter1")
+
+    answer = client.get("/api/v1/staff/store", headers=auth(staff))
+
+    assert answer.status_code == 200
+    assert answer.json["store"]["id"] == world.store_ids[0]
+    assert answer.json["store"]["daily_cap"] == 100
+
+
+@pytest.mark.parametrize("preset, keeps", [("zhengzhou", True), ("guangzhou", False)])
+def test_expiry_follows_the_rules_on_cooldown(app, client, preset, keeps):
+    world = build(app, preset)
+    (alice,) = residents(app, 1)
+    body = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                       json={"store_id": world.store_ids[0]}, headers=auth(alice.token)).json
+    _pickup_open(app, body["id"], starts=-3, ends=-1)
+
+    result = app.test_cli_runner().invoke(args=["bookings", "expire"])
+
+    assert "1 bookings expired" in result.output
+    mine = client.get(f"/api/v1/bookings/{body['id']}", headers=auth(alice.token)).json
+    assert mine["status"] == "expired"
+    again = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                        json={"store_id": world.store_ids[1]}, headers=auth(alice.token))
+    if keeps:
+        assert again.json["error"]["code"] == "already_booked"
+    else:
+        assert again.status_code == 201
+
+
+def test_public_list_is_masked_and_skips_cancelled(app, client):
+    world = build(app, "zhengzhou")
+    people = residents(app, 3)
+    bodies = [client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                          json={"store_id": world.store_ids[0]}, headers=auth(p.token)).json
+              for p in people]
+    client.post(f"/api/v1/bookings/{bodies[2]['id']}/cancel", headers=auth(people[2].token))
+    with app.app_context():
+        day = db.session.get(Booking, bodies[0]["id"]).cooldown_from.astimezone(
+            __import__("zoneinfo").ZoneInfo("Asia/Shanghai")).date()
+
+    page = client.get(f"/public/campaigns/{world.campaign_id}/bookings/{day}")
+    table = client.get(f"/public/campaigns/{world.campaign_id}/bookings/{day}.csv")
+    bad_day = client.get(f"/public/campaigns/{world.campaign_id}/bookings/not-a-day")
+
+    text = page.data.decode()
+    csv_text = table.data.decode("utf-8-sig")
+    assert page.status_code == 200 and "共 2 人" in text
+    assert bodies[0]["reservation_no"] in text and bodies[2]["reservation_no"] not in text
+    assert csv_text.splitlines()[0] == "序号,预约号,姓名,身份证号,药店,预约时间"
+    assert len(csv_text.splitlines()) == 3
+    for person in people:
+        assert person.id_number not in text and person.id_number not in csv_text
+    for person in people[:2]:
+        assert person.id_number[:6] + "********" + person.id_number[-4:] in text
+    assert "测试居民" not in text and "测**民" in text
+    assert bad_day.status_code == 404
