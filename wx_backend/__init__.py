@@ -39,6 +39,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
+    install_sold_out_shortcut(app)
     return app
 
 
@@ -133,6 +134,19 @@ def register_blueprints(app: APIFlask) -> None:
         from wx_backend import dev
 
         app.register_blueprint(dev.bp)
+
+
+def install_sold_out_shortcut(app: APIFlask) -> None:
+    """Answer bookings for sold-out windows before Flask does any work (see directory)."""
+    import json
+
+    from wx_backend.booking import sold_out
+    from wx_backend.directory import SoldOutShortcut
+
+    refusal = sold_out()
+    body = json.dumps({"error": {"code": refusal.code, "message": refusal.message,
+                                 "fields": {}}}, ensure_ascii=False).encode()
+    app.wsgi_app = SoldOutShortcut(app.wsgi_app, app.extensions["directory"], body)
 
 
 def register_commands(app: APIFlask) -> None:

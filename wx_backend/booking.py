@@ -1,8 +1,8 @@
 """First-come-first-served booking: take a unit in Redis, record it in PostgreSQL.
 
-``book`` is the one place where a resident gets a portion. It commits its own transaction:
-the unit taken in Redis and the row in PostgreSQL must stand or fall together, so if the
-row cannot be written the unit and the claim go straight back. A crash between the two
+``book`` is the one place where a resident gets a portion. It writes its row in its own
+single-statement transaction: the unit taken in Redis and the row in PostgreSQL must stand
+or fall together, so if the row cannot be written the unit and the claim go straight back. A crash between the two
 leaves a unit taken in Redis with no row, which never oversells and which
 ``reconcile`` gives back.
 
@@ -35,6 +35,8 @@ from wx_backend.stock import Stock, Taken, idem_key
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL = 24 * 3600
+# A Core statement with parameters passed at execution is compiled once and cached.
+_INSERT_BOOKING = insert(Booking.__table__).returning(Booking.__table__.c.id)
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,11 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         cooldown_until=cooldown_until, created_at=now,
     )
     try:
-        booking_id = session.execute(insert(Booking).values(**values)
-                                     .returning(Booking.id)).scalar_one()
-        session.commit()
+        # One statement in autocommit: a single round trip, durable when it returns.
+        with session.get_bind().connect() as connection:
+            booking_id = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                _INSERT_BOOKING, values).scalar_one()
     except DBAPIError as error:
-        session.rollback()
         raise _undo(stock, snapshot, window, store, booker, taken, idem, error) from None
 
     booking = Booking(id=booking_id, cancelled_at=None, collected_at=None, **values)

@@ -34,7 +34,10 @@ def cli():
               show_default="2 or $WEB_CONCURRENCY", help="gunicorn worker processes.")
 @click.option("--threads", type=int, default=lambda: int(os.environ.get("WEB_THREADS", "4")),
               show_default="4 or $WEB_THREADS", help="Threads per worker.")
-def serve(bind: str, workers: int, threads: int) -> None:
+@click.option("--access-log/--no-access-log",
+              default=lambda: os.environ.get("WXB_ACCESS_LOG", "1") != "0",
+              help="Log every request to stdout (default on; WXB_ACCESS_LOG=0 turns it off).")
+def serve(bind: str, workers: int, threads: int, access_log: bool) -> None:
     """Migrate the database and serve the app under gunicorn."""
     from flask_migrate import upgrade
 
@@ -55,7 +58,9 @@ def serve(bind: str, workers: int, threads: int) -> None:
 
     command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads),
-               "--access-logfile", "-", "--graceful-timeout", "10"]
+               "--graceful-timeout", "10"]
+    if access_log:
+        command += ["--access-logfile", "-"]
     if gunicorn.version_info >= (27,):
         # One control socket per user by default: a second server would fight over it.
         command.append("--no-control-socket")

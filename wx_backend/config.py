@@ -91,9 +91,11 @@ class Config:
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.LOG_LEVEL = (get("LOG_LEVEL") or "INFO").upper()
 
+        # No pre-ping: it would cost a round trip per request on the booking path. Stale
+        # connections are recycled instead, and a dead one fails one request with a 503.
         self.SQLALCHEMY_ENGINE_OPTIONS = {
-            "pool_pre_ping": True,
-            "pool_size": _int(env, "DATABASE_POOL_SIZE", 5),
+            "pool_recycle": 300,
+            "pool_size": _int(env, "DATABASE_POOL_SIZE", 10),
         }
 
 

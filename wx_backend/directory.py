@@ -10,12 +10,15 @@ net a mark is also trusted for at most ``SOLD_OUT_RECHECK`` seconds.
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import redis
 from sqlalchemy import select
@@ -29,6 +32,7 @@ from wx_backend.stock import STOCK_RETURNED
 log = logging.getLogger(__name__)
 
 SNAPSHOT_TTL = 5.0
+_BOOKING_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/bookings$")
 SOLD_OUT_RECHECK = 10.0
 
 
@@ -189,3 +193,52 @@ class Directory:
                 self._sold_out.clear()
                 reconnecting = True
                 time.sleep(1)
+
+
+class SoldOutShortcut:
+    """WSGI middleware: a booking for a window this process knows to be sold out is
+    answered here, before Flask routes, authenticates or validates anything.
+
+    Only a plain request takes the shortcut: a JSON body whose ``store_id`` is a store of
+    the campaign, and no ``Idempotency-Key`` (a retry must get its first answer). Anything
+    else goes on to the full path, which gives the same ``sold_out`` or a clearer error.
+    """
+
+    def __init__(self, wsgi_app, directory: Directory, body: bytes):
+        self.wsgi_app = wsgi_app
+        self.directory = directory
+        self.body = body
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST" and "HTTP_IDEMPOTENCY_KEY" not in environ:
+            match = _BOOKING_PATH.match(environ.get("PATH_INFO", ""))
+            if match and self._sold_out(int(match.group(1)), environ):
+                start_response("409 CONFLICT", [("Content-Type", "application/json"),
+                                                ("Content-Length", str(len(self.body)))])
+                return [self.body]
+        return self.wsgi_app(environ, start_response)
+
+    def _sold_out(self, campaign_id: int, environ) -> bool:
+        snapshot = self.directory._snapshots.get(campaign_id)
+        if snapshot is None:
+            return False
+        window = snapshot.window_at(datetime.now(timezone.utc))
+        if window is None or not self.directory.is_sold_out(window.id):
+            return False
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        if not 0 < length <= 1024:
+            return False
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return False
+        store_id = body.get("store_id") if isinstance(body, dict) else None
+        return (type(store_id) is int and store_id in snapshot.stores
+                and set(body) <= {"store_id", "pickup_slot"}
+                and type(body.get("pickup_slot", 0)) is int
+                and 0 <= body.get("pickup_slot", 0) < len(snapshot.rules.pickup_slots))

@@ -1,0 +1,332 @@
+"""Booking benchmark (DESIGN.md §8): the real server against its two peers, in one run.
+
+1. A fresh PostgreSQL schema and Redis database; migrations; a campaign with 100 stores
+   and one window open now with STOCK portions (each store STOCK/100).
+2. 10 x STOCK verified residents with tokens, made in bulk (not through SMS).
+3. The real server (``wx-backend serve``, gunicorn) takes one booking per resident, each
+   at a random store, from CONCURRENCY parallel clients; then the same number again,
+   all of which should be answered ``sold_out`` (from memory).
+4. The ceiling (a bare Flask view, one Redis Lua call) and the database peer (one
+   PostgreSQL transaction) under the same gunicorn settings take the same load.
+5. Prints confirmed, rejected by reason, oversold, double-booked, throughput, p50/p99 and
+   the ratios; exits non-zero if anything was oversold or double-booked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    sys.exit(f"server not ready:\n{log.read_text()[-3000:]}")
+
+
+_CODE = re.compile(rb'"code": ?"([a-z_]+)"')
+
+
+async def fire(base: str, jobs, concurrency: int):
+    """Send every (url, json, headers) job once over ``concurrency`` keep-alive connections.
+
+    A minimal HTTP/1.1 client on asyncio streams with the requests encoded in advance, so
+    that the load generator spends as little of the machine's two cores as it can.
+    Returns (seconds, [(status, code, latency)]).
+    """
+    host, port = base.split("//")[1].split(":")
+    encoded = []
+    for url, body, headers in jobs:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        head = [f"POST {url[len(base):]} HTTP/1.1", f"Host: {host}:{port}",
+                "Content-Type: application/json", f"Content-Length: {len(payload)}"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        encoded.append(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+    results = [None] * len(encoded)
+    position = iter(range(len(encoded)))
+
+    async def connection():
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for n in position:
+                started = time.perf_counter()
+                writer.write(encoded[n])
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                body = await reader.readexactly(length)
+                if status == 201:
+                    code = "ok"
+                else:
+                    found = _CODE.search(body)
+                    code = found.group(1).decode() if found else str(status)
+                results[n] = (status, code, time.perf_counter() - started)
+        finally:
+            writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return time.perf_counter() - began, results
+
+
+def measure(name: str, base: str, jobs, args) -> dict:
+    """Run one phase with the raw keep-alive client and summarise it."""
+    seconds, results = asyncio.run(fire(base, jobs, args.concurrency))
+    return summarise(name, seconds, results)
+
+
+def summarise(name: str, seconds: float, results) -> dict:
+    latencies = sorted(r[2] for r in results)
+    codes = Counter(r[1] for r in results)
+    rate = len(results) / seconds
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    print(f"  {name:<22} {len(results):>7} req in {seconds:6.2f} s = {rate:8.0f} req/s"
+          f"   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   {dict(codes)}")
+    return {"rate": rate, "p50": p50, "p99": p99, "codes": codes}
+
+
+def server_env(database_url: str, redis_url: str, instance: Path) -> dict:
+    from wx_backend.pii import new_key_spec
+
+    return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+            "WXB_MODE": "development", "WXB_INSTANCE_PATH": str(instance),
+            "SECRET_KEY": "bench-secret", "PII_KEY": new_key_spec("b1"),
+            "PII_INDEX_KEY": new_key_spec("bx"), "LOG_LEVEL": "WARNING"}
+
+
+def gunicorn_command(args, bind: str, target: list[str]) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(args.workers),
+            "--worker-class", "gthread", "--threads", str(args.threads),
+            "--no-control-socket", "--log-level", "warning", *target]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stock", type=int, default=10_000, help="portions in the window")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of every phase, interleaved; medians are reported")
+    parser.add_argument("--quick", action="store_true", help="a small run CI can afford")
+    parser.add_argument("--database-url", default=os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test"))
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"))
+    args = parser.parse_args()
+    if args.quick:
+        args.stock = 500
+    stores = 100
+    stock = args.stock - args.stock % stores
+    crowd = stock * 10
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.database_url, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    scoped = f"{args.database_url}?options={quote(f'-csearch_path={schema}')}"
+    client = redis.Redis.from_url(args.redis_url, decode_responses=True)
+    client.flushdb()
+    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
+    env = server_env(scoped, args.redis_url, instance)
+    processes = []
+    try:
+        print(f"booking benchmark: {stock} portions over {stores} stores, {crowd} residents, "
+              f"{args.concurrency} clients, gunicorn {args.workers} workers x {args.threads} "
+              f"threads, {args.rounds} rounds")
+        setup = time.perf_counter()
+        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "WXB_MODE",
+                                               "WXB_INSTANCE_PATH", "SECRET_KEY", "PII_KEY",
+                                               "PII_INDEX_KEY")})
+        app, tokens = prepare(crowd)
+        print(f"  set-up (schema, {crowd} residents) took {time.perf_counter() - setup:.1f} s")
+        with psycopg.connect(scoped, autocommit=True) as connection:
+            connection.execute("CREATE TABLE bench_stock (store_id int PRIMARY KEY, units int)")
+            connection.execute("CREATE TABLE bench_bookings (id bigserial PRIMARY KEY,"
+                               " person text UNIQUE, store_id int)")
+
+        port = free_port()
+        log = instance / "server.log"
+        real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "serve", "--bind",
+                                 f"127.0.0.1:{port}", "--workers", str(args.workers),
+                                 "--threads", str(args.threads), "--no-access-log"],
+                                env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        processes.append(real)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/api/v1/openapi.json", real, log)
+        port = free_port()
+        peer_env = {**env, "BENCH_DATABASE_URL": scoped.replace("postgresql://",
+                                                                 "postgresql+psycopg://"),
+                    "BENCH_REDIS_URL": args.redis_url}
+        peers = subprocess.Popen(gunicorn_command(args, f"127.0.0.1:{port}", [
+            "--chdir", str(ROOT / "scripts" / "bench"), "peers:app"]), env=peer_env,
+            stdout=(instance / "peers.log").open("wb"), stderr=subprocess.STDOUT)
+        processes.append(peers)
+        peer = f"http://127.0.0.1:{port}"
+        wait_ready(peer + "/", peers, instance / "peers.log")
+
+        phases = {"full": [], "sold_out": [], "ceiling": [], "database": []}
+        failures = 0
+        for round_no in range(1, args.rounds + 1):
+            print(f"round {round_no}:")
+            campaign_id, store_ids = new_campaign(app, f"bench-{round_no}", stock, stores)
+            chooser = random.Random(round_no)
+            picks = [chooser.choice(store_ids) for _ in tokens]
+            url = f"{base}/api/v1/campaigns/{campaign_id}/bookings"
+            jobs = [(url, {"store_id": store}, {"Authorization": f"Bearer {token}"})
+                    for token, store in zip(tokens, picks)]
+            phases["full"].append(measure("full booking path", base, jobs, args))
+            phases["sold_out"].append(measure("sold-out answers", base, jobs, args))
+
+            client.set("bench:ceiling:stock", stock)
+            phases["ceiling"].append(measure("ceiling (Redis only)", peer, [
+                (f"{peer}/ceiling/{store}", {"store_id": store}, {}) for store in picks], args))
+            with psycopg.connect(scoped, autocommit=True) as connection:
+                connection.execute("TRUNCATE bench_stock, bench_bookings")
+                with connection.cursor() as cursor:
+                    cursor.executemany("INSERT INTO bench_stock VALUES (%s, %s)",
+                                       [(s, stock // stores) for s in store_ids])
+            phases["database"].append(measure("database peer", peer, [
+                (f"{peer}/db/{store}", {"store_id": store}, {"X-Person": str(n)})
+                for n, store in enumerate(picks)], args))
+
+            oversold, double, over_cap, confirmed = audit(scoped, campaign_id, stock)
+            rejected = {k: v for k, v in phases["full"][-1]["codes"].items() if k != "ok"}
+            print(f"  confirmed {confirmed} of {stock}; rejected by reason {rejected}; "
+                  f"oversold {oversold}; stores over cap {over_cap}; double-booked {double}")
+            failures += oversold + double + over_cap
+
+        median = {name: statistics.median(r["rate"] for r in runs)
+                  for name, runs in phases.items()}
+        p99 = {name: statistics.median(r["p99"] for r in runs) for name, runs in phases.items()}
+        print("medians over the rounds:")
+        for name, label in (("full", "full booking path"), ("sold_out", "sold-out answers"),
+                            ("ceiling", "ceiling (Redis only)"), ("database", "database peer")):
+            print(f"  {label:<22} {median[name]:8.0f} req/s   p99 {p99[name]:6.1f} ms")
+        print("ratios:")
+        print(f"  full path / ceiling        {median['full'] / median['ceiling']:.2f}"
+              "  (target >= 0.8)")
+        print(f"  full path / database peer  {median['full'] / median['database']:.2f}"
+              "  (target >= 1.5)")
+        print(f"  sold-out / ceiling         {median['sold_out'] / median['ceiling']:.2f}"
+              "  (target >= 2)")
+        print(f"oversold + double-booked + stores over cap, all rounds: {failures}")
+        return 1 if failures else 0
+    finally:
+        for process in processes:
+            stop(process)
+        with psycopg.connect(args.database_url, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        client.flushdb()
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def prepare(crowd: int):
+    """Migrate the fresh schema and make the residents; returns (app, tokens)."""
+    from flask_migrate import upgrade
+
+    from wx_backend import create_app
+    from wx_backend.dev.residents import make_residents
+    from wx_backend.extensions import db, pii
+
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        made = make_residents(db.session, pii.vault, app.extensions["redis"], crowd, "bench",
+                              ttl=6 * 3600)
+        db.session.remove()
+    return app, [m.token for m in made]
+
+
+def new_campaign(app, slug: str, stock: int, stores: int):
+    """A campaign with ``stores`` stores of stock/stores each and one window open now."""
+    from sqlalchemy import select
+
+    from wx_backend import campaigns
+    from wx_backend.extensions import db
+    from wx_backend.models import Store
+    from wx_backend.rules import load_preset
+
+    with app.app_context():
+        now = datetime.now(timezone.utc)
+        rules = load_preset("zhengzhou")
+        rules["windows"] = [{"opens_at": (now - timedelta(minutes=1)).isoformat(),
+                             "closes_at": (now + timedelta(hours=2)).isoformat(),
+                             "quota": stock}]
+        rules["store_daily_cap"] = stock // stores
+        campaign = campaigns.create_campaign(db.session, slug, rules, now - timedelta(hours=1))
+        lines = ["name,address,district,lat,lng,daily_cap,opening_hours"]
+        lines += [f"药店{n},郑州市金水区花园路{n}号,金水区,{34.7 + n / 1000:.4f},"
+                  f"{113.6 + n / 1000:.4f},,09:00-18:00" for n in range(stores)]
+        campaigns.import_stores(db.session, campaign, "\n".join(lines), stock // stores)
+        campaigns.plan_windows(db.session, campaign, now.date() - timedelta(days=1), 3, now)
+        db.session.commit()
+        store_ids = db.session.scalars(select(Store.id).where(
+            Store.campaign_id == campaign.id)).all()
+        campaign_id = campaign.id
+        db.session.remove()
+    return campaign_id, store_ids
+
+
+def audit(database_url: str, campaign_id: int, stock: int):
+    """(oversold, people with two bookings, stores over cap, confirmed) from PostgreSQL."""
+    with psycopg.connect(database_url) as connection:
+        confirmed = connection.execute(
+            "SELECT count(*) FROM bookings WHERE campaign_id = %s AND holds_unit",
+            (campaign_id,)).fetchone()[0]
+        double = connection.execute(
+            "SELECT count(*) FROM (SELECT person_key FROM bookings WHERE campaign_id = %s"
+            " AND holds_unit GROUP BY person_key HAVING count(*) > 1) twice",
+            (campaign_id,)).fetchone()[0]
+        over = connection.execute(
+            "SELECT count(*) FROM (SELECT b.store_id FROM bookings b JOIN stores s"
+            " ON s.id = b.store_id WHERE b.campaign_id = %s AND b.holds_unit"
+            " GROUP BY b.store_id, s.daily_cap HAVING count(*) > s.daily_cap) o",
+            (campaign_id,)).fetchone()[0]
+    return max(confirmed - stock, 0), double, over, confirmed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
