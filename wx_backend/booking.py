@@ -126,10 +126,12 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
     Raises Conflict (``window_closed``, ``sold_out``, ``store_full``, ``already_booked``,
     ``cooldown``), NotFound, InvalidInput or Unavailable; on any of them nothing is taken.
     """
+    rules = snapshot.rules
+    if rules.allocation != "fcfs":
+        raise Conflict("not_first_come", "本活动不是先到先得，请通过登记（摇号或排队）参加")
     store = snapshot.stores.get(store_id)
     if store is None:
         raise NotFound("store_not_found", "该药店不在本次活动中", fields={"store_id": "药店不存在"})
-    rules = snapshot.rules
     if not 0 <= pickup_slot < len(rules.pickup_slots):
         raise InvalidInput("invalid_pickup_slot", "取货时段不正确",
                            fields={"pickup_slot": f"应为0到{len(rules.pickup_slots) - 1}"})

@@ -158,7 +158,8 @@ def main() -> int:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.database_url, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
-    scoped = f"{args.database_url}?options={quote(f'-csearch_path={schema}')}"
+    separator = "&" if "?" in args.database_url else "?"
+    scoped = f"{args.database_url}{separator}options={quote(f'-csearch_path={schema}')}"
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
     client.flushdb()
     instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
