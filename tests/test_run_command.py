@@ -1,6 +1,6 @@
 """The README's first command, as a new user runs it: embedded PostgreSQL, Redis and fake
-WeChat, gunicorn on a port, a login with a dev code, the profile flow, a restart that keeps
-the data, and a clean stop."""
+WeChat, gunicorn on a port, a login with a dev code, the profile flow, a booking in the demo
+campaign, a restart that keeps all of it, and a clean stop."""
 
 from __future__ import annotations
 
@@ -88,11 +88,25 @@ def test_run_command_serves_the_embedded_default_and_keeps_data(server):
                                  "phone": phone, "sms_code": code})
     assert profile.status_code == 200, profile.text
     assert profile.json()["id_number"] == "110105********002X"
+    campaign = requests.get(server.url + "/api/v1/campaigns", timeout=30).json()["campaigns"][0]
+    stores = requests.get(f"{server.url}/api/v1/campaigns/{campaign['id']}/stores",
+                          params={"lat": 34.78, "lng": 113.66}, timeout=30).json()["stores"]
+    booked = requests.post(f"{server.url}/api/v1/campaigns/{campaign['id']}/bookings",
+                           json={"store_id": stores[0]["id"]}, headers=headers, timeout=30)
+    assert booked.status_code == 201, booked.text
 
     server.stop()
     assert server.process.returncode == 0
     assert (server.instance / "pgdata").is_dir()
     server.start()
 
-    assert _login(server.url, "alice")["profile_complete"] is True
+    alice = _login(server.url, "alice")
+    assert alice["profile_complete"] is True
     assert _login(server.url, "bob")["profile_complete"] is False
+    mine = requests.get(server.url + "/api/v1/me/bookings", timeout=30,
+                        headers={"Authorization": f"Bearer {alice['token']}"}).json()["bookings"]
+    assert [b["reservation_no"] for b in mine] == [booked.json()["reservation_no"]]
+    again = requests.post(f"{server.url}/api/v1/campaigns/{campaign['id']}/bookings",
+                          json={"store_id": stores[1]["id"]}, timeout=30,
+                          headers={"Authorization": f"Bearer {alice['token']}"})
+    assert again.json()["error"]["code"] in {"already_booked", "cooldown"}

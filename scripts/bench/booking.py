@@ -66,7 +66,7 @@ async def fire(base: str, jobs, concurrency: int):
 
     A minimal HTTP/1.1 client on asyncio streams with the requests encoded in advance, so
     that the load generator spends as little of the machine's two cores as it can.
-    Returns (seconds, [(status, code, latency)]).
+    Returns (seconds, [(status, code, latency, finished after)]).
     """
     host, port = base.split("//")[1].split(":")
     encoded = []
@@ -94,7 +94,8 @@ async def fire(base: str, jobs, concurrency: int):
                 else:
                     found = _CODE.search(body)
                     code = found.group(1).decode() if found else str(status)
-                results[n] = (status, code, time.perf_counter() - started)
+                finished = time.perf_counter()
+                results[n] = (status, code, finished - started, finished - began)
         finally:
             writer.close()
 
@@ -117,6 +118,9 @@ def summarise(name: str, seconds: float, results) -> dict:
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
     print(f"  {name:<22} {len(results):>7} req in {seconds:6.2f} s = {rate:8.0f} req/s"
           f"   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   {dict(codes)}")
+    successes = [r[3] for r in results if r[0] == 201]
+    if successes:
+        print(f"  {'':<22} last portion given out {max(successes):.2f} s after the start")
     return {"rate": rate, "p50": p50, "p99": p99, "codes": codes}
 
 
@@ -149,6 +153,8 @@ def main() -> int:
     parser.add_argument("--redis-url", default=os.environ.get(
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"))
     args = parser.parse_args()
+    # Stopped from outside, still stop the servers and drop the schema.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.stock = 500
     stores = 100
@@ -202,34 +208,39 @@ def main() -> int:
 
         phases = {"full": [], "sold_out": [], "ceiling": [], "database": []}
         failures = 0
-        for round_no in range(1, args.rounds + 1):
-            print(f"round {round_no}:")
-            campaign_id, store_ids = new_campaign(app, f"bench-{round_no}", stock, stores)
+        for round_no in range(0, args.rounds + 1):
+            # Round 0 warms every worker thread's connections and caches; it is not counted.
+            size = stock if round_no else stores
+            crowd_now = tokens if round_no else tokens[:size * 10]
+            print(f"round {round_no}:" if round_no else "warm-up round (not counted):")
+            campaign_id, store_ids = new_campaign(app, f"bench-{round_no}", size, stores)
             chooser = random.Random(round_no)
-            picks = [chooser.choice(store_ids) for _ in tokens]
+            picks = [chooser.choice(store_ids) for _ in crowd_now]
             url = f"{base}/api/v1/campaigns/{campaign_id}/bookings"
             jobs = [(url, {"store_id": store}, {"Authorization": f"Bearer {token}"})
-                    for token, store in zip(tokens, picks)]
-            phases["full"].append(measure("full booking path", base, jobs, args))
-            phases["sold_out"].append(measure("sold-out answers", base, jobs, args))
-
-            client.set("bench:ceiling:stock", stock)
-            phases["ceiling"].append(measure("ceiling (Redis only)", peer, [
-                (f"{peer}/ceiling/{store}", {"store_id": store}, {}) for store in picks], args))
+                    for token, store in zip(crowd_now, picks)]
+            results = {"full": measure("full booking path", base, jobs, args),
+                       "sold_out": measure("sold-out answers", base, jobs, args)}
+            client.set("bench:ceiling:stock", size)
+            results["ceiling"] = measure("ceiling (Redis only)", peer, [
+                (f"{peer}/ceiling/{store}", {"store_id": store}, {}) for store in picks], args)
             with psycopg.connect(scoped, autocommit=True) as connection:
                 connection.execute("TRUNCATE bench_stock, bench_bookings")
                 with connection.cursor() as cursor:
                     cursor.executemany("INSERT INTO bench_stock VALUES (%s, %s)",
-                                       [(s, stock // stores) for s in store_ids])
-            phases["database"].append(measure("database peer", peer, [
+                                       [(s, size // stores) for s in store_ids])
+            results["database"] = measure("database peer", peer, [
                 (f"{peer}/db/{store}", {"store_id": store}, {"X-Person": str(n)})
-                for n, store in enumerate(picks)], args))
+                for n, store in enumerate(picks)], args)
 
-            oversold, double, over_cap, confirmed = audit(scoped, campaign_id, stock)
-            rejected = {k: v for k, v in phases["full"][-1]["codes"].items() if k != "ok"}
-            print(f"  confirmed {confirmed} of {stock}; rejected by reason {rejected}; "
+            oversold, double, over_cap, confirmed = audit(scoped, campaign_id, size)
+            rejected = {k: v for k, v in results["full"]["codes"].items() if k != "ok"}
+            print(f"  confirmed {confirmed} of {size}; rejected by reason {rejected}; "
                   f"oversold {oversold}; stores over cap {over_cap}; double-booked {double}")
             failures += oversold + double + over_cap
+            if round_no:
+                for name, result in results.items():
+                    phases[name].append(result)
 
         median = {name: statistics.median(r["rate"] for r in runs)
                   for name, runs in phases.items()}

@@ -122,7 +122,7 @@ def list_stores(campaign_id: int, query):
         responses={401: "未登录", 404: "活动或药店不存在",
                    409: "sold_out / store_full / already_booked / cooldown / window_closed /"
                         " not_eligible / profile_incomplete",
-                   429: "busy"})
+                   503: "busy"})
 def create_booking(campaign_id: int, body):
     """Book a portion at a store in the window open now.
 
