@@ -38,7 +38,8 @@ def _fire(base, world, jobs, threads=32, headers=None):
             answer = http.post(f"{base}/api/v1/campaigns/{world.campaign_id}/bookings",
                                json={"store_id": store}, timeout=30,
                                headers={**auth(token), **(headers(token) if headers else {})})
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # A worker killed mid-answer: the client never learnt the outcome.
             return token, None, None
         return token, answer.status_code, answer.json()
 

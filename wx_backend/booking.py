@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from wx_backend import reservation
 from wx_backend.campaigns import rules_in_force
 from wx_backend.directory import Directory, Snapshot, StoreInfo, WindowInfo
-from wx_backend.errors import Conflict, InvalidInput, NotFound, TooManyRequests, Unavailable
+from wx_backend.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from wx_backend.models import Booking, Campaign, Resident, Store, Window
 from wx_backend.rules import Rules
 from wx_backend.stock import Stock, Taken, idem_key
@@ -124,7 +124,8 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
     """Book one portion at ``store_id`` in the window open now; returns the booking body.
 
     Raises Conflict (``window_closed``, ``sold_out``, ``store_full``, ``already_booked``,
-    ``cooldown``), NotFound, InvalidInput or Unavailable; on any of them nothing is taken.
+    ``cooldown``), NotFound, InvalidInput or TooManyRequests (``busy``); on any of them
+    nothing is taken.
     """
     rules = snapshot.rules
     if rules.allocation != "fcfs":
@@ -201,7 +202,7 @@ def _refusal(taken: Taken, window: WindowInfo, directory: Directory, snapshot: S
         days = snapshot.rules.cooldown_days
         return Conflict("cooldown", f"预约成功后{days}天内不能再次预约" if days
                         else "您已有一份预约，暂不能再次预约")
-    return Unavailable("busy", "系统繁忙，请稍后再试")
+    return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
 
 
 def _undo(stock: Stock, snapshot: Snapshot, window: WindowInfo, store: StoreInfo,
@@ -226,7 +227,7 @@ def _undo(stock: Stock, snapshot: Snapshot, window: WindowInfo, store: StoreInfo
     else:
         log.error("booking row not written in window %s: %s", window.id,
                   error.__class__.__name__)
-    return Unavailable("busy", "系统繁忙，请稍后再试", retry_after=1)
+    return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
 
 
 def ensure_loaded(session: Session, stock: Stock, window: WindowInfo, now: datetime) -> None:

@@ -142,8 +142,7 @@ def register_error_handlers(app: APIFlask) -> None:
                    if name.lower() not in {"content-type", "content-length"}}
         return envelope(status, headers=headers)
 
-    @app.errorhandler(redis.ConnectionError)
-    @app.errorhandler(redis.TimeoutError)
+    @app.errorhandler(redis.RedisError)
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)
     def backing_service_down(error: Exception):

@@ -122,7 +122,7 @@ def list_stores(campaign_id: int, query):
         responses={401: "未登录", 404: "活动或药店不存在",
                    409: "sold_out / store_full / already_booked / cooldown / window_closed /"
                         " not_eligible / profile_incomplete",
-                   503: "busy"})
+                   429: "busy（稍后重试，见 retry_after）"})
 def create_booking(campaign_id: int, body):
     """Book a portion at a store in the window open now.
 
