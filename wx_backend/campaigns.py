@@ -80,6 +80,8 @@ def change_rules(session: Session, campaign: Campaign, rules_data: dict,
         Window.id.not_in(booked),
     ))
     session.flush()
+    start = max(effective_at, now)
+    plan_windows(session, campaign, start.date() - timedelta(days=1), 3, now)
     return version
 
 

@@ -189,6 +189,7 @@ class Stock:
                 slots = [n for n in range(1, cap + 1) if n not in used]
                 if slots:
                     pipe.rpush(key, *slots)
+                    pipe.pexpireat(key, _ms(closes_at) + 3 * 86_400_000)
             pipe.hset(window_key(window_id), mapping={"opens": _ms(opens_at),
                                                       "closes": _ms(closes_at),
                                                       "quota": quota})
