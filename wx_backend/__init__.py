@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 
 from apiflask import APIFlask
+from flask.sessions import SessionInterface
 
 from wx_backend.config import Config, ConfigError, check_production, load_dev_secrets
 
@@ -32,6 +33,8 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     )
     app.config.update(settings)
     app.json.ensure_ascii = False
+    # Logins are bearer tokens; Flask's cookie session would only cost a signer per request.
+    app.session_interface = NoCookieSessions()
     describe_errors(app)
     configure_logging(app)
     resolve_services(app)
@@ -41,6 +44,16 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     register_commands(app)
     install_sold_out_shortcut(app)
     return app
+
+
+class NoCookieSessions(SessionInterface):
+    """Flask's cookie session turned off: every request gets Flask's null session."""
+
+    def open_session(self, app, request):
+        return None
+
+    def save_session(self, app, session, response):
+        return None
 
 
 def _instance_path(settings: Mapping) -> str | None:
