@@ -136,6 +136,10 @@ class Directory:
         self._snapshots[campaign_id] = fresh
         return fresh
 
+    def cached(self, campaign_id: int) -> Snapshot | None:
+        """The snapshot this process holds, without reading the database."""
+        return self._snapshots.get(campaign_id)
+
     def forget(self, campaign_id: int | None = None) -> None:
         """Drop cached snapshots (all, or one campaign's) so the next use re-reads them."""
         with self._lock:
@@ -219,7 +223,7 @@ class SoldOutShortcut:
         return self.wsgi_app(environ, start_response)
 
     def _sold_out(self, campaign_id: int, environ) -> bool:
-        snapshot = self.directory._snapshots.get(campaign_id)
+        snapshot = self.directory.cached(campaign_id)
         if snapshot is None:
             return False
         window = snapshot.window_at(datetime.now(timezone.utc))

@@ -60,6 +60,17 @@ FIELD_LABELS = {
     "address": "地址",
     "purpose": "用途",
     "body": "请求内容",
+    "store_id": "药店",
+    "pickup_slot": "取货时段",
+    "lat": "纬度",
+    "lng": "经度",
+    "limit": "数量",
+    "id_last4": "身份证号后四位",
+    "pickup_code": "取货码",
+    "qr": "二维码",
+    "username": "用户名",
+    "password": "密码",
+    "delegate": "代取人",
 }
 
 
