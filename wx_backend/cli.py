@@ -98,6 +98,9 @@ def prepare(app) -> None:
                    f"{done['claims']} claims)", err=True)
     db.session.remove()
     db.engine.dispose()
+    # This process keeps no connection of its own: the embedded Redis shuts down with it
+    # only when it is its last client.
+    stock.client.connection_pool.disconnect()
 
 
 def main() -> None:
