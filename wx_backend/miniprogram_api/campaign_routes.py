@@ -165,9 +165,13 @@ def _with_context(row: Booking) -> dict:
 @bp.doc(summary="我的预约")
 def my_bookings():
     """The resident's bookings, newest first."""
-    rows = db.session.scalars(db.select(Booking).where(Booking.resident_id == current_resident_id())
-                              .order_by(Booking.id.desc()).limit(100)).all()
-    return {"bookings": [_with_context(row) for row in rows]}
+    rows = db.session.execute(
+        db.select(Booking, Store, Window)
+        .join(Store, Store.id == Booking.store_id).join(Window, Window.id == Booking.window_id)
+        .where(Booking.resident_id == current_resident_id())
+        .order_by(Booking.id.desc()).limit(100)).all()
+    return {"bookings": [booking.booking_body(row, _snapshot(row.campaign_id).rules, store, window)
+                         for row, store, window in rows]}
 
 
 @bp.get("/bookings/<int:booking_id>")

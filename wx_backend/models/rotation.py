@@ -42,7 +42,7 @@ def reencrypt(connection: Connection, metadata: MetaData, vault: PiiVault,
                 values = {}
                 for column in columns:
                     stored = getattr(row, column.name)
-                    if stored is not None and not stored.startswith(current):
+                    if stored is not None and vault.needs_rotation(stored):
                         plain = vault.decrypt(stored, column.type.purpose)
                         fresh = vault.encrypt(plain, column.type.purpose)
                         values[column.name] = type_coerce(fresh, Text)
