@@ -151,7 +151,7 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
 
     taken = take()
     if taken.status == "not_loaded":
-        ensure_loaded(session, stock, window, now)
+        ensure_loaded(session, stock, window.id, now)
         taken = take()
     if taken.status == "replay":
         return _replayed(taken.detail, fingerprint, stock.client, idem)
@@ -230,16 +230,21 @@ def _undo(stock: Stock, snapshot: Snapshot, window: WindowInfo, store: StoreInfo
     return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
 
 
-def ensure_loaded(session: Session, stock: Stock, window: WindowInfo, now: datetime) -> None:
-    """Load a window into Redis from the database unless another process just did."""
-    with stock.client.lock(f"wx:lock:sync:{window.id}", timeout=60, blocking_timeout=30):
-        if not stock.is_loaded(window.id):
-            row = session.get(Window, window.id)
+def ensure_loaded(session: Session, stock: Stock, window_id: int, now: datetime) -> bool:
+    """Load a window into Redis from the database unless another process just did.
+
+    Answers whether this call loaded it.
+    """
+    with stock.client.lock(f"wx:lock:sync:{window_id}", timeout=60, blocking_timeout=30):
+        if not stock.is_loaded(window_id):
+            row = session.get(Window, window_id)
             # Claims first: the window's hash, written last by sync_window, is what lets
             # bookings through, and none may pass before the claims are back.
             sync_claims(session, stock, row.campaign_id, now)
             sync_window(session, stock, row)
-            log.info("window %s loaded into Redis from the database", window.id)
+            log.info("window %s loaded into Redis from the database", window_id)
+            return True
+    return False
 
 
 def sync_window(session: Session, stock: Stock, window: Window) -> None:
@@ -348,8 +353,8 @@ def cancel(session: Session, stock: Stock, booking: Booking, now: datetime) -> B
     return booking
 
 
-def expire(session: Session, stock: Stock, now: datetime) -> int:
-    """Mark uncollected bookings whose pickup has ended ``expired``; returns how many.
+def expire(session: Session, stock: Stock, now: datetime) -> list[int]:
+    """Mark uncollected bookings whose pickup has ended ``expired``; returns their ids.
 
     Whether an expired booking still blocks its holder is the rules'
     ``expired_keeps_cooldown``; when it does not, the claim is dropped too.
@@ -372,4 +377,4 @@ def expire(session: Session, stock: Stock, now: datetime) -> int:
     session.commit()
     for row in released:
         stock.drop_claim(row.campaign_id, row.person_key, row.window_id, row.seq)
-    return len(expired)
+    return [row.id for row in expired]

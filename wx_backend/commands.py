@@ -20,8 +20,11 @@ bookings_cli = AppGroup("bookings", help="Scheduled booking work.")
 
 def register_commands(app: Flask) -> None:
     """Attach every command to ``app.cli``; the ``wx-backend`` group finds them there."""
+    from wx_backend.jobs.commands import campaign_texts, jobs_cli, worker_command
+
+    campaign_cli.add_command(campaign_texts)
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
-                    staff_cli, bookings_cli):
+                    staff_cli, bookings_cli, worker_command, jobs_cli):
         app.cli.add_command(command)
 
 
@@ -156,8 +159,11 @@ def bookings_expire() -> None:
     from wx_backend import booking
     from wx_backend.extensions import db
 
-    count = booking.expire(db.session, current_app.extensions["stock"], _now())
-    click.echo(f"{count} bookings expired")
+    from wx_backend import notify
+
+    expired = booking.expire(db.session, current_app.extensions["stock"], _now())
+    notify.announce("booking_expired", expired)
+    click.echo(f"{len(expired)} bookings expired")
 
 
 @click.command("demo")

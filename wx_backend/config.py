@@ -14,10 +14,13 @@ README carries the table of settings; keep the two in step.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 
 DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
+NOTIFY_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired", "booking_cancelled",
+                 "draw_won", "draw_lost")
 
 
 class ConfigError(RuntimeError):
@@ -85,7 +88,38 @@ class Config:
 
         self.SMS_BACKEND = (get("SMS_BACKEND") or "outbox").lower()
         self.SMS_SIGN_NAME = get("SMS_SIGN_NAME") or "口罩预约"
+        # Our template name -> the provider's approved template code, as JSON, e.g.
+        # {"booking_confirmed": "SMS_4711", "verification_code": "SMS_4712"}.
+        self.SMS_TEMPLATE_CODES = get("SMS_TEMPLATE_CODES") or "{}"
+        self.SMS_TIMEOUT = _int(env, "SMS_TIMEOUT", 10)
+        self.ALIYUN_SMS_ACCESS_KEY_ID = get("ALIYUN_SMS_ACCESS_KEY_ID") or None
+        self.ALIYUN_SMS_ACCESS_KEY_SECRET = get("ALIYUN_SMS_ACCESS_KEY_SECRET") or None
+        # Host name, or a full URL (http://127.0.0.1:8801) to reach a local fake.
+        self.ALIYUN_SMS_ENDPOINT = get("ALIYUN_SMS_ENDPOINT") or "dysmsapi.aliyuncs.com"
+        self.TENCENT_SMS_SECRET_ID = get("TENCENT_SMS_SECRET_ID") or None
+        self.TENCENT_SMS_SECRET_KEY = get("TENCENT_SMS_SECRET_KEY") or None
+        self.TENCENT_SMS_SDK_APP_ID = get("TENCENT_SMS_SDK_APP_ID") or None
+        self.TENCENT_SMS_REGION = get("TENCENT_SMS_REGION") or "ap-guangzhou"
+        self.TENCENT_SMS_ENDPOINT = get("TENCENT_SMS_ENDPOINT") or "sms.tencentcloudapi.com"
         self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
+
+        # Notifications (wx_backend.notify) and the job schedule (wx_backend.schedule).
+        # WeChat template ids per event, as JSON ({"booking_confirmed": "<id>", ...}); an
+        # event without one is not sent over that channel.
+        dev_templates = json.dumps({event: f"dev-{event}" for event in NOTIFY_EVENTS})
+        self.WECHAT_SUBSCRIBE_TEMPLATES = get("WECHAT_SUBSCRIBE_TEMPLATES") or (
+            dev_templates if dev else "{}")
+        self.WECHAT_TEMPLATE_IDS = get("WECHAT_TEMPLATE_IDS") or (
+            dev_templates if dev else "{}")
+        self.NOTIFY_LEASE_SECONDS = _int(env, "NOTIFY_LEASE_SECONDS", 30)
+        self.NOTIFY_RETRY_DELAYS = get("NOTIFY_RETRY_DELAYS") or "10,60,300,1800"
+        self.NOTIFY_STALL_SECONDS = _int(env, "NOTIFY_STALL_SECONDS", 60)
+        self.NOTIFY_WECHAT_THREADS = _int(env, "NOTIFY_WECHAT_THREADS", 8)
+        self.SWEEP_SECONDS = _int(env, "SWEEP_SECONDS", 5)
+        # Seconds added to the clock of `wx-backend worker` (development and tests only).
+        self.CLOCK_OFFSET = _int(env, "CLOCK_OFFSET", 0)
+        if self.CLOCK_OFFSET and not dev:
+            raise ConfigError("CLOCK_OFFSET is for development and tests; unset it in production")
 
         self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from flask import Response, current_app, request
 
-from wx_backend import booking, pickup
+from wx_backend import booking, notify, pickup
 from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db
 from wx_backend.miniprogram_api import bp
@@ -102,7 +102,7 @@ def list_stores(campaign_id: int, query):
     if window is not None:
         stock = _stock()
         if not stock.is_loaded(window.id):
-            booking.ensure_loaded(db.session, stock, window, now)
+            booking.ensure_loaded(db.session, stock, window.id, now)
         window_left, store_left = stock.left(
             window.id, [(store.id, window.pickup_date) for store, _ in ranked])
     stores = [{
@@ -136,9 +136,12 @@ def create_booking(campaign_id: int, body):
     booker = (booking.Booker(session.resident_id, session.person_key) if session.person_key
               else booking.resident_booker(db.session, session.resident_id))
     booking.check_eligible(db.session, snapshot, session.resident_id)
-    return booking.book(db.session, _stock(), _directory(), snapshot, booker,
+    made = booking.book(db.session, _stock(), _directory(), snapshot, booker,
                         body["store_id"], now, pickup_slot=body["pickup_slot"],
-                        idempotency_key=idempotency_key), 201
+                        idempotency_key=idempotency_key)
+    # The confirmation goes out from a worker, batched with everyone else's.
+    notify.nudge(_stock().client)
+    return made, 201
 
 
 def _idempotency_key() -> str | None:
@@ -202,4 +205,6 @@ def cancel_booking(booking_id: int):
     """Cancel one's own confirmed booking."""
     row = booking.own_booking(db.session, current_resident_id(), booking_id, for_update=True)
     booking.cancel(db.session, _stock(), row, _now())
-    return _with_context(row)
+    body = _with_context(row)
+    notify.announce("booking_cancelled", [row.id])
+    return body

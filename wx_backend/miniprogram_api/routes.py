@@ -21,8 +21,10 @@ from wx_backend.miniprogram_api.schemas import (
     ProfileOut,
     SmsCodeIn,
     SmsCodeOut,
+    SubscriptionsIn,
+    SubscriptionsOut,
 )
-from wx_backend.models import Resident
+from wx_backend.models import Resident, SubscribeConsent
 from wx_backend.sms.codes import VerificationCodes
 from wx_backend.wechat import code_to_session, miniprogram_client
 
@@ -96,3 +98,33 @@ def put_profile(body):
     sessions.attach_person(redis_store.client, request.authorization.token, resident.id,
                            resident.id_number_index)
     return identity.masked_profile(resident)
+
+
+# WeChat lets a user tick "always allow" only per template; one tap allows one message.
+# A cap keeps a buggy client from storing an allowance the user never gave in practice.
+MAX_ALLOWANCES = 20
+
+
+@bp.post("/me/subscriptions")
+@bp.auth_required(auth)
+@bp.input(SubscriptionsIn, arg_name="body")
+@bp.output(SubscriptionsOut)
+@bp.doc(summary="记录订阅消息授权（每次“允许”可收一条）")
+def add_subscriptions(body):
+    """Count the subscribe messages the resident just allowed in the mini-program."""
+    from sqlalchemy import func, select
+    from sqlalchemy.dialects.postgresql import insert
+
+    resident_id = current_resident_id()
+    for event in sorted(set(body["accepted"])):
+        statement = insert(SubscribeConsent).values(resident_id=resident_id, event=event,
+                                                    remaining=1)
+        db.session.execute(statement.on_conflict_do_update(
+            index_elements=[SubscribeConsent.resident_id, SubscribeConsent.event],
+            set_={"remaining": func.least(SubscribeConsent.remaining + 1, MAX_ALLOWANCES),
+                  "updated_at": func.now()}))
+    db.session.commit()
+    allowances = dict(db.session.execute(
+        select(SubscribeConsent.event, SubscribeConsent.remaining)
+        .where(SubscribeConsent.resident_id == resident_id)).all())
+    return {"allowances": allowances}

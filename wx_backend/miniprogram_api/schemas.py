@@ -10,6 +10,7 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError
 
 from wx_backend import identity
+from wx_backend.config import NOTIFY_EVENTS
 from wx_backend.errors import InvalidInput
 from wx_backend.sms.codes import PURPOSES
 
@@ -124,3 +125,15 @@ class BookingItem(BookingOut):
 
 class BookingList(Schema):
     bookings = List(Nested(BookingItem), required=True)
+
+
+class SubscriptionsIn(Schema):
+    accepted = List(
+        String(validate=OneOf(NOTIFY_EVENTS, error="不认识的消息类型")),
+        required=True, validate=Length(0, len(NOTIFY_EVENTS), error="消息类型太多"),
+        metadata={"description": "wx.requestSubscribeMessage 中用户选择“允许”的消息类型"})
+
+
+class SubscriptionsOut(Schema):
+    allowances = Dict(keys=String(), values=Integer(), required=True,
+                      metadata={"description": "每类订阅消息还可以发送的条数"})

@@ -51,6 +51,9 @@ class Booking(db.Model):
               postgresql_where=text("holds_unit")),
         Index("ix_bookings_person", "campaign_id", "person_key"),
         Index("ix_bookings_store_day", "store_id", "pickup_date", "status"),
+        Index("ix_bookings_created_at", "created_at"),
+        Index("ix_bookings_pickup_end", "pickup_ends_at", postgresql_where=text(
+            "status = 'confirmed'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -37,6 +37,8 @@ class Campaign(db.Model):
     preset: Mapped[str | None] = mapped_column(String(32))
     # Key of the permutation that turns booking sequence numbers into reservation numbers.
     reservation_key: Mapped[str] = mapped_column(String(64))
+    # The campaign's own notification texts and reminder lead (wx_backend.notify.texts).
+    notify_settings: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now())
 

@@ -22,5 +22,9 @@ class OutboxSms(db.Model):
     phone_masked: Mapped[str] = mapped_column(String(20))
     template: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
+    # The delivery and the batch token it was sent under (notifications only), so that
+    # ``OutboxSender.accepted`` can answer as a provider would.
+    delivery_key: Mapped[str | None] = mapped_column(String(32))
+    batch_key: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True)

@@ -1,0 +1,137 @@
+"""Background jobs on RQ: the queues, the one place jobs are declared, and enqueueing.
+
+Queues, most urgent first (a worker takes from them in this order):
+
+- ``notify``  messages to residents (confirmations, reminders, retries);
+- ``default`` scheduled campaign work (windows opening and closing, expiry, the tick);
+- ``low``     housekeeping (reconciliation, the daily public list, pruning).
+
+Every job is a function decorated with ``@task(queue)`` in ``wx_backend.jobs.tasks``; RQ
+stores only its dotted name and JSON arguments (ids and ISO moments, never objects), so a
+job can be read in Redis and run again. Each job is written to be safe to run twice: the
+database decides what is still to do (claimed deliveries, ``schedule_runs`` rows).
+
+A task runs inside an app context: the worker's app when run by ``wx-backend worker``
+(made once, before RQ forks a work horse per job), or the caller's when called directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import redis
+from flask import Flask, current_app, has_app_context
+from rq import Queue
+from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("notify", "default", "low")
+
+#: name -> (function, queue) of every declared task
+TASKS: dict[str, tuple[Callable, str]] = {}
+
+# Kept for a day so `jobs failed` can show them; finished ones only briefly.
+FAILURE_TTL = 7 * 24 * 3600
+RESULT_TTL = 600
+
+_worker_app: Flask | None = None
+_worker_app_pid: int | None = None
+
+
+def set_worker_app(app: Flask) -> None:
+    """The app jobs run in when no app context is active (set by ``wx-backend worker``)."""
+    global _worker_app, _worker_app_pid
+    _worker_app, _worker_app_pid = app, os.getpid()
+
+
+def _job_app() -> Flask:
+    global _worker_app, _worker_app_pid
+    if _worker_app is None:
+        from wx_backend import create_app
+
+        set_worker_app(create_app())
+    if _worker_app_pid != os.getpid():
+        # A work horse forked from the worker: never reuse the parent's database
+        # connections (redis-py notices the fork by itself).
+        from wx_backend.extensions import db
+
+        with _worker_app.app_context():
+            db.engine.dispose(close=False)
+        _worker_app_pid = os.getpid()
+    return _worker_app
+
+
+def task(queue: str, *, timeout: int | None = None):
+    """Declare a job: runs in an app context, enqueued on ``queue``."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+
+    def declare(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            if has_app_context():
+                return function(*args, **kwargs)
+            app = _job_app()
+            with app.app_context():
+                from wx_backend.extensions import db
+
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    db.session.remove()
+
+        run.queue_name = queue
+        run.timeout = timeout
+        TASKS[function.__name__] = (run, queue)
+        return run
+
+    return declare
+
+
+def rq_connection(app: Flask | None = None) -> redis.Redis:
+    """RQ's own Redis client (bytes, not decoded strings, as RQ expects)."""
+    app = app or current_app
+    client = app.extensions.get("rq_redis")
+    if client is None:
+        client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=10,
+                                      socket_connect_timeout=5, health_check_interval=30)
+        app.extensions["rq_redis"] = client
+    return client
+
+
+def queue(name: str, app: Flask | None = None, connection: redis.Redis | None = None) -> Queue:
+    """The named queue, speaking JSON."""
+    return Queue(name, connection=connection or rq_connection(app), serializer=JSONSerializer)
+
+
+def enqueue(function: Callable, *args: Any, at: datetime | None = None,
+            job_id: str | None = None, app: Flask | None = None,
+            connection: redis.Redis | None = None) -> Job | None:
+    """Put a declared task on its queue, now or at ``at`` (real time, UTC).
+
+    With ``job_id`` the job is unique: while a job of that id exists, this does nothing and
+    answers ``None``.
+    """
+    if not hasattr(function, "queue_name"):
+        raise ValueError(f"{function!r} is not a declared task")
+    target = queue(function.queue_name, app, connection)
+    unique = job_id is not None
+    try:
+        if at is not None:
+            # Queue.enqueue_at does not pass `unique` on; schedule_job does.
+            job = target.create_job(function, args=args, timeout=function.timeout,
+                                    result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
+                                    job_id=job_id, status=JobStatus.SCHEDULED)
+            return target.schedule_job(job, at, unique=unique)
+        return target.enqueue(function, *args, job_id=job_id, job_timeout=function.timeout,
+                              result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, unique=unique)
+    except DuplicateJobError:
+        return None

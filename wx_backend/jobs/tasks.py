@@ -1,0 +1,173 @@
+"""Every job the workers run, declared in one place.
+
+Jobs take ids and ISO moments and are safe to run twice (see ``wx_backend.jobs``).
+Scheduled work goes through ``run_periodic`` / ``run_once``, which record the run in
+``schedule_runs`` before doing it; its handlers are the ``HANDLERS`` below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from wx_backend import clock, notify, schedule
+from wx_backend.extensions import db
+from wx_backend.jobs import task
+from wx_backend.models import Booking, Delivery, Window
+
+log = logging.getLogger(__name__)
+
+
+# -- notifications ------------------------------------------------------------------------
+
+@task("notify", timeout=120)
+def send_deliveries(ids: Sequence[int]) -> dict:
+    """Claim, send and settle these deliveries."""
+    return notify.deliver([int(i) for i in ids])
+
+
+@task("notify", timeout=120)
+def send_confirmations() -> dict:
+    """Confirmations for bookings of the last minutes that have none yet (the nudge)."""
+    created = notify.confirm_recent(timedelta(minutes=30))
+    return {"emitted": len(created), "jobs": notify.dispatch(created)}
+
+
+@task("notify", timeout=120)
+def announce(event: str, ids: Sequence[int]) -> dict:
+    """Emit ``event`` for these subjects and send it."""
+    return {"emitted": len(notify.announce(event, [int(i) for i in ids]))}
+
+
+# -- the schedule -------------------------------------------------------------------------
+
+@task("default", timeout=600)
+def run_periodic(name: str, slot: str) -> dict:
+    """Run the periodic entry ``name`` for the slot starting at ``slot``."""
+    entry = {p.name: p for p in schedule.periodic(current_app.config)}.get(name)
+    if entry is None:
+        return {"skipped": f"no periodic entry {name!r}"}
+    moment = datetime.fromisoformat(slot)
+    if entry.name == "tick":
+        # The tick plans; recording it would only repeat what its job id already ensures.
+        return HANDLERS["tick"](moment)
+    return schedule.run_once(name, moment, HANDLERS[entry.task], moment)
+
+
+@task("default", timeout=600)
+def run_once(key: str, moment: str, task_name: str, args: Sequence) -> dict:
+    """Run the planned entry ``key`` for ``moment`` unless it ran already."""
+    return schedule.run_once(key, datetime.fromisoformat(moment), HANDLERS[task_name], *args)
+
+
+def tick(moment: datetime) -> dict:
+    """Plan the next minutes."""
+    return schedule.plan(clock.now())
+
+
+def sweep_notifications(moment: datetime) -> dict:
+    """The notification safety net (``notify.sweep``)."""
+    return notify.sweep(clock.now())
+
+
+def reconcile_stock(moment: datetime) -> dict:
+    """Rebuild Redis from PostgreSQL when Redis lost its state; otherwise leave it be."""
+    from wx_backend import booking
+
+    stock = current_app.extensions["stock"]
+    if not booking.needs_reconcile(stock.client):
+        return {"skipped": "Redis holds its state"}
+    return booking.reconcile(db.session, stock, clock.now())
+
+
+def publish_public_lists(moment: datetime) -> dict:
+    """Freeze the day's public lists (``public.publish_day``) for campaigns that publish."""
+    from wx_backend import public
+
+    return public.publish_day(db.session, moment)
+
+
+def prune_runs(moment: datetime) -> dict:
+    """Forget old schedule records."""
+    return {"pruned": schedule.prune(clock.now())}
+
+
+def preload_window(window_id: int) -> dict:
+    """Load a window's stock into Redis ahead of its opening."""
+    from wx_backend import booking
+
+    if db.session.get(Window, window_id) is None:
+        return {"skipped": "window gone"}
+    loaded = booking.ensure_loaded(db.session, current_app.extensions["stock"], window_id,
+                                   clock.now())
+    return {"window": window_id, "loaded": loaded}
+
+
+def open_window(window_id: int) -> dict:
+    """The window opens: its stock must be in Redis now (if preloading was missed)."""
+    from wx_backend import booking
+
+    window = db.session.get(Window, window_id)
+    if window is None:
+        return {"skipped": "window gone"}
+    stock = current_app.extensions["stock"]
+    loaded = booking.ensure_loaded(db.session, stock, window_id, clock.now())
+    log.info("window %s open (quota %s)", window_id, window.quota)
+    return {"window": window_id, "quota": window.quota, "loaded_now": loaded}
+
+
+def close_window(window_id: int) -> dict:
+    """The window closed: every booking of it gets its confirmation, in batches."""
+    ids = db.session.scalars(
+        select(Booking.id).where(Booking.window_id == window_id,
+                                 Booking.status == "confirmed")).all()
+    created = []
+    for start in range(0, len(ids), 2000):
+        created += notify.emit("booking_confirmed", ids[start:start + 2000])
+    return {"window": window_id, "bookings": len(ids), "emitted": len(created),
+            "jobs": notify.dispatch(created)}
+
+
+def remind_pickup(window_id: int, ends_at: str) -> dict:
+    """Remind those of a window who have not collected yet, before their pickup ends."""
+    end = datetime.fromisoformat(ends_at)
+    if clock.now() >= end:
+        return {"skipped": "pickup already ended"}
+    ids = db.session.scalars(
+        select(Booking.id).where(Booking.window_id == window_id,
+                                 Booking.pickup_ends_at == end,
+                                 Booking.status == "confirmed")).all()
+    return {"window": window_id, "reminded": len(notify.announce("pickup_reminder", ids))}
+
+
+def expire_bookings() -> dict:
+    """Expire what was not collected by the end of its pickup, and tell the holders."""
+    from wx_backend import booking
+
+    expired = booking.expire(db.session, current_app.extensions["stock"], clock.now())
+    return {"expired": len(expired),
+            "notified": len(notify.announce("booking_expired", expired))}
+
+
+HANDLERS = {
+    "tick": tick,
+    "sweep_notifications": sweep_notifications,
+    "reconcile_stock": reconcile_stock,
+    "publish_public_lists": publish_public_lists,
+    "prune": prune_runs,
+    "preload_window": preload_window,
+    "open_window": open_window,
+    "close_window": close_window,
+    "remind_pickup": remind_pickup,
+    "expire_bookings": expire_bookings,
+}
+
+
+def failed_deliveries(limit: int = 100) -> list[Delivery]:
+    """The most recent deliveries that finally failed."""
+    return db.session.scalars(select(Delivery).where(Delivery.status == "failed")
+                              .order_by(Delivery.failed_at.desc()).limit(limit)).all()

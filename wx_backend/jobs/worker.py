@@ -1,0 +1,56 @@
+"""``wx-backend worker``: an RQ worker with RQ's scheduler, inside the app.
+
+The app is made once in the worker process; RQ forks a work horse per job, and each horse
+runs its job in that app's context with fresh database connections (``wx_backend.jobs``).
+Beside RQ's scheduler (``with_scheduler=True``: scheduled jobs and retries) the process runs
+the schedule's ``Ticker`` thread (periodic entries, see ``wx_backend.schedule``).
+
+The worker's TTL is short (60 s, so its blocking wait returns every 45 s and RQ's
+maintenance — including taking over the scheduler of a worker that died — runs often).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from flask import Flask
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from wx_backend import clock
+from wx_backend.jobs import QUEUES, queue, rq_connection, set_worker_app
+from wx_backend.schedule import Ticker
+
+log = logging.getLogger(__name__)
+
+WORKER_TTL = 60
+MAINTENANCE_INTERVAL = 30
+
+
+def run(app: Flask, queues: Sequence[str] = QUEUES, *, burst: bool = False,
+        name: str | None = None, with_ticker: bool = True) -> bool:
+    """Work the queues until stopped (or, with ``burst``, until they are empty)."""
+    unknown = [q for q in queues if q not in QUEUES]
+    if unknown:
+        raise ValueError(f"unknown queue(s) {', '.join(unknown)}; queues: {', '.join(QUEUES)}")
+    clock.configure(app.config["CLOCK_OFFSET"])
+    set_worker_app(app)
+    connection = rq_connection(app)
+    worker = Worker([queue(q, app) for q in queues], connection=connection, name=name,
+                    serializer=JSONSerializer, worker_ttl=WORKER_TTL,
+                    maintenance_interval=MAINTENANCE_INTERVAL)
+    ticker = None
+    if with_ticker:
+        ticker = Ticker(app)
+        ticker.tick_once()
+        ticker.start()
+    if app.config["CLOCK_OFFSET"]:
+        log.warning("worker clock shifted by %s s: it is %s", app.config["CLOCK_OFFSET"],
+                    clock.now().isoformat())
+    try:
+        return worker.work(with_scheduler=True, burst=burst,
+                           logging_level=app.config["LOG_LEVEL"])
+    finally:
+        if ticker is not None:
+            ticker.stop()

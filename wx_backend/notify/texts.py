@@ -1,0 +1,146 @@
+"""What each notification says, per event, and how a campaign words its own.
+
+Every event has a set of parameters its texts may use (``EVENTS``). The defaults are the
+SMS templates of ``wx_backend.sms.templates`` and the WeChat field layouts below; a
+campaign's ``notify_settings`` may replace them::
+
+    {"reminder_hours_before": 4,
+     "texts": {"booking_confirmed": {"sms": "…{pickup_code}…", "sms_template_code": "SMS_1",
+                                     "title": "预约成功"}}}
+
+``sms`` is the text (the outbox sends it as is; a real provider needs it approved, under
+``sms_template_code``); ``title`` heads the WeChat messages. A text may only use its
+event's parameters: ``validate`` refuses anything else before it is stored, so a message
+can never fail later for a typo in a placeholder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wx_backend.sms.templates import TEMPLATES, placeholders
+
+DEFAULT_REMINDER_HOURS = 4
+
+
+@dataclass(frozen=True)
+class EventTexts:
+    """The parameters an event offers, its default title, and its WeChat field layouts.
+
+    ``subscribe_fields`` maps a mini-program subscribe-message field (its type prefix is
+    WeChat's: ``thing`` ≤ 20 characters, ``character_string`` ≤ 32, ``time``) to the
+    parameter it shows; ``template_fields`` does the same for the official account's
+    template message (``first``/``remark`` framing ``keyword1..n``).
+    """
+
+    params: tuple[str, ...]
+    title: str
+    subscribe_fields: Mapping[str, str]
+    template_fields: Mapping[str, str]
+
+
+EVENTS: dict[str, EventTexts] = {
+    "booking_confirmed": EventTexts(
+        ("campaign", "store", "store_address", "reservation", "pickup_code", "pickup_window",
+         "pickup_end"),
+        "口罩预约成功",
+        {"thing1": "store", "character_string2": "reservation",
+         "character_string3": "pickup_code", "thing4": "pickup_window"},
+        {"keyword1": "store", "keyword2": "reservation", "keyword3": "pickup_code",
+         "keyword4": "pickup_window"}),
+    "pickup_reminder": EventTexts(
+        ("campaign", "store", "store_address", "reservation", "pickup_code", "pickup_window",
+         "pickup_end"),
+        "请尽快领取口罩",
+        {"thing1": "store", "character_string2": "pickup_code", "time3": "pickup_end"},
+        {"keyword1": "store", "keyword2": "pickup_code", "keyword3": "pickup_end"}),
+    "booking_expired": EventTexts(
+        ("campaign", "store", "reservation", "pickup_window", "pickup_end"),
+        "口罩预约已失效",
+        {"thing1": "store", "character_string2": "reservation", "time3": "pickup_end"},
+        {"keyword1": "store", "keyword2": "reservation", "keyword3": "pickup_end"}),
+    "booking_cancelled": EventTexts(
+        ("campaign", "store", "reservation", "pickup_window"),
+        "口罩预约已取消",
+        {"thing1": "store", "character_string2": "reservation"},
+        {"keyword1": "store", "keyword2": "reservation"}),
+    "draw_won": EventTexts(
+        ("campaign", "reservation", "deadline"),
+        "摇号中签",
+        {"thing1": "campaign", "character_string2": "reservation", "time3": "deadline"},
+        {"keyword1": "campaign", "keyword2": "reservation", "keyword3": "deadline"}),
+    "draw_lost": EventTexts(
+        ("campaign",),
+        "摇号未中签",
+        {"thing1": "campaign"},
+        {"keyword1": "campaign"}),
+}
+
+FIELD_LIMITS = {"thing": 20, "character_string": 32, "time": 40}
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The texts one event uses in one campaign."""
+
+    sms: str
+    sms_template_code: str | None
+    title: str
+
+
+def wording(event: str, settings: Mapping | None) -> Wording:
+    """The campaign's wording of ``event``, falling back to the defaults."""
+    own = ((settings or {}).get("texts") or {}).get(event) or {}
+    return Wording(sms=own.get("sms") or TEMPLATES[event],
+                   sms_template_code=own.get("sms_template_code") or None,
+                   title=own.get("title") or EVENTS[event].title)
+
+
+def reminder_hours(settings: Mapping | None) -> float:
+    """How long before the end of pickup the reminder goes out."""
+    value = (settings or {}).get("reminder_hours_before")
+    return DEFAULT_REMINDER_HOURS if value is None else float(value)
+
+
+def validate(event: str, *, sms: str | None = None, title: str | None = None) -> list[str]:
+    """Problems with a proposed wording, in words an editor understands (empty if fine)."""
+    problems = []
+    if event not in EVENTS:
+        return [f"unknown event {event!r}; events: {', '.join(EVENTS)}"]
+    if sms is not None:
+        if not sms.strip():
+            problems.append("the SMS text is empty")
+        elif len(sms) > 300:
+            problems.append("the SMS text is longer than 300 characters")
+        else:
+            try:
+                names = placeholders(sms)
+            except ValueError as error:
+                problems.append(f"the SMS text has a broken placeholder: {error}")
+            else:
+                unknown = [name for name in names if name not in EVENTS[event].params]
+                if unknown:
+                    problems.append(
+                        "the SMS text uses " + ", ".join("{" + n + "}" for n in unknown)
+                        + f"; {event} offers " + ", ".join("{" + p + "}"
+                                                           for p in EVENTS[event].params))
+    if title is not None and not (0 < len(title.strip()) <= 40):
+        problems.append("the title must have 1 to 40 characters")
+    return problems
+
+
+def wechat_data(fields: Mapping[str, str], params: Mapping[str, str],
+                title: str | None = None) -> dict:
+    """WeChat's ``data`` object: each field's value cut to the length its type allows."""
+    data = {}
+    if title is not None:
+        data["first"] = {"value": title}
+    for field, param in fields.items():
+        kind = field.rstrip("0123456789")
+        value = str(params.get(param, ""))
+        limit = FIELD_LIMITS.get(kind)
+        if limit is not None and len(value) > limit:
+            value = value[: limit - 1] + "…"
+        data[field] = {"value": value}
+    return data
