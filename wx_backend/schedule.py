@@ -10,7 +10,7 @@ Two kinds of entries:
   hours before (per campaign) and the expiry of what was not collected.
 
 How they run. Every worker process runs a ``Ticker`` thread that enqueues each periodic
-entry when its slot begins, under the job id ``sched:<name>:<epoch>``; RQ refuses a second
+entry when its slot begins, under the job id ``sched-<name>-<epoch>``; RQ refuses a second
 job of that id, so many workers give one job. The tick (every minute) enqueues the planned
 entries of the next two minutes for their exact moment through RQ's scheduler
 (``enqueue_at``), and anything of the last day that is due but has not run. Each run goes
@@ -136,7 +136,8 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
 
 
 def _job_id(key: str, moment: datetime) -> str:
-    return f"sched:{key}:{int(moment.timestamp())}"
+    """RQ job ids allow letters, digits, ``_`` and ``-`` only."""
+    return f"sched-{key.replace(':', '-')}-{int(moment.timestamp())}"
 
 
 def plan(now: datetime) -> dict[str, int]:
