@@ -81,7 +81,9 @@ def tencent_config(server: FakeTencentSms, **overrides) -> dict:
 def aliyun(aliyun_fake):
     control = Control(aliyun_fake)
     control.post("reset")
-    return AliyunSender.from_config(aliyun_config(aliyun_fake)), control
+    sender = AliyunSender.from_config(aliyun_config(aliyun_fake))
+    yield sender, control
+    sender.close()
 
 
 @pytest.fixture
@@ -276,17 +278,30 @@ def test_aliyun_accepted_matches_phone_and_batch(aliyun):
     assert all(found.values())
 
 
+def test_aliyun_accepted_reads_every_page_of_a_busy_phone(aliyun):
+    sender, control = aliyun
+    for n in range(55):
+        sender.send_batch([booking(0, batch=f"batch-{n}")])
+    assert len(control.messages(phone(0))) == 55
+
+    found = sender.accepted([booking(0, batch="batch-0"), booking(0, batch="batch-54")],
+                            minute_ago())
+
+    assert set(found) == {booking(0, batch="batch-0").key, booking(0, batch="batch-54").key}
+
+
 def test_aliyun_message_accepted_while_the_caller_timed_out_is_found(aliyun, aliyun_fake):
     _, control = aliyun
     sender = AliyunSender.from_config(aliyun_config(aliyun_fake, SMS_TIMEOUT=0.5))
     messages = [booking(n, batch="batch-T") for n in range(3)]
     control.post("latency", {"seconds": 1.5})
-
-    with pytest.raises(SmsSendError) as raised:
-        sender.send_batch(messages)
-
-    assert raised.value.retryable
-    assert set(sender.accepted(messages, minute_ago())) == {m.key for m in messages}
+    try:
+        with pytest.raises(SmsSendError) as raised:
+            sender.send_batch(messages)
+        assert raised.value.retryable
+        assert set(sender.accepted(messages, minute_ago())) == {m.key for m in messages}
+    finally:
+        sender.close()
 
 
 # --- Tencent ----------------------------------------------------------------------------
@@ -493,7 +508,9 @@ def test_init_app_builds_the_configured_provider(aliyun_fake, tencent_fake):
     app = Flask(__name__)
     app.config.update(SMS_BACKEND="aliyun", **aliyun_config(aliyun_fake))
     init_app(app)
-    assert isinstance(app.extensions["sms_sender"], AliyunSender)
+    sender = app.extensions["sms_sender"]
+    assert isinstance(sender, AliyunSender)
+    sender.close()
 
     app = Flask(__name__)
     app.config.update(SMS_BACKEND="tencent", **tencent_config(tencent_fake))

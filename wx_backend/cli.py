@@ -3,8 +3,9 @@ Flask's and Flask-Migrate's (``db``).
 
 ``wx-backend serve`` is what ``scripts/run`` calls: it resolves the configuration (starting
 the embedded PostgreSQL, Redis and fake WeChat API in this process when no URLs are set),
-applies migrations, then runs gunicorn as a child process with the resolved URLs in its
-environment, so its workers connect to the same servers and start nothing themselves.
+applies migrations, then runs gunicorn and one job worker (``wx-backend worker``) as child
+processes with the resolved URLs in their environment, so they connect to the same servers
+and start nothing themselves.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ def cli():
 @click.option("--access-log/--no-access-log",
               default=lambda: os.environ.get("WXB_ACCESS_LOG", "1") != "0",
               help="Log every request to stdout (default on; WXB_ACCESS_LOG=0 turns it off).")
-def serve(bind: str, workers: int, threads: int, access_log: bool) -> None:
-    """Migrate the database and serve the app under gunicorn."""
+@click.option("--jobs/--no-jobs", "run_jobs",
+              default=lambda: os.environ.get("WXB_SERVE_JOBS", "1") != "0",
+              help="Also run one job worker (notifications, the schedule) beside the web "
+                   "server (default on; production usually runs `wx-backend worker` apart).")
+def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: bool) -> None:
+    """Migrate the database and serve the app under gunicorn, with a job worker."""
     from flask_migrate import upgrade
 
     try:
@@ -68,13 +73,26 @@ def serve(bind: str, workers: int, threads: int, access_log: bool) -> None:
     click.echo(f"wx-backend: serving on http://{bind} (mode {app.config['WXB_MODE']}, "
                f"instance {app.instance_path})", err=True)
     server = subprocess.Popen(command, env=env)
+    children = [server]
+    if run_jobs:
+        children.append(subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "worker"],
+                                         env=env))
 
     def forward(signum, frame):
-        server.send_signal(signum)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     code = server.wait()
+    for child in children[1:]:
+        if child.poll() is None:
+            child.terminate()
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
     sys.exit(code if code >= 0 else 0)
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import secrets
@@ -328,19 +329,32 @@ def _aliyun_authorization_error(access_key_id: str, access_key_secret: str,
     return None
 
 
-def _fill_aliyun(text: str, params: Mapping[str, object]) -> str | None:
-    """``text`` with its ``${name}`` variables filled, or None when one is missing."""
-    missing = False
+class _Template:
+    """A template text split once into literal pieces and variables, for quick filling.
 
-    def value(match: re.Match) -> str:
-        nonlocal missing
-        if match[1] not in params:
-            missing = True
-            return ""
-        return str(params[match[1]])
+    ``pattern`` finds the variables; group 1 is the variable's name (Aliyun) or position
+    (Tencent, from 1).
+    """
 
-    filled = re.sub(r"\$\{(\w+)\}", value, text)
-    return None if missing else filled
+    def __init__(self, text: str, pattern: str):
+        self.pieces = re.split(pattern, text)
+        self.names = self.pieces[1::2]
+
+    def fill(self, values: Mapping[str, object]) -> str | None:
+        """The text with every variable filled from ``values``, or None if one is missing."""
+        try:
+            return "".join(piece if i % 2 == 0 else str(values[piece])
+                           for i, piece in enumerate(self.pieces))
+        except KeyError:
+            return None
+
+
+def _aliyun_template(text: str) -> _Template:
+    return _Template(text, r"\$\{(\w+)\}")
+
+
+def _tencent_template(text: str) -> _Template:
+    return _Template(text, r"\{(\d+)\}")
 
 
 def create_aliyun_app(access_key_id: str, access_key_secret: str,
@@ -351,19 +365,17 @@ def create_aliyun_app(access_key_id: str, access_key_secret: str,
     app.json.ensure_ascii = False
     state = FakeSmsState()
     app.extensions["fake_sms"] = state
-    templates = dict(templates)
-    biz_counter = iter(range(10**6, 10**12))
-    counter_lock = threading.Lock()
+    compiled = {code: _aliyun_template(text) for code, text in templates.items()}
+    serials = itertools.count(10**6)
 
     def next_biz_id() -> str:
-        with counter_lock:
-            serial = next(biz_counter)
-        return f"{int(time.time() * 1000) % 10**12:012d}{serial:06d}^0"
+        return f"{int(time.time() * 1000) % 10**12:012d}{next(serials):06d}^0"
 
     def accept(action: str, code: str, out_id: str | None,
                entries: list[tuple[str, str, object]]):
         """Validate (phone, sign name, params) entries of one call; record them all or none."""
-        if code not in templates:
+        template = compiled.get(code)
+        if template is None:
             return _aliyun_answer("isv.SMS_TEMPLATE_ILLEGAL")
         phones = []
         for phone, _, _ in entries:
@@ -375,6 +387,7 @@ def create_aliyun_app(access_key_id: str, access_key_secret: str,
             return _aliyun_answer(refused[1] or "isv.MOBILE_NUMBER_ILLEGAL")
         now = time.time()
         moment = datetime.fromtimestamp(now, BEIJING)
+        send_date, send_day = moment.strftime("%Y-%m-%d %H:%M:%S"), moment.strftime("%Y%m%d")
         biz_id = next_biz_id()
         records = []
         for phone, sign, params in entries:
@@ -383,15 +396,14 @@ def create_aliyun_app(access_key_id: str, access_key_secret: str,
             if not isinstance(params, dict) or not all(
                     isinstance(value, str) for value in params.values()):
                 return _aliyun_answer("isv.INVALID_JSON_PARAM")
-            text = _fill_aliyun(templates[code], params)
+            text = template.fill(params)
             if text is None:
                 return _aliyun_answer("isv.TEMPLATE_MISSING_PARAMETERS")
             records.append({
                 "provider": "aliyun", "action": action, "phone": phone,
                 "template_code": code, "params": params, "sign_name": sign,
                 "content": f"【{sign}】{text}", "out_id": out_id, "message_id": biz_id,
-                "at": now, "send_date": moment.strftime("%Y-%m-%d %H:%M:%S"),
-                "send_day": moment.strftime("%Y%m%d"),
+                "at": now, "send_date": send_date, "send_day": send_day,
             })
         state.record(records)
         _pause(state)
@@ -583,14 +595,6 @@ def _tencent_authorization_error(secret_id: str, secret_key: str, body: bytes) -
     return None
 
 
-def _fill_tencent(text: str, params: list[str]) -> str | None:
-    """``text`` with ``{1}``, ``{2}``... filled, or None when the count does not match."""
-    needed = {int(n) for n in re.findall(r"\{(\d+)\}", text)}
-    if len(needed) != len(params):
-        return None
-    return re.sub(r"\{(\d+)\}", lambda m: params[int(m[1]) - 1], text)
-
-
 def _fee(content: str) -> int:
     """Billed parts: 70 characters fit one SMS, longer texts go in parts of 67."""
     return 1 if len(content) <= 70 else -(-len(content) // 67)
@@ -604,7 +608,9 @@ def create_tencent_app(secret_id: str, secret_key: str, sdk_app_id: str,
     app.json.ensure_ascii = False
     state = FakeSmsState()
     app.extensions["fake_sms"] = state
-    templates = dict(templates)
+    compiled = {str(code): _tencent_template(text) for code, text in templates.items()}
+    serial_prefix = f"2028:{secrets.token_hex(4)}"
+    serials = itertools.count(1)
 
     def send_sms(body: dict) -> Response:
         if body.get("SmsSdkAppId") != sdk_app_id:
@@ -623,12 +629,15 @@ def create_tencent_app(secret_id: str, secret_key: str, sdk_app_id: str,
         if not sign or (sign_names is not None and sign not in sign_names):
             return _tencent_error("FailedOperation.SignatureIncorrectOrUnapproved")
         template_id = str(body.get("TemplateId", ""))
-        if template_id not in templates:
+        template = compiled.get(template_id)
+        if template is None:
             return _tencent_error("FailedOperation.TemplateIncorrectOrUnapproved")
         params = body.get("TemplateParamSet") or []
         if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
             return _tencent_error("InvalidParameterValue.TemplateParameterFormatError")
-        text = _fill_tencent(templates[template_id], params)
+        text = None
+        if len(set(template.names)) == len(params):
+            text = template.fill({str(i): value for i, value in enumerate(params, start=1)})
         if text is None:
             return _tencent_error("FailedOperation.TemplateParamSetNotMatchApprovedTemplate")
         content = f"【{sign}】{text}"
@@ -646,7 +655,7 @@ def create_tencent_app(secret_id: str, secret_key: str, sdk_app_id: str,
                         else rejected[phone] or "FailedOperation.PhoneNumberInBlacklist")
                 status.update(Code=code, Message=TENCENT_MESSAGES.get(code, code))
             else:
-                serial = f"2028:{secrets.token_hex(10)}"
+                serial = f"{serial_prefix}{next(serials):012x}"
                 status.update(Code="Ok", Message="send success", SerialNo=serial,
                               Fee=_fee(content))
                 records.append({

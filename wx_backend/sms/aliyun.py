@@ -9,8 +9,10 @@ Calls:
   goes out as ``OutId``. A group of one goes by ``SendSms``.
 - ``accepted``: ``QuerySendDetails`` per phone and per send date (yyyyMMdd, Beijing time)
   from ``since`` to today, 50 records a page, matching ``OutId`` against the batch token.
-  That API reports no ``BizId``, so a message found this way gets the id
-  ``detail:<SendDate>`` (the provider's send time) instead.
+  The phones are asked concurrently on a small thread pool (``workers``, 8 by default), as
+  a worker that died may leave thousands of messages in doubt. That API reports no
+  ``BizId``, so a message found this way gets the id ``detail:<SendDate>`` (the provider's
+  send time) instead.
 
 ``SendBatchSms`` answers one code for the whole call. When it refuses a call of several
 messages with a code about a single number (an invalid number, one number's rate limit),
@@ -24,40 +26,33 @@ refusals arrive as HTTP 200 with ``Code`` other than ``OK``; gateway refusals ra
 ``ClientException`` (4xx), ``ServerException`` (5xx) or ``ThrottlingException``; no answer
 at all (timeout, refused connection) raises darabonba's ``UnretryableException``.
 
-Refusals (see ``wx_backend.sms.provider`` for what the scopes do):
+Refusals, by verdict and scope (``wx_backend.sms.provider`` says what the scopes do):
 
-================================================  =========  =========
-code                                              verdict    scope
-================================================  =========  =========
-timeout, connection error, HTTP 5xx,              retry      unknown
-isp.SYSTEM_ERROR, isp.GATEWAY_ERROR, isp.UNKNOWN,
-InternalError, ServiceUnavailable
-Throttling*, isv.DAY_LIMIT_CONTROL,               retry      account
-isv.MONTH_LIMIT_CONTROL, isv.AMOUNT_NOT_ENOUGH,
-isv.OUT_OF_SERVICE (balance: retried once topped up)
-SignatureNonceUsed                                retry      request
-isv.BUSINESS_LIMIT_CONTROL (one number's          retry      number
-per-minute/hour/day limit)
-isv.MOBILE_NUMBER_ILLEGAL,                        give up    number
-isv.DOMESTIC_NUMBER_NOT_SUPPORTED
-isv.SMS_TEMPLATE_ILLEGAL, isv.SMS_SIGNATURE_ILLEGAL,  give up  request
-isv.SMS_SIGN_ILLEGAL, isv.SIGN_STATE_ILLEGAL,
-isv.SMS_SIGNATURE_SCENE_ILLEGAL,
-isv.TEMPLATE_MISSING_PARAMETERS,
-isv.TEMPLATE_PARAMS_ILLEGAL, isv.INVALID_PARAMETERS,
-isv.INVALID_JSON_PARAM, isv.PARAM_LENGTH_LIMIT,
-isv.PARAM_NOT_SUPPORT_URL, isv.BLACK_KEY_CONTROL_LIMIT,
-isv.SMS_CONTENT_ILLEGAL, isv.MOBILE_COUNT_OVER_LIMIT,
-isv.EXTEND_CODE_ERROR, Missing*, InvalidParameter*
-InvalidAccessKeyId*, SignatureDoesNotMatch,       give up    account
-IncompleteSignature, InvalidTimeStamp*, Forbidden*,
-isp.RAM_PERMISSION_DENY, isv.PRODUCT_UN_SUBSCRIPT,
-isv.PRODUCT_UNSUBSCRIBE, isv.ACCOUNT_NOT_EXISTS,
-isv.ACCOUNT_ABNORMAL, isv.DENY_IP_RANGE,
-InvalidAction*, InvalidVersion
-anything else                                     give up    request
-(unless it reads like a timeout or server fault:  retry      unknown)
-================================================  =========  =========
+- retry, state unknown: timeout or connection error, HTTP 5xx, ``isp.SYSTEM_ERROR``,
+  ``isp.GATEWAY_ERROR``, ``isp.UNKNOWN``, ``InternalError``, ``ServiceUnavailable``.
+- retry, whole account: ``Throttling*`` (and the SDK's ``ThrottlingException``),
+  ``isv.DAY_LIMIT_CONTROL``, ``isv.MONTH_LIMIT_CONTROL``, ``isv.AMOUNT_NOT_ENOUGH``,
+  ``isv.OUT_OF_SERVICE``. Balance and quota are fixed by an operator without changing
+  the message, so the message waits rather than being dropped; the warnings in the log
+  and the retry limit of the caller make it visible.
+- retry, this request: ``SignatureNonceUsed``.
+- retry, this number: ``isv.BUSINESS_LIMIT_CONTROL`` (one number's per-minute, hour or
+  day limit).
+- give up, this number: ``isv.MOBILE_NUMBER_ILLEGAL``, ``isv.DOMESTIC_NUMBER_NOT_SUPPORTED``.
+- give up, this request (template, signature, parameters): ``isv.SMS_TEMPLATE_ILLEGAL``,
+  ``isv.SMS_SIGNATURE_ILLEGAL``, ``isv.SMS_SIGN_ILLEGAL``, ``isv.SIGN_STATE_ILLEGAL``,
+  ``isv.SMS_SIGNATURE_SCENE_ILLEGAL``, ``isv.TEMPLATE_MISSING_PARAMETERS``,
+  ``isv.TEMPLATE_PARAMS_ILLEGAL``, ``isv.INVALID_PARAMETERS``, ``isv.INVALID_JSON_PARAM``,
+  ``isv.PARAM_LENGTH_LIMIT``, ``isv.PARAM_NOT_SUPPORT_URL``, ``isv.BLACK_KEY_CONTROL_LIMIT``,
+  ``isv.SMS_CONTENT_ILLEGAL``, ``isv.MOBILE_COUNT_OVER_LIMIT``, ``isv.EXTEND_CODE_ERROR``,
+  ``Missing*``, ``InvalidParameter*``.
+- give up, whole account (credentials, configuration): ``InvalidAccessKeyId*``,
+  ``SignatureDoesNotMatch``, ``IncompleteSignature``, ``InvalidTimeStamp*``, ``Forbidden*``,
+  ``isp.RAM_PERMISSION_DENY``, ``isv.PRODUCT_UN_SUBSCRIPT``, ``isv.PRODUCT_UNSUBSCRIBE``,
+  ``isv.ACCOUNT_NOT_EXISTS``, ``isv.ACCOUNT_ABNORMAL``, ``isv.DENY_IP_RANGE``,
+  ``InvalidAction*``, ``InvalidVersion``.
+- any other code: give up, this request, so that an operator sees it; unless it reads
+  like a timeout or a server fault, then retry with the state unknown.
 
 Aliyun has no API-level code for a number on a blacklist (unsubscribed numbers fail later,
 in the delivery report); an invalid number is the per-number refusal the API gives.
@@ -68,6 +63,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -168,7 +164,7 @@ _SIGN_SETTINGS = {"isv.SMS_SIGNATURE_ILLEGAL", "isv.SMS_SIGN_ILLEGAL",
 
 
 def classify(code: str, http_status: int | None = None) -> Verdict:
-    """The verdict on an Aliyun refusal code (see the module docstring's table)."""
+    """The verdict on an Aliyun refusal code (see the module docstring)."""
     if http_status is not None and http_status >= 500:
         return UNKNOWN_STATE
     return judge(code, CODES, PREFIXES)
@@ -195,7 +191,8 @@ class AliyunSender(SmsSender):
 
     def __init__(self, *, access_key_id: str, access_key_secret: str, sign_name: str,
                  template_codes: Mapping[str, str],
-                 endpoint: str = "dysmsapi.aliyuncs.com", timeout: float = 10.0):
+                 endpoint: str = "dysmsapi.aliyuncs.com", timeout: float = 10.0,
+                 workers: int = 8):
         host, scheme = parse_endpoint("ALIYUN_SMS_ENDPOINT", endpoint)
         self.sign_name = sign_name
         self.template_codes = dict(template_codes)
@@ -206,6 +203,8 @@ class AliyunSender(SmsSender):
             connect_timeout=milliseconds, read_timeout=milliseconds))
         self._runtime = RuntimeOptions(autoretry=False, connect_timeout=milliseconds,
                                        read_timeout=milliseconds)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
+                                        thread_name_prefix="sms-aliyun")
 
     @classmethod
     def from_config(cls, config: Mapping) -> "AliyunSender":
@@ -218,6 +217,10 @@ class AliyunSender(SmsSender):
                    template_codes=parse_template_codes(config.get("SMS_TEMPLATE_CODES")),
                    endpoint=config.get("ALIYUN_SMS_ENDPOINT") or "dysmsapi.aliyuncs.com",
                    timeout=parse_timeout(config.get("SMS_TIMEOUT", 10)))
+
+    def close(self) -> None:
+        """Stop the pool's threads (for tests and shutdown)."""
+        self._pool.shutdown(wait=True)
 
     # --- calls ----------------------------------------------------------------------
 
@@ -355,14 +358,19 @@ class AliyunSender(SmsSender):
         today = now.astimezone(BEIJING).date()
         days = [(start + timedelta(days=n)).strftime("%Y%m%d")
                 for n in range((today - start).days + 1)]
+        futures = [self._pool.submit(self._find, phone, batches, days)
+                   for phone, batches in wanted.items()]
         found: dict[str, str] = {}
-        for phone, batches in wanted.items():
+        failure: CallFailed | None = None
+        for future in futures:
             try:
-                found.update(self._find(phone, batches, days))
-            except CallFailed as failure:
-                if failure.verdict.scope is Scope.NUMBER and not failure.verdict.retryable:
+                found.update(future.result())
+            except CallFailed as error:
+                if error.verdict.scope is Scope.NUMBER and not error.verdict.retryable:
                     continue  # a number Aliyun calls invalid holds no messages
-                raise SmsSendError(failure.reason, retryable=failure.verdict.retryable) from None
+                failure = failure or error
+        if failure is not None:
+            raise SmsSendError(failure.reason, retryable=failure.verdict.retryable)
         return found
 
     def _find(self, phone: str, batches: Mapping[str, str], days: list[str]) -> dict[str, str]:

@@ -14,8 +14,10 @@ Calls:
 - ``accepted``: ``PullSmsSendStatusByPhoneNumber`` per phone from ``since`` (at most seven
   days back) to now, matching ``SessionContext`` against the batch token. The API reads at
   most 100 records from offset 0, so a full page without the wanted tokens is asked again
-  in two halves of the time window. Note: Tencent lists a message there once its delivery
-  report is in, usually seconds after acceptance; ask a little after a failed call.
+  in two halves of the time window (records of one phone within one second beyond the
+  hundredth stay out of reach). Caution: this API pulls delivery status reports, so
+  Tencent may list a message only once its report is in, usually seconds after acceptance;
+  ask some time after the failed call, not at once.
 
 How the SDK is pointed and how it fails: ``HttpProfile(endpoint="host[:port]",
 protocol="http"|"https", reqTimeout=seconds)``; the timeout applies to connecting and to
@@ -24,53 +26,38 @@ they are, ``ClientNetworkError`` when there is no answer (timeout, refused conne
 ``ServerNetworkError`` for any HTTP status but 200, and the Python exception's name when
 an answer cannot be read.
 
-Refusals (see ``wx_backend.sms.provider`` for what the scopes do):
+Refusals, by verdict and scope (``wx_backend.sms.provider`` says what the scopes do):
 
-==================================================  =========  =========
-code                                                verdict    scope
-==================================================  =========  =========
-ClientNetworkError, ServerNetworkError, an          retry      unknown
-unreadable answer, InternalError* (but the four
-below)
-RequestLimitExceeded*, LimitExceeded.AppDailyLimit, retry      account
-LimitExceeded.DailyLimit,
-LimitExceeded.AppMainlandChinaDailyLimit,
-LimitExceeded.AppGlobalDailyLimit,
-FailedOperation.InsufficientBalanceInSmsPackage,
-UnauthorizedOperation.ServiceSuspendDueToArrears
-LimitExceeded.PhoneNumberDailyLimit,                retry      number
-LimitExceeded.PhoneNumberOneHourLimit,
-LimitExceeded.PhoneNumberThirtySecondLimit,
-LimitExceeded.PhoneNumberSameContentDailyLimit,
-LimitExceeded.DeliveryFrequencyLimit
-InvalidParameterValue.IncorrectPhoneNumber,         give up    number
-FailedOperation.PhoneNumberInBlacklist,
-FailedOperation.PhoneNumberParseFail,
-UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber,
-UnsupportedOperation.ContainDomesticPhoneNumber,
-UnsupportedOperation.ChineseMainlandTemplateToGlobalPhone,
-LimitExceeded.AppCountryOrRegionInBlacklist
-FailedOperation.TemplateIncorrectOrUnapproved,      give up    request
-FailedOperation.TemplateUnapprovedOrNotExist,
-FailedOperation.TemplateIdNotExist,
-FailedOperation.TemplateParamSetNotMatchApprovedTemplate,
-FailedOperation.SignatureIncorrectOrUnapproved,
-FailedOperation.MissingSignature,
-FailedOperation.ContainSensitiveWord,
-InvalidParameterValue.* (template parameters, content),
-InvalidParameter*, MissingParameter*,
-LimitExceeded.PhoneNumberCountLimit,
-InternalError.JsonParseFail, InternalError.SigFieldMissing,
-InternalError.SigVerificationFail,
-InternalError.RestApiInterfaceNotExist
-AuthFailure.*, UnauthorizedOperation.*,             give up    account
-InvalidParameterValue.SdkAppIdNotExist,
-UnsupportedRegion, UnsupportedOperation.UnsupportedRegion,
-InvalidAction, NoSuchVersion, ActionOffline,
-IpInBlacklist, IpNotInWhitelist
-anything else                                       give up    request
-(unless it reads like a timeout or server fault:    retry      unknown)
-==================================================  =========  =========
+- retry, state unknown: ``ClientNetworkError`` (timeout, connection), ``ServerNetworkError``
+  (HTTP status other than 200), an unreadable answer, ``InternalError*`` except the four
+  given up on below.
+- retry, whole account: ``RequestLimitExceeded*``, ``LimitExceeded.AppDailyLimit``,
+  ``LimitExceeded.DailyLimit``, ``LimitExceeded.AppMainlandChinaDailyLimit``,
+  ``LimitExceeded.AppGlobalDailyLimit``, ``FailedOperation.InsufficientBalanceInSmsPackage``,
+  ``UnauthorizedOperation.ServiceSuspendDueToArrears``. Quota and balance are fixed by an
+  operator without changing the message, so the message waits rather than being dropped.
+- retry, this number: ``LimitExceeded.PhoneNumberDailyLimit``,
+  ``LimitExceeded.PhoneNumberOneHourLimit``, ``LimitExceeded.PhoneNumberThirtySecondLimit``,
+  ``LimitExceeded.PhoneNumberSameContentDailyLimit``, ``LimitExceeded.DeliveryFrequencyLimit``.
+- give up, this number: ``InvalidParameterValue.IncorrectPhoneNumber``,
+  ``FailedOperation.PhoneNumberInBlacklist``, ``FailedOperation.PhoneNumberParseFail``,
+  ``UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber``,
+  ``UnsupportedOperation.ContainDomesticPhoneNumber``,
+  ``UnsupportedOperation.ChineseMainlandTemplateToGlobalPhone``,
+  ``LimitExceeded.AppCountryOrRegionInBlacklist``.
+- give up, this request (template, signature, parameters):
+  ``FailedOperation.Template*`` (``TemplateIncorrectOrUnapproved``,
+  ``TemplateParamSetNotMatchApprovedTemplate``...), ``FailedOperation.Signature*``,
+  ``FailedOperation.MissingSignature``, ``InvalidParameter*`` (but ``SdkAppIdNotExist``),
+  ``MissingParameter*``, ``LimitExceeded.PhoneNumberCountLimit``,
+  ``InternalError.JsonParseFail``, ``InternalError.SigFieldMissing``,
+  ``InternalError.SigVerificationFail``, ``InternalError.RestApiInterfaceNotExist``.
+- give up, whole account (credentials, configuration): ``AuthFailure*``,
+  ``UnauthorizedOperation*`` (but arrears), ``InvalidParameterValue.SdkAppIdNotExist``,
+  ``UnsupportedRegion``, ``UnsupportedOperation.UnsupportedRegion``, ``InvalidAction``,
+  ``NoSuchVersion``, ``ActionOffline``, ``IpInBlacklist``, ``IpNotInWhitelist``.
+- any other code: give up, this request, so that an operator sees it; unless it reads
+  like a timeout or a server fault, then retry with the state unknown.
 
 A number-scoped code that refuses a whole request of several numbers makes the adapter ask
 again number by number, as the Aliyun adapter does.
@@ -178,7 +165,7 @@ PREFIXES: tuple[tuple[str, Verdict], ...] = (
 
 
 def classify(code: str) -> Verdict:
-    """The verdict on a Tencent error code (see the module docstring's table)."""
+    """The verdict on a Tencent error code (see the module docstring)."""
     return judge(code, CODES, PREFIXES)
 
 
