@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from wx_backend.jobs.worker import kill_hard
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PII_KEY", "PII_INDEX_KEY",
           "WECHAT_MINIPROGRAM_APPID", "WECHAT_MINIPROGRAM_SECRET", "WECHAT_OFFICIAL_APPID",
@@ -46,7 +48,7 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL the worker and everything it forked (work horse, scheduler)."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            kill_hard(self.process.pid)
             self.process.wait(10)
 
     def stop(self) -> None:

@@ -111,9 +111,9 @@ class Config:
             dev_templates if dev else "{}")
         self.WECHAT_TEMPLATE_IDS = get("WECHAT_TEMPLATE_IDS") or (
             dev_templates if dev else "{}")
-        self.NOTIFY_LEASE_SECONDS = _int(env, "NOTIFY_LEASE_SECONDS", 30)
+        self.NOTIFY_LEASE_SECONDS = _int(env, "NOTIFY_LEASE_SECONDS", 20)
         self.NOTIFY_RETRY_DELAYS = get("NOTIFY_RETRY_DELAYS") or "10,60,300,1800"
-        self.NOTIFY_STALL_SECONDS = _int(env, "NOTIFY_STALL_SECONDS", 60)
+        self.NOTIFY_STALL_SECONDS = _int(env, "NOTIFY_STALL_SECONDS", 20)
         self.NOTIFY_WECHAT_THREADS = _int(env, "NOTIFY_WECHAT_THREADS", 8)
         self.SWEEP_SECONDS = _int(env, "SWEEP_SECONDS", 5)
         # Seconds added to the clock of `wx-backend worker` (development and tests only).

@@ -8,7 +8,8 @@ workers and a fake SMS provider over HTTP, with a worker killed halfway.
    ``wx-backend worker`` processes talking to it through the provider's SDK.
 3. The window's closing job is enqueued: it creates one SMS delivery per booking and
    enqueues the batched send jobs. When half the messages have reached the provider, one
-   worker and its work horse are killed with SIGKILL (not restarted); the rest carry on,
+   busy worker, its work horse and its scheduler are killed with SIGKILL (not restarted,
+   like a machine that dies); the others carry on,
    and the sweep settles the killed worker's batch once its lease lapses, asking the
    provider which of its messages it had accepted.
 4. Prints messages per second, the time to the last message, duplicates and losses (both
@@ -110,7 +111,7 @@ def main() -> int:
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"))
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    lease = 30
+    lease = 20
     if args.quick:
         args.count, args.peer_count, lease = 1000, 100, 5
 
@@ -153,6 +154,7 @@ def main() -> int:
 
         from wx_backend import create_app, jobs
         from wx_backend.jobs import tasks
+        from wx_backend.jobs.worker import kill_hard
 
         app = create_app()
         with app.app_context():
@@ -176,6 +178,9 @@ def main() -> int:
                 sys.exit("workers did not start; logs in " + str(instance))
             time.sleep(0.2)
 
+        # Killed while it works on a job, so that it dies holding claimed messages.
+        victim = Worker.find_by_key(Worker.redis_worker_namespace_prefix + "bench-0",
+                                    connection=connection)
         moment = datetime.now(timezone.utc)
         started = time.time()
         with app.app_context():
@@ -187,11 +192,14 @@ def main() -> int:
             stats = requests.get(fake.base_url + "/fake/stats", timeout=5).json()
             accepted = stats["messages"]
             if not args.no_kill and killed_at is None and accepted >= args.count // 2:
-                os.killpg(workers[0].pid, signal.SIGKILL)
+                victim.refresh()
+            if (not args.no_kill and killed_at is None and accepted >= args.count // 2
+                    and victim.get_state() == "busy"):
+                kill_hard(workers[0].pid)
                 workers[0].wait()
                 killed_at = time.time() - started
                 print(f"  worker bench-0 killed with SIGKILL at {killed_at:.1f} s, "
-                      f"{accepted} messages accepted by then")
+                      f"{accepted} messages accepted by then ({accepted / killed_at:.0f} msg/s)")
             settled = engine.execute("SELECT count(*) FROM deliveries WHERE status IN "
                                      "('sent', 'failed')").fetchone()[0]
             if settled >= args.count:
@@ -207,7 +215,14 @@ def main() -> int:
         losses = len(expected - set(phones))
         last = max((record["at"] for record in records), default=started) - started
         rate = len(phones) / last if last > 0 else 0.0
+        doubt = Counter()
+        for (result,) in engine.execute("SELECT result FROM schedule_runs WHERE task = "
+                                        "'notify_sweep' AND result IS NOT NULL"):
+            doubt.update({k: v for k, v in json.loads(result).items()
+                          if k in ("accepted", "resend", "in_doubt")})
         print(f"  deliveries: {statuses}")
+        print(f"  left in doubt by the kill: {doubt['accepted']} found accepted at the provider"
+              f" (settled as sent), {doubt['resend']} not accepted (sent again)")
         print(f"  messages delivered     {len(phones):>8}")
         print(f"  time to last message   {last:>8.1f} s   (all settled after {finished:.1f} s)")
         print(f"  messages per second    {rate:>8.0f}")
@@ -215,8 +230,11 @@ def main() -> int:
         print(f"  losses                 {losses:>8}")
         print(f"  peer (one process, one message per call): {peer:.0f} msg/s; "
               f"ratio {rate / peer:.1f}x")
-        print(f"  target: {args.count} messages in under 60 s with 0 duplicates and 0 losses: "
-              + ("met" if last < 60 and not duplicates and not losses else "NOT met"))
+        if not args.no_kill and killed_at is None:
+            print("  no worker was killed: the run ended before one was seen busy")
+        met = last < 60 and not duplicates and not losses and (args.no_kill or killed_at)
+        print(f"  target: {args.count} messages in under 60 s with 0 duplicates and 0 losses"
+              f"{'' if args.no_kill else ' across a worker kill'}: " + ("met" if met else "NOT met"))
         return 1 if duplicates or losses else 0
     finally:
         for worker in workers:

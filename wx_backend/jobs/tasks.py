@@ -125,9 +125,7 @@ def close_window(window_id: int) -> dict:
     ids = db.session.scalars(
         select(Booking.id).where(Booking.window_id == window_id,
                                  Booking.status == "confirmed")).all()
-    created = []
-    for start in range(0, len(ids), 2000):
-        created += notify.emit("booking_confirmed", ids[start:start + 2000])
+    created = notify.emit("booking_confirmed", ids)
     return {"window": window_id, "bookings": len(ids), "emitted": len(created),
             "jobs": notify.dispatch(created)}
 

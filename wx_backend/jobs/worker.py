@@ -12,6 +12,8 @@ maintenance — including taking over the scheduler of a worker that died — ru
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Sequence
 
 from flask import Flask
@@ -54,3 +56,36 @@ def run(app: Flask, queues: Sequence[str] = QUEUES, *, burst: bool = False,
     finally:
         if ticker is not None:
             ticker.stop()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def kill_hard(pid: int) -> None:
+    """SIGKILL a worker with its work horse and scheduler, as a dying machine would.
+
+    RQ puts each work horse in a process group of its own, so killing the worker's group
+    alone would let the horse finish its job; tests and the benchmark use this instead.
+    """
+    for member in process_tree(pid):
+        try:
+            os.kill(member, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
