@@ -4,6 +4,7 @@ and the schedule opening Zhengzhou's windows and expiring what was not collected
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ import requests
 from sqlalchemy import select, update
 
 from tests.workers import WorkerProcess, wait_for
+from wx_backend.fakes.sms_providers import FakeAliyunSms, aliyun_template_codes
 from tests.worlds import auth, build, residents
 from wx_backend import campaigns
 from wx_backend.extensions import db
@@ -36,6 +38,33 @@ def workers(base_config, tmp_path):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+def aliyun():
+    server = FakeAliyunSms().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aliyun_settings(aliyun):
+    requests.post(aliyun.base_url + "/fake/reset", timeout=5)
+    return {"SMS_BACKEND": "aliyun", "ALIYUN_SMS_ENDPOINT": aliyun.base_url,
+            "ALIYUN_SMS_ACCESS_KEY_ID": aliyun.access_key_id,
+            "ALIYUN_SMS_ACCESS_KEY_SECRET": aliyun.access_key_secret,
+            "SMS_TEMPLATE_CODES": json.dumps(aliyun_template_codes()), "SMS_TIMEOUT": 5}
+
+
+def provider(aliyun, path: str, **body):
+    answer = requests.post(aliyun.base_url + path, json=body, timeout=5)
+    assert answer.status_code == 200, answer.text
+
+
+def accepted(aliyun, phone: str | None = None) -> list[dict]:
+    params = {"phone": phone} if phone else {}
+    return requests.get(aliyun.base_url + "/fake/messages", params=params,
+                        timeout=5).json()["messages"]
 
 
 def deliveries(app, **where) -> list[Delivery]:
@@ -173,3 +202,99 @@ def test_the_schedule_opens_zhengzhou_windows_at_0930_and_1400(app, workers, red
         closes = db.session.scalars(select(ScheduleRun.task).where(
             ScheduleRun.task == f"window_close:{morning[0]}")).all()
     assert closes == [f"window_close:{morning[0]}"]
+
+
+def phone_of(app, made) -> str:
+    with app.app_context():
+        return db.session.get(Resident, made.id).phone
+
+
+def book(client, world, who) -> dict:
+    answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                         json={"store_id": world.store_ids[0]}, headers=auth(who.token))
+    assert answer.status_code == 201, answer.json
+    return answer.json
+
+
+def test_a_provider_failing_three_times_then_answering_delivers_once(
+        app, client, workers, aliyun, aliyun_settings):
+    world = build(app)
+    [dora] = residents(app, 1)
+    provider(aliyun, "/fake/faults", times=3, http_status=500)
+    made = book(client, world, dora)
+    worker = workers(NOTIFY_RETRY_DELAYS="0.5,0.5,0.5,0.5", **aliyun_settings)
+    wait_for(all_sent(app, 1), 30, "the SMS after three failures", worker)
+    time.sleep(2)
+    [message] = accepted(aliyun, phone_of(app, dora))
+    assert made["pickup_code"] in message["content"]
+    [row] = deliveries(app)
+    assert row.status == "sent" and row.attempts == 4 and row.provider == "aliyun"
+    stats = requests.get(aliyun.base_url + "/fake/stats", timeout=5).json()
+    assert sum(stats["calls"].values()) == 4
+
+
+def test_a_rejected_number_stops_retrying_and_says_why(app, client, workers, aliyun,
+                                                       aliyun_settings):
+    world = build(app)
+    erin, fred = residents(app, 2)
+    provider(aliyun, "/fake/reject", phones=[phone_of(app, erin)])
+    book(client, world, erin)
+    book(client, world, fred)
+    worker = workers(**aliyun_settings)
+    wait_for(lambda: deliveries(app, status="failed") and deliveries(app, status="sent"), 30,
+             "one failed and one sent", worker)
+    time.sleep(2)
+    [failed] = deliveries(app, status="failed")
+    assert failed.resident_id == erin.id and failed.attempts == 1
+    assert "MOBILE_NUMBER_ILLEGAL" in failed.last_error
+    assert accepted(aliyun, phone_of(app, erin)) == []
+    assert len(accepted(aliyun, phone_of(app, fred))) == 1
+    listed = app.test_cli_runner().invoke(args=["jobs", "failed"])
+    assert f"delivery {failed.id}" in listed.output and "MOBILE_NUMBER_ILLEGAL" in listed.output
+
+
+def test_a_worker_killed_mid_call_neither_loses_nor_doubles(app, client, workers, aliyun,
+                                                            aliyun_settings):
+    world = build(app)
+    people = residents(app, 3)
+    for who in people:
+        book(client, world, who)
+    # The provider takes the messages at once but answers only after 4 s: the worker is
+    # killed while it waits, holding messages the provider has.
+    provider(aliyun, "/fake/latency", seconds=4)
+    settings = {**aliyun_settings, "NOTIFY_LEASE_SECONDS": 3}
+    first = workers(**settings)
+    wait_for(lambda: len(accepted(aliyun)) == 3, 30, "the provider to take the messages", first)
+    first.kill()
+    assert {d.status for d in deliveries(app)} == {"sending"}
+    provider(aliyun, "/fake/latency", seconds=0)
+    second = workers(**settings)
+    wait_for(all_sent(app, 3), 30, "the sweep to settle the messages", second)
+    time.sleep(2)
+    for who in people:
+        assert len(accepted(aliyun, phone_of(app, who))) == 1
+    assert {d.attempts for d in deliveries(app)} == {1}
+
+
+def test_a_worker_killed_before_the_call_loses_nothing(app, client, workers, aliyun,
+                                                       aliyun_settings):
+    world = build(app)
+    people = residents(app, 2)
+    for who in people:
+        book(client, world, who)
+    provider(aliyun, "/fake/faults", times=1, http_status=500)
+    provider(aliyun, "/fake/latency", seconds=4)
+    settings = {**aliyun_settings, "NOTIFY_LEASE_SECONDS": 3,
+                "NOTIFY_RETRY_DELAYS": "30,30"}
+    first = workers(**settings)
+    # The first call fails: the messages wait 30 s for their retry, and the worker dies.
+    wait_for(lambda: deliveries(app, status="retry"), 30, "the retry", first)
+    first.kill()
+    provider(aliyun, "/fake/latency", seconds=0)
+    with app.app_context():
+        db.session.execute(update(Delivery).values(next_attempt_at=datetime.now(timezone.utc)))
+        db.session.commit()
+    second = workers(**settings, NOTIFY_STALL_SECONDS=1)
+    wait_for(all_sent(app, 2), 30, "the sweep to send them", second)
+    for who in people:
+        assert len(accepted(aliyun, phone_of(app, who))) == 1
