@@ -51,8 +51,9 @@ def run(app: Flask, queues: Sequence[str] = QUEUES, *, burst: bool = False,
         log.warning("worker clock shifted by %s s: it is %s", app.config["CLOCK_OFFSET"],
                     clock.now().isoformat())
     try:
-        return worker.work(with_scheduler=True, burst=burst,
-                           logging_level=app.config["LOG_LEVEL"])
+        # RQ logs every job at INFO: with a sweep every few seconds that drowns the rest.
+        level = "DEBUG" if app.config["LOG_LEVEL"] == "DEBUG" else "WARNING"
+        return worker.work(with_scheduler=True, burst=burst, logging_level=level)
     finally:
         if ticker is not None:
             ticker.stop()
