@@ -13,17 +13,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _other_redis_db(url: str) -> str:
+def other_redis_db(url: str, number: int = 12) -> str:
+    """The same Redis server, database ``number`` (the benchmarks flush theirs)."""
     if url.startswith("unix://"):
-        return url.split("?")[0] + "?db=12"
+        return url.split("?")[0] + f"?db={number}"
     head, _, _ = url.rpartition("/")
-    return f"{head}/12"
+    return f"{head}/{number}"
 
 
 def test_quick_benchmark_audits_clean(services):
     _, redis_url, _, database = services
     env = {**os.environ, "BENCH_DATABASE_URL": database,
-           "BENCH_REDIS_URL": _other_redis_db(redis_url)}
+           "BENCH_REDIS_URL": other_redis_db(redis_url)}
     for name in ("DATABASE_URL", "REDIS_URL", "WXB_MODE", "WECHAT_API_BASE_URL"):
         env.pop(name, None)
 

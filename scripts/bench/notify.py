@@ -103,6 +103,8 @@ def main() -> int:
     parser.add_argument("--peer-count", type=int, default=500,
                         help="messages the one-call-per-message peer sends")
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds the fake provider takes to answer each call")
     parser.add_argument("--quick", action="store_true",
                         help="1,000 messages and a 5 s lease: a small run CI can afford")
     parser.add_argument("--database-url", default=os.environ.get(
@@ -113,7 +115,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lease = 20
     if args.quick:
+        # Slow calls keep the workers busy long enough to be killed in the middle.
         args.count, args.peer_count, lease = 1000, 100, 5
+        args.latency = args.latency or 0.1
 
     from wx_backend.fakes import sms_providers
 
@@ -146,7 +150,7 @@ def main() -> int:
     workers: list[subprocess.Popen] = []
     try:
         print(f"notification benchmark: {args.count} confirmations, {args.workers} workers, "
-              f"fake {args.provider} over HTTP, lease {lease} s"
+              f"fake {args.provider} over HTTP ({args.latency:g} s a call), lease {lease} s"
               + ("" if args.no_kill else ", one worker SIGKILLed halfway"))
         setup = time.perf_counter()
         campaign_id, window_id = prepare(args.count, 100)
@@ -162,6 +166,9 @@ def main() -> int:
 
             peer = peer_rate(sender(), args.peer_count)
         requests.post(fake.base_url + "/fake/reset", timeout=5)
+        if args.latency:
+            requests.post(fake.base_url + "/fake/latency", json={"seconds": args.latency},
+                          timeout=5)
 
         for n in range(args.workers):
             log = (instance / f"worker-{n}.log").open("wb")
