@@ -14,7 +14,8 @@ workers and a fake SMS provider over HTTP, with a worker killed halfway.
    provider which of its messages it had accepted.
 4. Prints messages per second, the time to the last message, duplicates and losses (both
    must be 0: each resident has one phone and one booking), and, as the peer, what one
-   process sending one message per provider call achieves with the same SDK and fake.
+   process sending one message per provider call achieves with the same SDK and fake
+   (with the same ``--latency`` per call).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def main() -> int:
     lease = 20
     if args.quick:
         # Slow calls keep the workers busy long enough to be killed in the middle.
-        args.count, args.peer_count, lease = 1000, 100, 5
+        args.count, args.peer_count, lease = 1000, 20, 5
         args.latency = args.latency or 0.1
 
     from wx_backend.fakes import sms_providers
@@ -161,14 +162,14 @@ def main() -> int:
         from wx_backend.jobs.worker import kill_hard
 
         app = create_app()
+        if args.latency:
+            requests.post(fake.base_url + "/fake/latency", json={"seconds": args.latency},
+                          timeout=5)
         with app.app_context():
             from wx_backend.sms import sender
 
             peer = peer_rate(sender(), args.peer_count)
-        requests.post(fake.base_url + "/fake/reset", timeout=5)
-        if args.latency:
-            requests.post(fake.base_url + "/fake/latency", json={"seconds": args.latency},
-                          timeout=5)
+        requests.delete(fake.base_url + "/fake/messages", timeout=5)
 
         for n in range(args.workers):
             log = (instance / f"worker-{n}.log").open("wb")
