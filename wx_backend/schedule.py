@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 from flask import Flask
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from wx_backend import clock
@@ -62,7 +62,6 @@ class Periodic:
 
     name: str
     task: str
-    queue_hint: str = ""
     every: int | None = None
     at: time | None = None
 

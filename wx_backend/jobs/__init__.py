@@ -53,7 +53,7 @@ def set_worker_app(app: Flask) -> None:
 
 
 def _job_app() -> Flask:
-    global _worker_app, _worker_app_pid
+    global _worker_app_pid
     if _worker_app is None:
         from wx_backend import create_app
 

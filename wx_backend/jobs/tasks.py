@@ -17,7 +17,7 @@ from sqlalchemy import select
 from wx_backend import clock, notify, schedule
 from wx_backend.extensions import db
 from wx_backend.jobs import task
-from wx_backend.models import Booking, Delivery, Window
+from wx_backend.models import Booking, Window
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,3 @@ HANDLERS = {
     "expire_bookings": expire_bookings,
 }
 
-
-def failed_deliveries(limit: int = 100) -> list[Delivery]:
-    """The most recent deliveries that finally failed."""
-    return db.session.scalars(select(Delivery).where(Delivery.status == "failed")
-                              .order_by(Delivery.failed_at.desc()).limit(limit)).all()
