@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("notify", "default", "low")
 
-#: name -> (function, queue) of every declared task
-TASKS: dict[str, tuple[Callable, str]] = {}
-
 # Kept for a day so `jobs failed` can show them; finished ones only briefly.
 FAILURE_TTL = 7 * 24 * 3600
 RESULT_TTL = 600
@@ -90,7 +87,6 @@ def task(queue: str, *, timeout: int | None = None):
 
         run.queue_name = queue
         run.timeout = timeout
-        TASKS[function.__name__] = (run, queue)
         return run
 
     return declare

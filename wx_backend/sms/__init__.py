@@ -50,7 +50,8 @@ class SmsMessage:
     ``template`` is our template name (``sms.templates.TEMPLATES``); ``provider_template``
     the provider's approved template code for it when the campaign names its own, else
     ``None`` (the backend looks the name up in ``SMS_TEMPLATE_CODES``). ``params`` are in
-    the template's placeholder order; ``text`` is the full text as the phone shows it.
+    the template's placeholder order; ``text`` is the body as rendered, without the
+    signature (the provider, or the outbox, puts 【SMS_SIGN_NAME】 in front).
     """
 
     key: str
