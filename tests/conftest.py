@@ -134,10 +134,12 @@ def session_app(make_app):
 def app(session_app, fake_wechat):
     """The app, with an empty database, Redis and fake WeChat for each test."""
     from wx_backend.extensions import db
+    from wx_backend.official_account import knowledge
 
     with session_app.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        knowledge.seed(db.session)
         db.session.commit()
         session_app.extensions["redis"].flushdb()
         session_app.extensions["directory"].forget()

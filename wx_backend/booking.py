@@ -78,6 +78,7 @@ def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
         "reservation_no": booking.reservation_no,
         "status": booking.status,
         "pickup_code": booking.pickup_code,
+        "rules_version": booking.rules_version,
         "store": {"id": store.id, "name": store.name, "address": store.address,
                   "district": store.district, "opening_hours": store.opening_hours},
         "window": {"id": window.id, "opens_at": _iso(window.opens_at, zone),
@@ -91,6 +92,14 @@ def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
         "cancelled_at": _iso(booking.cancelled_at, zone),
         "collected_at": _iso(booking.collected_at, zone),
     }
+
+
+def check_rules_version(snapshot: Snapshot, shown: int | None) -> None:
+    """Refuse a booking from a client showing rules older than those in force, with the
+    new version and its summary so the mini-program can refresh (None: not said)."""
+    if shown is not None and shown != snapshot.rules_version:
+        raise Conflict("rules_changed", "活动规则已更新，请刷新后查看新规则再预约",
+                       rules_version=snapshot.rules_version, summary=snapshot.rules.summary())
 
 
 def _fingerprint(campaign_id: int, store_id: int, pickup_slot: int) -> str:

@@ -16,15 +16,18 @@ campaign_cli = AppGroup("campaign", help="Create campaigns and plan their window
 stores_cli = AppGroup("stores", help="Import a campaign's stores.")
 staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
 bookings_cli = AppGroup("bookings", help="Scheduled booking work.")
+editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
 
 
 def register_commands(app: Flask) -> None:
     """Attach every command to ``app.cli``; the ``wx-backend`` group finds them there."""
     from wx_backend.jobs.commands import campaign_texts, jobs_cli, worker_command
+    from wx_backend.official_account.commands import official_account_cli
 
     campaign_cli.add_command(campaign_texts)
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
-                    staff_cli, bookings_cli, worker_command, jobs_cli):
+                    staff_cli, bookings_cli, worker_command, jobs_cli, editor_cli,
+                    official_account_cli):
         app.cli.add_command(command)
 
 
@@ -138,17 +141,34 @@ def stores_import(campaign_id, csv_file) -> None:
 @click.option("--password", help="Omit to generate one (printed once).")
 def staff_create(store_id, username, password) -> None:
     """Create a pharmacy staff account for a store."""
-    from wx_backend.extensions import db
     from wx_backend.staff.accounts import create_staff
+
+    _create_account(lambda session, pw: create_staff(session, username, pw, store_id),
+                    password, f"staff account {username} for store {store_id}")
+
+
+@editor_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", help="Omit to generate one (printed once).")
+def editor_create(username, password) -> None:
+    """Create an editor account (announcements, FAQ)."""
+    from wx_backend.staff.accounts import create_editor
+
+    _create_account(lambda session, pw: create_editor(session, username, pw), password,
+                    f"editor account {username}")
+
+
+def _create_account(make, password: str | None, what: str) -> None:
+    from wx_backend.extensions import db
 
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
-        staff = create_staff(db.session, username, password, store_id)
+        account = make(db.session, password)
         db.session.commit()
     except DomainError as error:
         raise _fail(error) from None
-    click.echo(f"staff {staff.id} ({username}) for store {store_id} created")
+    click.echo(f"{what} created (id {account.id})")
     if generated:
         click.echo(f"password: {password}")
 

@@ -20,7 +20,11 @@ from collections.abc import Mapping
 
 DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
 NOTIFY_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired", "booking_cancelled",
-                 "draw_won", "draw_lost")
+                 "draw_won", "draw_lost", "announcement")
+OFFICIAL_MODES = ("plain", "compatible", "safe")
+# Development only: WeChat's own sample-style values, so a local tool can sign messages.
+DEV_OFFICIAL_TOKEN = "devofficialtoken"
+DEV_OFFICIAL_AES_KEY = "ZGV2b2ZmaWNpYWxhY2NvdW50YWVza2V5Zm9ybG9jYWw"
 
 
 class ConfigError(RuntimeError):
@@ -85,6 +89,23 @@ class Config:
         self.WECHAT_API_BASE_URL = get("WECHAT_API_BASE_URL") or None
         self.WECHAT_TIMEOUT = _int(env, "WECHAT_TIMEOUT", 5)
         self.FAKE_WECHAT = _flag(get("FAKE_WECHAT"), dev)
+        # The official account's webhook (wx_backend.official_account.webhook): the token
+        # and EncodingAESKey set in WeChat's console; the mode WeChat is set to (plain,
+        # compatible or safe; safe when an AES key is given, unless said otherwise).
+        self.WECHAT_OFFICIAL_TOKEN = get("WECHAT_OFFICIAL_TOKEN") or (
+            DEV_OFFICIAL_TOKEN if dev else None)
+        self.WECHAT_OFFICIAL_AES_KEY = get("WECHAT_OFFICIAL_AES_KEY") or (
+            DEV_OFFICIAL_AES_KEY if dev else None)
+        self.WECHAT_OFFICIAL_MODE = (get("WECHAT_OFFICIAL_MODE") or (
+            "compatible" if dev else "safe" if self.WECHAT_OFFICIAL_AES_KEY else "plain")).lower()
+        if self.WECHAT_OFFICIAL_MODE not in OFFICIAL_MODES:
+            raise ConfigError("WECHAT_OFFICIAL_MODE must be plain, compatible or safe, got "
+                              f"{self.WECHAT_OFFICIAL_MODE!r}")
+        if self.WECHAT_OFFICIAL_MODE != "plain" and len(self.WECHAT_OFFICIAL_AES_KEY or "") != 43:
+            raise ConfigError(f"WECHAT_OFFICIAL_MODE={self.WECHAT_OFFICIAL_MODE} needs "
+                              "WECHAT_OFFICIAL_AES_KEY, the 43-character EncodingAESKey")
+        self.WECHAT_OFFICIAL_MAX_BODY = _int(env, "WECHAT_OFFICIAL_MAX_BODY", 16 * 1024)
+        self.WECHAT_OFFICIAL_MAX_SKEW = _int(env, "WECHAT_OFFICIAL_MAX_SKEW", 300)
 
         self.SMS_BACKEND = (get("SMS_BACKEND") or "outbox").lower()
         self.SMS_SIGN_NAME = get("SMS_SIGN_NAME") or "口罩预约"
@@ -141,6 +162,7 @@ PRODUCTION_REQUIRED = (
     "WECHAT_MINIPROGRAM_SECRET",
     "WECHAT_OFFICIAL_APPID",
     "WECHAT_OFFICIAL_SECRET",
+    "WECHAT_OFFICIAL_TOKEN",
 )
 
 

@@ -7,7 +7,8 @@ Two kinds of entries:
   pruning;
 - *planned* ones read from the database (``planned()``): for each window, loading its stock
   into Redis ahead of time, opening and closing it; for each pickup end, the reminder some
-  hours before (per campaign) and the expiry of what was not collected.
+  hours before (per campaign) and the expiry of what was not collected; for each
+  scheduled announcement, its publication (pushes; it is visible from its moment anyway).
 
 How they run. Every worker process runs a ``Ticker`` thread that enqueues each periodic
 entry when its slot begins, under the job id ``sched-<name>-<epoch>``; RQ refuses a second
@@ -43,7 +44,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from wx_backend import clock
 from wx_backend.extensions import db
-from wx_backend.models import Booking, Campaign, ScheduleRun, Window
+from wx_backend.models import Announcement, Booking, Campaign, ScheduleRun, Window
 from wx_backend.notify.texts import reminder_hours
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,12 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
         if leads.get(campaign_id) and lo <= remind_at < hi:
             found.append(Planned(f"reminder:{window_id}:{epoch}", remind_at,
                                  "remind_pickup", (window_id, ends_at.isoformat())))
+    for announcement_id, publish_at in session.execute(
+            select(Announcement.id, Announcement.publish_at)
+            .where(Announcement.status == "scheduled", Announcement.publish_at >= lo,
+                   Announcement.publish_at < hi)).all():
+        found.append(Planned(f"announcement:{announcement_id}", publish_at,
+                             "publish_announcement", (announcement_id,)))
     session.rollback()
     return found
 

@@ -17,6 +17,7 @@ import redis
 
 RESIDENT = "session:"
 STAFF = "staff-session:"
+EDITOR = "editor-session:"
 
 
 def _key(token: str, prefix: str = RESIDENT) -> str:

@@ -7,6 +7,9 @@ answers with WeChat's JSON shapes and error codes and records every message it r
   app and ``x``, and the same unionid for ``x`` in every app (as when the mini-program and
   the official account share an open-platform account). Any other code gives 40029.
 - ``GET cgi-bin/token``: a fresh access token, valid 7200 s; counts issues per app.
+- ``GET cgi-bin/user/info``: a follower's profile with the unionid, for openids of users
+  the fake has seen log in (or was told of by ``POST /fake/users {"name"}``); 40003 else.
+- ``POST cgi-bin/menu/create``, ``GET cgi-bin/menu/get``: the official account's menu.
 - ``POST cgi-bin/message/template/send``, ``.../subscribe/send``, ``.../custom/send``:
   check the token (41001 missing, 40001 invalid), the body (47001), the recipient (40003)
   and the template (40037); subscribe messages to a user who refused give 43101.
@@ -41,6 +44,8 @@ ERRORS = {
     40125: "invalid appsecret",
     41001: "access_token missing",
     43101: "user refuse to accept the msg",
+    40016: "invalid button size",
+    46003: "menu no exist",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit",
     47001: "data format error",
@@ -88,6 +93,8 @@ class FakeWeChatState:
     faults: list[_Fault] = field(default_factory=list)
     refused: set[str] = field(default_factory=set)
     latency: dict[str, float] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)
+    menu: dict | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_msgid: int = 1000
 
@@ -139,8 +146,65 @@ def create_fake_app(apps: dict[str, str]) -> Flask:
         if not code.startswith("dev-") or len(code) <= 4 or len(code) > 128:
             return _error(40029)
         name = code[4:]
+        _know(name)
         return jsonify(openid=openid_for(appid, name), unionid=unionid_for(name),
                        session_key=base64.b64encode(secrets.token_bytes(16)).decode())
+
+    def _know(name: str) -> None:
+        with state.lock:
+            for known_app in state.apps:
+                state.users[openid_for(known_app, name)] = name
+
+    def _token_owner() -> str | None:
+        token = request.args.get("access_token")
+        with state.lock:
+            owner = state.tokens.get(token or "")
+        return owner[0] if owner is not None and owner[1] >= time.time() else None
+
+    @app.get("/cgi-bin/user/info")
+    def user_info():
+        if not request.args.get("access_token"):
+            return _error(41001)
+        appid = _token_owner()
+        if appid is None:
+            return _error(40001)
+        openid = request.args.get("openid", "")
+        with state.lock:
+            name = state.users.get(openid)
+        if name is None or openid != openid_for(appid, name):
+            return _error(40003)
+        return jsonify(subscribe=1, openid=openid, unionid=unionid_for(name),
+                       nickname="", language="zh_CN", subscribe_time=int(time.time()))
+
+    @app.post("/cgi-bin/menu/create")
+    def menu_create():
+        if _token_owner() is None:
+            return _error(40001)
+        try:
+            body = json.loads(request.get_data(as_text=True))
+        except ValueError:
+            return _error(47001)
+        if not isinstance(body, dict) or not isinstance(body.get("button"), list) \
+                or not 1 <= len(body["button"]) <= 3:
+            return _error(40016 if isinstance(body, dict) else 47001)
+        with state.lock:
+            state.menu = body
+        return jsonify(errcode=0, errmsg="ok")
+
+    @app.get("/cgi-bin/menu/get")
+    def menu_get():
+        if _token_owner() is None:
+            return _error(40001)
+        with state.lock:
+            menu = state.menu
+        if menu is None:
+            return _error(46003)
+        return jsonify(menu=menu)
+
+    @app.post("/fake/users")
+    def add_user():
+        _know(str(request.get_json(force=True)["name"]))
+        return jsonify(ok=True)
 
     @app.get("/cgi-bin/token")
     def token():
@@ -259,6 +323,8 @@ def create_fake_app(apps: dict[str, str]) -> Flask:
             state.faults.clear()
             state.refused.clear()
             state.latency.clear()
+            state.users.clear()
+            state.menu = None
         return jsonify(ok=True)
 
     return app

@@ -43,6 +43,35 @@ def announce(event: str, ids: Sequence[int]) -> dict:
     return {"emitted": len(notify.announce(event, [int(i) for i in ids]))}
 
 
+@task("notify", timeout=300)
+def push_announcement(announcement_id: int) -> dict:
+    """Emit an announcement's pushes and send them (safe to run twice)."""
+    created = notify.emit_announcement(int(announcement_id))
+    return {"emitted": len(created), "jobs": notify.dispatch(created)}
+
+
+# -- the official account -----------------------------------------------------------------
+
+@task("notify", timeout=60)
+def link_follower(openid: str, answer_status: bool = False) -> dict:
+    """Learn a follower's unionid from WeChat, link them to the resident sharing it, and
+    (``answer_status``) tell them their bookings by customer-service message."""
+    from wx_backend.official_account import followers
+
+    return followers.link_by_unionid(openid, answer_status)
+
+
+@task("notify", timeout=60)
+def send_binding_code(openid: str, resident_id: int) -> dict:
+    """Text a binding code; tell the follower by customer-service message if it failed."""
+    from wx_backend.official_account import binding, followers
+
+    problem = binding.send_code(openid, int(resident_id))
+    if problem is not None:
+        followers.tell(openid, problem)
+    return {"sent": problem is None}
+
+
 # -- the schedule -------------------------------------------------------------------------
 
 @task("default", timeout=600)
@@ -151,7 +180,21 @@ def expire_bookings() -> dict:
             "notified": len(notify.announce("booking_expired", expired))}
 
 
+def publish_announcement(announcement_id: int) -> dict:
+    """A scheduled announcement's moment: mark it published and push it."""
+    from wx_backend.official_account import announcements
+
+    if not announcements.mark_published(db.session, announcement_id, clock.now()):
+        db.session.rollback()
+        return {"skipped": "not scheduled for now"}
+    db.session.commit()
+    created = notify.emit_announcement(announcement_id)
+    return {"announcement": announcement_id, "emitted": len(created),
+            "jobs": notify.dispatch(created)}
+
+
 HANDLERS = {
+    "publish_announcement": publish_announcement,
     "tick": tick,
     "sweep_notifications": sweep_notifications,
     "reconcile_stock": reconcile_stock,

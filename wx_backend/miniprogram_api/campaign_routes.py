@@ -121,7 +121,8 @@ def list_stores(campaign_id: int, query):
 @bp.doc(summary="预约一份（先到先得）", security="BearerAuth",
         responses={401: "未登录", 404: "活动或药店不存在",
                    409: "sold_out / store_full / already_booked / cooldown / window_closed /"
-                        " not_eligible / profile_incomplete",
+                        " not_eligible / profile_incomplete / rules_changed（附 rules_version、"
+                        "summary）",
                    429: "busy（稍后重试，见 retry_after）"})
 def create_booking(campaign_id: int, body):
     """Book a portion at a store in the window open now.
@@ -135,6 +136,7 @@ def create_booking(campaign_id: int, body):
     session = authenticate()
     booker = (booking.Booker(session.resident_id, session.person_key) if session.person_key
               else booking.resident_booker(db.session, session.resident_id))
+    booking.check_rules_version(snapshot, body["rules_version"] or _shown_rules_version())
     booking.check_eligible(db.session, snapshot, session.resident_id)
     made = booking.book(db.session, _stock(), _directory(), snapshot, booker,
                         body["store_id"], now, pickup_slot=body["pickup_slot"],
@@ -142,6 +144,17 @@ def create_booking(campaign_id: int, body):
     # The confirmation goes out from a worker, batched with everyone else's.
     notify.nudge(_stock().client)
     return made, 201
+
+
+def _shown_rules_version() -> int | None:
+    """The rules version the client shows, from the ``X-Rules-Version`` header."""
+    raw = request.headers.get("X-Rules-Version")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit() or len(raw.strip()) > 9:
+        raise InvalidInput("invalid_rules_version", "规则版本应为正整数",
+                           fields={"X-Rules-Version": "格式不正确"})
+    return int(raw)
 
 
 def _idempotency_key() -> str | None:
@@ -208,3 +221,16 @@ def cancel_booking(booking_id: int):
     body = _with_context(row)
     notify.announce("booking_cancelled", [row.id])
     return body
+
+
+@bp.get("/announcements")
+@bp.doc(summary="已发布的公告（最新在前）")
+def list_announcements():
+    """Announcements visible now; ``campaign_id`` narrows to one campaign's and general ones."""
+    from wx_backend.official_account import announcements
+
+    raw = request.args.get("campaign_id")
+    if raw is not None and not (raw.isdigit() and len(raw) < 19):
+        raise InvalidInput("invalid_campaign_id", "活动编号不正确", fields={"campaign_id": "应为整数"})
+    found = announcements.visible(db.session, _now(), int(raw) if raw else None)
+    return {"announcements": [announcements.public_body(a) for a in found]}

@@ -84,6 +84,9 @@ ERROR_SPEC = {
                 "message": {"type": "string", "example": "验证码不正确，还可以再试4次"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                 "retry_after": {"type": "integer"},
+                "rules_version": {"type": "integer",
+                                  "description": "rules_changed：当前规则版本"},
+                "summary": {"type": "string", "description": "rules_changed：新规则摘要"},
             },
         },
     },
@@ -95,6 +98,9 @@ class BookingIn(Schema):
                        validate=Range(1, 2**62, error="药店编号不正确"))
     pickup_slot = Integer(load_default=0, strict=True,
                           validate=Range(0, 20, error="取货时段不正确"))
+    rules_version = Integer(
+        load_default=None, strict=True, validate=Range(1, 2**31 - 1, error="规则版本不正确"),
+        metadata={"description": "客户端显示的规则版本；已过时则返回 409 rules_changed 和新规则"})
 
 
 class StoresQuery(Schema):
@@ -109,6 +115,7 @@ class BookingOut(Schema):
     reservation_no = String(required=True, metadata={"example": "48213907"})
     status = String(required=True, metadata={"example": "confirmed"})
     pickup_code = String(required=True, metadata={"example": "052931"})
+    rules_version = Integer(required=True, metadata={"description": "预约时生效的规则版本"})
     store = Dict(required=True)
     window = Dict(required=True)
     pickup = Dict(required=True)

@@ -5,8 +5,11 @@ from wx_backend.models.campaigns import Campaign, RulesVersion, Store, Window
 from wx_backend.models.identity import Resident
 from wx_backend.models.notify import (CHANNELS, DELIVERY_STATUSES, Delivery, Follower,
                                       ScheduleRun, SubscribeConsent)
+from wx_backend.models.official import (ANNOUNCEMENT_STATUSES, Announcement, Editor,
+                                        FaqSynonym, KnowledgeEntry)
 from wx_backend.models.sms import OutboxSms
 
-__all__ = ["BOOKING_STATUSES", "Booking", "CHANNELS", "Campaign", "DELIVERY_STATUSES", "Delivery",
+__all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "BOOKING_STATUSES", "Editor", "FaqSynonym",
+           "KnowledgeEntry", "Booking", "CHANNELS", "Campaign", "DELIVERY_STATUSES", "Delivery",
            "Follower", "OutboxSms", "Resident", "RulesVersion", "ScheduleRun", "Staff", "Store",
            "SubscribeConsent", "Window"]

@@ -39,7 +39,8 @@ class Delivery(db.Model):
     event: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[int] = mapped_column(BigInteger)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
-    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    # Empty for an announcement to a follower not (yet) linked to a resident.
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(12), default="queued")
@@ -75,7 +76,12 @@ class SubscribeConsent(db.Model):
 
 
 class Follower(db.Model):
-    """A follower of the official account, linked to a resident once known."""
+    """A follower of the official account, linked to a resident once known.
+
+    Linked by unionid when the mini-program and the official account share one, otherwise
+    by the binding conversation (``wx_backend.official_account.binding``).
+    ``wants_announcements`` is the follower's own opt-in to announcement pushes.
+    """
 
     __tablename__ = "followers"
 
@@ -85,6 +91,10 @@ class Follower(db.Model):
     subscribed: Mapped[bool] = mapped_column(Boolean, default=True)
     subscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     unsubscribed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    linked_by: Mapped[str | None] = mapped_column(String(16))
+    wants_announcements: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                      server_default="false")
 
 
 class ScheduleRun(db.Model):

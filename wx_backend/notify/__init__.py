@@ -2,7 +2,9 @@
 
 An *event* (``booking_confirmed``, ``pickup_reminder``, ``booking_expired``,
 ``booking_cancelled``, later the draw results) about *subjects* (bookings) becomes one
-*delivery* row per channel the resident can be reached on:
+*delivery* row per channel the resident can be reached on (an ``announcement`` is the
+one event whose subject is an announcement; it goes to followers who opted in and to
+affected residents who allowed a subscribe message, see ``emit_announcement``):
 
 - ``sms``          always, to the verified phone;
 - ``wx_subscribe`` a mini-program subscribe message, when the resident allowed one of this
@@ -48,7 +50,7 @@ from zoneinfo import ZoneInfo
 import redis
 import requests
 from flask import current_app
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import BigInteger, bindparam, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from wechatpy.exceptions import WeChatClientException
 
@@ -188,6 +190,47 @@ def _emit_subscribe(event: str, rows: Sequence, now: datetime) -> list[int]:
     return [row.id for row in made]
 
 
+EMIT_FOLLOWERS = """
+INSERT INTO deliveries (event, subject_id, campaign_id, resident_id, channel, recipient,
+                        next_attempt_at)
+SELECT 'announcement', :subject, :campaign, f.resident_id, 'wx_template', f.openid, :now
+FROM followers f WHERE f.subscribed AND f.wants_announcements
+ON CONFLICT ON CONSTRAINT uq_deliveries_once DO NOTHING
+RETURNING id
+"""
+
+
+def emit_announcement(announcement_id: int) -> list[int]:
+    """Deliveries of an announcement: a template message to every follower who opted in,
+    a subscribe message to every affected resident who allowed one. Safe to call twice."""
+    from wx_backend.models import Announcement
+    from wx_backend.official_account.announcements import affected_residents
+
+    session = db.session
+    announcement = session.get(Announcement, announcement_id)
+    if announcement is None or not announcement.push:
+        return []
+    now = clock.now()
+    created: list[int] = []
+    if wechat_template_id("template", "announcement"):
+        created += session.execute(text(EMIT_FOLLOWERS), {
+            "subject": announcement.id, "campaign": announcement.campaign_id,
+            "now": now}).scalars()
+    if wechat_template_id("subscribe", "announcement"):
+        rows = session.execute(
+            select(literal(announcement.id).label("id"),
+                   literal(announcement.campaign_id, BigInteger).label("campaign_id"),
+                   Resident.id.label("resident_id"), Resident.openid)
+            .join(SubscribeConsent, (SubscribeConsent.resident_id == Resident.id)
+                  & (SubscribeConsent.event == "announcement")
+                  & (SubscribeConsent.remaining > 0))
+            .where(Resident.id.in_(affected_residents(announcement)))).all()
+        created += _emit_subscribe("announcement", rows, now)
+    announcement.pushed_at = now
+    session.commit()
+    return created
+
+
 def confirm_recent(within: timedelta, older_than: timedelta = timedelta(0)) -> list[int]:
     """Emit ``booking_confirmed`` for bookings made in the last ``within`` (and at least
     ``older_than`` ago) that have none yet.
@@ -248,6 +291,40 @@ def booking_subjects(ids: Iterable[int]) -> dict[int, Subject]:
                     "pickup_end": _when(end)},
             phone=row.phone, settings=row.notify_settings or {})
     return subjects
+
+
+def announcement_subjects(ids: Iterable[int]) -> dict[int, Subject]:
+    """Parameters of the announcements' messages, keyed by announcement id."""
+    from wx_backend.models import Announcement
+    from wx_backend.official_account.announcements import push_params
+
+    return {a.id: Subject(params=push_params(db.session, a), phone=None, settings={})
+            for a in db.session.scalars(select(Announcement)
+                                        .where(Announcement.id.in_(list(ids))))}
+
+
+def subjects_of(rows: Sequence) -> dict[tuple[str, int], Subject]:
+    """What the rows' messages need, keyed by (event, subject id)."""
+    wanted: dict[bool, set[int]] = defaultdict(set)
+    for row in rows:
+        wanted[row.event == "announcement"].add(row.subject_id)
+    found: dict[tuple[str, int], Subject] = {}
+    if wanted[False]:
+        events: dict[int, set[str]] = defaultdict(set)
+        for row in rows:
+            if row.event != "announcement":
+                events[row.subject_id].add(row.event)
+        for subject_id, subject in booking_subjects(wanted[False]).items():
+            for event in events[subject_id]:
+                found[(event, subject_id)] = subject
+    if wanted[True]:
+        for subject_id, subject in announcement_subjects(wanted[True]).items():
+            found[("announcement", subject_id)] = subject
+    return found
+
+
+def _page(event: str) -> str:
+    return "pages/announcements/index" if event == "announcement" else "pages/bookings/index"
 
 
 # -- claiming and settling ----------------------------------------------------------------
@@ -372,7 +449,7 @@ def deliver(ids: Sequence[int], now: datetime | None = None) -> dict[str, int]:
             counts["skipped"] += len(chunk) - len(rows)
             if not rows:
                 continue
-            subjects = booking_subjects({row.subject_id for row in rows})
+            subjects = subjects_of(rows)
             if channel == "sms":
                 outcomes = _send_sms(token, rows, subjects)
             else:
@@ -399,12 +476,12 @@ def _sms_message(token: str, row, subject: Subject | None) -> SmsMessage | Outco
                       params=params, text=body, provider_template=wording.sms_template_code)
 
 
-def _send_sms(token: str, rows: Sequence, subjects: dict[int, Subject]) -> list[Outcome]:
+def _send_sms(token: str, rows: Sequence, subjects: dict[tuple, Subject]) -> list[Outcome]:
     backend = sender()
     outcomes: list[Outcome] = []
     messages: list[SmsMessage] = []
     for row in rows:
-        built = _sms_message(token, row, subjects.get(row.subject_id))
+        built = _sms_message(token, row, subjects.get((row.event, row.subject_id)))
         (outcomes if isinstance(built, Outcome) else messages).append(built)
     for chunk in _provider_batches(messages, backend.max_batch):
         try:
@@ -441,7 +518,7 @@ def _provider_batches(messages: Sequence[SmsMessage], size: int) -> list[list[Sm
     return batches
 
 
-def _send_wechat(channel: str, rows: Sequence, subjects: dict[int, Subject]) -> list[Outcome]:
+def _send_wechat(channel: str, rows: Sequence, subjects: dict[tuple, Subject]) -> list[Outcome]:
     from wx_backend.wechat import miniprogram_client, official_account_client
 
     kind = "subscribe" if channel == "wx_subscribe" else "template"
@@ -449,7 +526,7 @@ def _send_wechat(channel: str, rows: Sequence, subjects: dict[int, Subject]) -> 
     mini_appid = current_app.config["WECHAT_MINIPROGRAM_APPID"]
 
     def one(row) -> Outcome:
-        subject = subjects.get(row.subject_id)
+        subject = subjects.get((row.event, row.subject_id))
         template_id = wechat_template_id(kind, row.event)
         if subject is None or not template_id:
             return Outcome(row.id, ok=False, error="the booking or its template is gone")
@@ -460,13 +537,13 @@ def _send_wechat(channel: str, rows: Sequence, subjects: dict[int, Subject]) -> 
                 client.wxa.send_subscribe_message(
                     row.recipient, template_id,
                     texts.wechat_data(event.subscribe_fields, subject.params),
-                    page="pages/bookings/index")
+                    page=_page(row.event))
                 message_id = None
             else:
                 answer = client.message.send_template(
                     row.recipient, template_id,
                     texts.wechat_data(event.template_fields, subject.params, title),
-                    mini_program={"appid": mini_appid, "pagepath": "pages/bookings/index"})
+                    mini_program={"appid": mini_appid, "pagepath": _page(row.event)})
                 message_id = str(answer.get("msgid", "")) or None
         except WeChatClientException as error:
             code = error.errcode
@@ -572,8 +649,9 @@ def resolve_in_doubt(now: datetime) -> dict[str, int]:
     sms = [row for row in rows if row.channel == "sms"]
     accepted: dict[str, str] = {}
     if sms:
-        subjects = booking_subjects({row.subject_id for row in sms})
-        messages = [m for m in (_sms_message(row.batch, row, subjects.get(row.subject_id))
+        subjects = subjects_of(sms)
+        messages = [m for m in (_sms_message(row.batch, row,
+                                             subjects.get((row.event, row.subject_id)))
                                 for row in sms) if isinstance(m, SmsMessage)]
         try:
             accepted = sender().accepted(messages, min(row.claimed_at for row in sms)

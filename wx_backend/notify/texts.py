@@ -75,6 +75,12 @@ EVENTS: dict[str, EventTexts] = {
         "摇号未中签",
         {"thing1": "campaign"},
         {"keyword1": "campaign"}),
+    # Sent over WeChat only: an announcement is pushed, never texted.
+    "announcement": EventTexts(
+        ("campaign", "title", "summary", "published_at"),
+        "重要公告",
+        {"thing1": "title", "thing2": "campaign", "time3": "published_at", "thing4": "summary"},
+        {"keyword1": "title", "keyword2": "published_at", "keyword3": "summary"}),
 }
 
 FIELD_LIMITS = {"thing": 20, "character_string": 32, "time": 40}
@@ -92,7 +98,7 @@ class Wording:
 def wording(event: str, settings: Mapping | None) -> Wording:
     """The campaign's wording of ``event``, falling back to the defaults."""
     own = ((settings or {}).get("texts") or {}).get(event) or {}
-    return Wording(sms=own.get("sms") or TEMPLATES[event],
+    return Wording(sms=own.get("sms") or TEMPLATES.get(event, ""),
                    sms_template_code=own.get("sms_template_code") or None,
                    title=own.get("title") or EVENTS[event].title)
 

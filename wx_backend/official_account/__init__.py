@@ -1,5 +1,16 @@
-"""The official account (公众号): webhook and chat-bot handlers live in this package.
+"""The official account: the webhook WeChat pushes messages to, the chat-bot answering them,
+and the editors' announcements.
 
-Sending to followers uses ``wx_backend.wechat.official_account_client()``; the webhook,
-its message handlers and the menu arrive with the chat-bot work (issue 5).
+- ``webhook``   transport: signatures, AES, replay and size guards, replies (wechatpy);
+- ``bot``       what a message or event is answered with;
+- ``binding``   the conversation that links a follower to a resident;
+- ``knowledge`` the editors' FAQ base and the matcher built from it (``faq``);
+- ``announcements`` create, preview, schedule, publish, retract; the admin API is in
+  ``wx_backend.admin``.
 """
+
+from flask import Blueprint
+
+bp = Blueprint("official_account", __name__, url_prefix="/wechat")
+
+from wx_backend.official_account import webhook  # noqa: E402,F401  (routes attach to bp)
