@@ -341,3 +341,33 @@ def test_the_menu_command_sets_the_menu_through_wechat(app, fake_wechat):
     shown = app.test_cli_runner().invoke(args=["official-account", "menu", "--show"])
     assert "MY_BOOKING" in shown.output and "LATEST_ANNOUNCEMENT" in shown.output
     assert app.config["WECHAT_MINIPROGRAM_APPID"] in shown.output
+
+
+def test_a_follower_who_came_first_is_linked_when_the_resident_logs_in(app, client, account,
+                                                                       ids):
+    openid = official_openid(app, "gina")
+    requests.post(app.config["WECHAT_API_BASE_URL"] + "fake/users", json={"name": "gina"},
+                  timeout=5)
+    account.event(openid, "subscribe")
+    run_jobs(app)
+    assert follower_row(app, openid).resident_id is None
+
+    booking, _, _ = booked(app, client, "gina", ids(), "13800000007")
+
+    assert follower_row(app, openid).linked_by == "unionid"
+    assert booking["reservation_no"] in account.say(openid, "查询").content
+
+
+def test_a_binding_code_that_cannot_be_sent_is_explained_by_message(app, client, account,
+                                                                    fake_wechat, ids):
+    id_number = ids()
+    booked(app, client, "hank", id_number, "13800000008")  # a code went out a moment ago
+    openid = "o-hank-elsewhere"
+    account.say(openid, "绑定")
+    account.say(openid, "13800000008")
+    account.say(openid, id_number[-6:])
+    run_jobs(app)
+
+    told = fake_messages(fake_wechat, "custom", openid)
+    assert len(told) == 1
+    assert "验证码未能发送" in told[0]["body"]["text"]["content"]

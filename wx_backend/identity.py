@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
 from wx_backend.errors import Conflict, InvalidInput
-from wx_backend.models import Resident
+from wx_backend.models import Follower, Resident
 from wx_backend.pii import (
     INDEX_ID_NUMBER,
     INDEX_PHONE,
@@ -120,6 +120,12 @@ def upsert_resident(session: Session, openid: str, unionid: str | None,
         },
     ).returning(table.c.id)
     resident_id = session.execute(stmt).scalar_one()
+    if unionid:
+        # An official-account follower who came first is linked the moment the
+        # mini-program tells us their unionid (wx_backend.official_account).
+        session.execute(update(Follower).where(Follower.unionid == unionid,
+                                               Follower.resident_id.is_(None))
+                        .values(resident_id=resident_id, linked_at=now, linked_by="unionid"))
     return session.get(Resident, resident_id, populate_existing=True)
 
 
