@@ -166,12 +166,14 @@ def gunicorn_server(base_config, app, tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if requests.get(base + "/api/v1/openapi.json", timeout=2).ok:
+            if requests.get(base + "/api/v1/openapi.json", timeout=5).ok:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.3)
     else:
-        server.kill()
+        # SIGTERM, not SIGKILL: `serve` stops its gunicorn and job worker on the way out.
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
         pytest.fail((tmp_path / "server.log").read_text())
     yield base, server
     server.send_signal(signal.SIGTERM)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from wechatpy.replies import BaseReply, TextReply
 
 from wx_backend import campaigns
@@ -181,9 +182,11 @@ def follower(openid: str, create: bool = True) -> Follower | None:
     """The follower row, created (as subscribed) on first contact when ``create``."""
     row = db.session.get(Follower, openid)
     if row is None and create:
-        row = Follower(openid=openid, subscribed=True, subscribed_at=_now())
-        db.session.add(row)
-        db.session.flush()
+        # Two messages of a new follower may arrive together: one insert wins, both read it.
+        db.session.execute(insert(Follower).values(openid=openid, subscribed=True,
+                                                   subscribed_at=_now())
+                           .on_conflict_do_nothing())
+        row = db.session.get(Follower, openid)
     return row
 
 

@@ -27,6 +27,8 @@ import logging
 import re
 import time
 
+import redis
+
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_xml
 from flask import Response, current_app, request
@@ -126,6 +128,8 @@ def _message_key(message) -> str:
     if message.type == "event":
         key = getattr(message, "key", "") or ""
         return f"wx:oa:event:{message.source}:{message.time}:{message.event}:{key[:64]}"
+    if message.id is None:
+        return f"wx:oa:msg:{message.source}:{message.time}"
     return f"wx:oa:msg:{message.id}"
 
 
@@ -170,9 +174,13 @@ def receive():
             raise Refused(400, "not a WeChat message") from None
         if message is None or not message.source:
             raise Refused(400, "not a WeChat message")
-        found = _once_script()(keys=[f"wx:oa:nonce:{nonce}", _message_key(message),
-                                     bot.state_key(message.source), bot.KNOWLEDGE_VERSION],
-                               args=[NONCE_SECONDS, ANSWERED_SECONDS])
+        try:
+            found = _once_script()(keys=[f"wx:oa:nonce:{nonce}", _message_key(message),
+                                         bot.state_key(message.source), bot.KNOWLEDGE_VERSION],
+                                   args=[NONCE_SECONDS, ANSWERED_SECONDS])
+        except redis.RedisError:
+            log.error("official account: Redis unreachable, message not answered")
+            raise Refused(503, "temporarily unavailable") from None
         if found[0] == 1:
             raise Refused(403, "nonce already used")
     except Refused as error:
