@@ -69,8 +69,10 @@ def jobs_failed(limit: int) -> None:
                               .limit(limit)).all()
     click.echo(f"{total} failed deliveries" + (f" (newest {len(rows)})" if total > limit else ""))
     for row in rows:
+        whom = (f"resident {row.resident_id}" if row.resident_id is not None
+                else "a follower not linked to a resident")
         click.echo(f"  delivery {row.id}: {row.event} #{row.subject_id} by {row.channel} "
-                   f"to resident {row.resident_id}, {row.attempts} attempt(s), "
+                   f"to {whom}, {row.attempts} attempt(s), "
                    f"{row.failed_at:%Y-%m-%d %H:%M:%S}: {row.last_error}")
     for name in QUEUES:
         registry = FailedJobRegistry(queue=queue(name))
