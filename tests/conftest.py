@@ -134,7 +134,7 @@ def session_app(make_app):
 def app(session_app, fake_wechat):
     """The app, with an empty database, Redis and fake WeChat for each test."""
     from wx_backend.extensions import db
-    from wx_backend.official_account import knowledge
+    from wx_backend.official_account import bot, knowledge
 
     with session_app.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
@@ -143,6 +143,7 @@ def app(session_app, fake_wechat):
         db.session.commit()
         session_app.extensions["redis"].flushdb()
         session_app.extensions["directory"].forget()
+        bot.forget_texts()
     requests.post(fake_wechat.base_url + "fake/reset", timeout=5)
     yield session_app
 

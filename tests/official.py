@@ -69,7 +69,7 @@ class OfficialAccount:
         return {"timestamp": timestamp, "nonce": nonce,
                 "signature": signature(self.token, timestamp, nonce)}
 
-    def post(self, xml: str, *, encrypted: bool | None = None, timestamp: str | None = None,
+    def post(self, xml: str | bytes, *, encrypted: bool | None = None, timestamp: str | None = None,
              nonce: str | None = None) -> Answer:
         encrypted = self.encrypted if encrypted is None else encrypted
         query = self.params(timestamp, nonce)
@@ -81,7 +81,8 @@ class OfficialAccount:
             body = f"<xml><ToUserName><![CDATA[gh_devaccount]]></ToUserName>" \
                    f"<Encrypt><![CDATA[{wrapped['Encrypt']}]]></Encrypt></xml>"
         response = self.client.post("/wechat/official", query_string=query,
-                                    data=body.encode("utf-8"),
+                                    data=body.encode("utf-8") if isinstance(body, str)
+                                    else body,
                                     headers={"Content-Type": "text/xml"})
         return Answer(response.status_code, response.data, self._content(response, encrypted,
                                                                           query))

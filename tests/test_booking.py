@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.worlds import auth, build, move_window, now, residents
 from wx_backend.models import Booking
+from wx_backend.rules import load_preset
 
 
 def _book(client, world, token, store=None, **extra):
@@ -194,7 +196,12 @@ def test_same_idempotency_key_gets_the_same_answer(app, client):
 
 
 def test_closed_window_names_the_next_opening(app, client):
-    world = build(app, "zhengzhou", open_now=False)
+    # A daily window that opens two hours from now, whatever the time of day.
+    rules = load_preset("zhengzhou")
+    opens = datetime.now(ZoneInfo(rules.get("timezone", "Asia/Shanghai"))) + timedelta(hours=2)
+    rules["windows"] = [{"opens": f"{opens:%H}:00",
+                         "closes": f"{opens + timedelta(hours=1):%H}:00", "quota": 100}]
+    world = build(app, "zhengzhou", open_now=False, rules=rules)
     (alice,) = residents(app, 1)
 
     answer = _book(client, world, alice.token)

@@ -139,6 +139,21 @@ def test_doctype_and_entities_are_refused(app, account, encrypted):
     assert follower_row(app, "o-xxe") is None
 
 
+def test_declarations_typed_as_text_are_not_mistaken_for_markup(account):
+    typed = text_xml("o-coder", "", 4711).replace(
+        "<Content></Content>", "<Content><![CDATA[<!DOCTYPE html> 帮助]]></Content>")
+    assert account.post(typed).status == 200
+    assert account.post(typed.replace("<MsgId>4711", "<!-- a comment --><MsgId>4712")
+                        ).status == 200
+
+
+def test_a_body_that_is_not_utf8_is_refused(account):
+    utf16 = ('<?xml version="1.0" encoding="UTF-16"?>'
+             + text_xml("o-16", "帮助", 4713)).encode("utf-16")
+    answer = account.post(utf16)
+    assert answer.status == 400 and b"UTF-8" in answer.body
+
+
 def test_an_oversized_body_is_refused_before_it_is_read(app, account):
     huge = text_xml("o-big", "问" * 20000, 99)
 

@@ -43,9 +43,9 @@ class Server:
             if self.process.poll() is not None:
                 pytest.fail(f"scripts/run exited early:\n{self.log.read_text()[-3000:]}")
             try:
-                if requests.get(self.url + "/api/v1/openapi.json", timeout=2).ok:
+                if requests.get(self.url + "/api/v1/openapi.json", timeout=5).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still starting
                 time.sleep(0.5)
         pytest.fail(f"server did not answer within 180 s:\n{self.log.read_text()[-3000:]}")
 

@@ -15,7 +15,7 @@ from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db, redis_store
 from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, knowledge
-from wx_backend.official_account.bot import normalise
+from wx_backend.official_account.bot import forget_texts, normalise
 from wx_backend.staff.accounts import authenticate_editor
 from wx_backend.web_errors import envelope
 
@@ -180,6 +180,7 @@ def retract_announcement(announcement_id: int):
 
 def _forget(announcement: Announcement) -> None:
     """This process re-reads the campaign at once; others within the snapshot's TTL."""
+    forget_texts()
     if announcement.campaign_id is not None:
         current_app.extensions["directory"].forget(announcement.campaign_id)
 

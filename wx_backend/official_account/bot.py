@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import unicodedata
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from wechatpy.replies import BaseReply, TextReply
 
 from wx_backend import campaigns
+from wx_backend.directory import SNAPSHOT_TTL
 from wx_backend.extensions import db, redis_store
 from wx_backend.models import Booking, Campaign, Follower, Resident, Store
 from wx_backend.official_account import announcements, binding, knowledge
@@ -132,7 +134,7 @@ def _answer_text(openid: str, raw: str, state: str | None, version: str) -> str:
 
 
 def _faq(openid: str, text: str, version: str) -> str:
-    found = knowledge.index(db.session, version).match(text)
+    found = knowledge.match(lambda: db.session, version, text)
     if found.entry is not None:
         return found.entry.answer
     if found.suggestions:
@@ -295,8 +297,46 @@ def status_text(resident_id: int) -> str:
 
 # -- rules and announcements ------------------------------------------------------------
 
+class _Remembered:
+    """A text this process re-reads from the database at most every ``seconds``: rules and
+    announcements change rarely, and are asked for many times a second when they do (the
+    booking path caches campaigns for as long, ``directory.SNAPSHOT_TTL``)."""
+
+    def __init__(self, read, seconds: float = SNAPSHOT_TTL):
+        self.read = read
+        self.seconds = seconds
+        self.texts: dict[tuple, tuple[float, str]] = {}
+
+    def __call__(self, *args) -> str:
+        now = time.monotonic()
+        kept = self.texts.get(args)
+        if kept is not None and now - kept[0] < self.seconds:
+            return kept[1]
+        text = self.read(*args)
+        self.texts[args] = (now, text)
+        return text
+
+    def forget(self) -> None:
+        self.texts.clear()
+
+
 def rules_text(brief: bool = False) -> str:
     """The rules in force of every campaign, as residents are told them."""
+    return _rules_texts(brief)
+
+
+def news_text() -> str:
+    """The latest visible announcements, newest first."""
+    return _news_texts()
+
+
+def forget_texts() -> None:
+    """Re-read rules and announcements at the next question (after a change here)."""
+    _rules_texts.forget()
+    _news_texts.forget()
+
+
+def _read_rules_text(brief: bool) -> str:
     now = _now()
     found = db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
     if not found:
@@ -310,8 +350,7 @@ def rules_text(brief: bool = False) -> str:
     return "\n\n".join(parts) + "\n\n回复“订阅公告”，规则调整时通知您。"
 
 
-def news_text() -> str:
-    """The latest visible announcements, newest first."""
+def _read_news_text() -> str:
     latest = announcements.visible(db.session, _now(), limit=3)
     if not latest:
         return "目前没有公告。"
@@ -321,3 +360,7 @@ def news_text() -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_rules_texts = _Remembered(_read_rules_text)
+_news_texts = _Remembered(_read_news_text)

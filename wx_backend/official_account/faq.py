@@ -36,7 +36,6 @@ from importlib import resources
 from typing import NamedTuple
 
 import jieba
-from pypinyin import Style, pinyin
 from rapidfuzz import fuzz, process
 
 MAX_CHARS = 200                 # of a message, after cleaning; the rest is not read
@@ -194,6 +193,10 @@ def _readings(char: str) -> tuple[str, ...]:
     found = _READINGS.get(char)
     if found is not None:
         return found
+    # Imported on first use: its phrase tables take 0.4 s to load, which every process
+    # that never matches a message (workers, commands) would pay at start.
+    from pypinyin import Style, pinyin
+
     try:
         options = pinyin(char, style=Style.NORMAL, heteronym=True, errors="default")[0]
     except Exception:  # pypinyin on odd code points: treat the character as itself

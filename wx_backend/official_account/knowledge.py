@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import delete, select
@@ -20,16 +21,22 @@ from sqlalchemy.orm import Session
 from wx_backend.errors import InvalidInput, NotFound
 from wx_backend.models import FaqSynonym, KnowledgeEntry
 from wx_backend.models.types import utcnow
-from wx_backend.official_account.faq import FaqEntry, FaqIndex, load_seed
+from wx_backend.official_account.faq import FaqEntry, FaqIndex, FaqMatch, load_seed
 
 VERSION_KEY = "wx:faq:version"
 _KEY = re.compile(r"^[a-z0-9_]{2,64}$")
+
+
+# Residents ask the same few dozen questions in the same words: a process remembers the
+# match of this many distinct texts per knowledge-base version (then starts afresh).
+REMEMBERED = 4096
 
 
 @dataclass
 class _Built:
     version: str
     index: FaqIndex
+    remembered: dict[str, FaqMatch] = field(default_factory=dict)
 
 
 _lock = threading.Lock()
@@ -60,17 +67,34 @@ def load(session: Session) -> tuple[list[FaqEntry], dict[str, list[str]]]:
     return entries, synonyms
 
 
-def index(session: Session, version: str) -> FaqIndex:
-    """The matcher for knowledge base ``version``, rebuilt when the version moved on."""
+def _current(session: Session | Callable[[], Session], version: str) -> _Built:
     global _built
     built = _built
     if built is not None and built.version == version:
-        return built.index
+        return built
     with _lock:
         if _built is None or _built.version != version:
-            entries, synonyms = load(session)
+            entries, synonyms = load(session() if callable(session) else session)
             _built = _Built(version, FaqIndex(entries, synonyms))
-        return _built.index
+        return _built
+
+
+def index(session: Session, version: str) -> FaqIndex:
+    """The matcher for knowledge base ``version``, rebuilt when the version moved on."""
+    return _current(session, version).index
+
+
+def match(session: Session | Callable[[], Session], version: str, text: str) -> FaqMatch:
+    """What the knowledge base of ``version`` makes of ``text`` (remembered per process);
+    ``session`` may be a function giving one, called only when the base must be read."""
+    built = _current(session, version)
+    found = built.remembered.get(text)
+    if found is None:
+        found = built.index.match(text)
+        if len(built.remembered) >= REMEMBERED:
+            built.remembered.clear()
+        built.remembered[text] = found
+    return found
 
 
 def changed(client: redis.Redis) -> None:
