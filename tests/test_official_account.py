@@ -13,7 +13,7 @@ from tests.official import OfficialAccount, event_xml, run_jobs, signature, text
 from tests.worlds import auth, build
 from wx_backend.extensions import db
 from wx_backend.fakes.wechat_api import openid_for
-from wx_backend.models import Booking, Follower, KnowledgeEntry
+from wx_backend.models import Follower, KnowledgeEntry
 
 
 @pytest.fixture

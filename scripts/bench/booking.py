@@ -139,22 +139,32 @@ def gunicorn_command(args, bind: str, target: list[str]) -> list[str]:
             "--no-control-socket", "--log-level", "warning", *target]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stock", type=int, default=10_000, help="portions in the window")
+def server_arguments(parser: argparse.ArgumentParser, redis_db: int, quick: str) -> None:
+    """The options every benchmark of a server against its peers takes."""
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of every phase, interleaved; medians are reported")
-    parser.add_argument("--quick", action="store_true", help="a small run CI can afford")
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default=os.environ.get(
-        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"))
+        "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}"))
+
+
+def parse_server_arguments(parser: argparse.ArgumentParser):
+    """Parse; a SIGTERM from outside still stops the servers and drops the schema."""
     args = parser.parse_args()
-    # Stopped from outside, still stop the servers and drop the schema.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return args
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stock", type=int, default=10_000, help="portions in the window")
+    server_arguments(parser, 12, "a small run CI can afford")
+    args = parse_server_arguments(parser)
     if args.quick:
         args.stock = 500
     stores = 100

@@ -36,7 +36,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,8 +54,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from booking import (ROOT, free_port, gunicorn_command, server_env, stop,  # noqa: E402
-                     wait_ready)
+from booking import (ROOT, free_port, gunicorn_command, parse_server_arguments,  # noqa: E402
+                     server_arguments, server_env, stop, wait_ready)
 
 TOKEN = "benchofficialtoken"
 AES_KEY = "YmVuY2gtb2ZmaWNpYWwtYWNjb3VudC1hZXMta2V5LTE"  # EncodingAESKey: 43 characters
@@ -242,23 +241,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=20_000, help="messages per phase")
     parser.add_argument("--followers", type=int, default=2_000, help="distinct openids")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of both phases, interleaved; medians are reported")
     parser.add_argument("--warm-up", type=int, default=500,
                         help="messages to each server before the counted rounds")
     parser.add_argument("--timeout", type=float, default=30,
                         help="seconds before a request counts as failed")
-    parser.add_argument("--quick", action="store_true", help="2,000 messages: a small run")
-    parser.add_argument("--database-url", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test"))
-    parser.add_argument("--redis-url", default=os.environ.get(
-        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"))
-    args = parser.parse_args()
-    # Stopped from outside, still stop the servers and drop the schema.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    server_arguments(parser, 10, "2,000 messages: a small run")
+    args = parse_server_arguments(parser)
     if args.quick:
         args.count, args.followers, args.warm_up, args.rounds = 2_000, 500, 200, 1
 

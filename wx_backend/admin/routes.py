@@ -6,10 +6,10 @@ import logging
 from datetime import datetime, timezone
 
 import redis
-from apiflask import HTTPTokenAuth
-from flask import current_app, g, request
+from flask import current_app, request
 
 from wx_backend import sessions
+from wx_backend.account_auth import account_auth
 from wx_backend.admin import bp
 from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db, redis_store
@@ -17,32 +17,13 @@ from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, knowledge
 from wx_backend.official_account.bot import forget_texts, normalise
 from wx_backend.staff.accounts import authenticate_editor
-from wx_backend.web_errors import envelope
 
 log = logging.getLogger(__name__)
 
 EDITOR_SESSION_TTL = 12 * 3600
 
-editor_auth = HTTPTokenAuth(scheme="Bearer", security_scheme_name="EditorAuth",
-                            description="编辑令牌，由 POST /api/v1/admin/login 获得")
-
-
-@editor_auth.verify_token
-def verify_editor_token(token: str) -> Editor | None:
-    g.auth_failure = "invalid_token" if token else "login_required"
-    session = (sessions.lookup(redis_store.client, token, prefix=sessions.EDITOR)
-               if token else None)
-    if session is None:
-        return None
-    editor = db.session.get(Editor, session.resident_id)
-    return editor if editor is not None and editor.active else None
-
-
-@editor_auth.error_processor
-def editor_auth_failed(error):
-    if g.get("auth_failure") == "invalid_token":
-        return envelope(401, "invalid_token", "登录已过期或无效，请重新登录")
-    return envelope(401, "login_required", "请先登录")
+editor_auth = account_auth(Editor, sessions.EDITOR, "EditorAuth",
+                           "编辑令牌，由 POST /api/v1/admin/login 获得")
 
 
 def _now() -> datetime:

@@ -130,13 +130,13 @@ def save_entry(session: Session, editor_id: int, data: dict, key: str | None = N
         entry = session.scalars(select(KnowledgeEntry).where(KnowledgeEntry.key == key)).first()
         if entry is None:
             raise NotFound("faq_not_found", f"问题 {key} 不存在")
-    for field, limit in (("question", 200), ("answer", 1000)):
-        if field in data or key is None:
-            value = data.get(field)
+    for name, limit in (("question", 200), ("answer", 1000)):
+        if name in data or key is None:
+            value = data.get(name)
             if not isinstance(value, str) or not value.strip() or len(value) > limit:
-                raise InvalidInput("invalid_faq", f"{field} 不能为空且不超过{limit}字",
-                                   fields={field: "不能为空或太长"})
-            setattr(entry, field, value.strip())
+                raise InvalidInput("invalid_faq", f"{name} 不能为空且不超过{limit}字",
+                                   fields={name: "不能为空或太长"})
+            setattr(entry, name, value.strip())
     if "phrasings" in data:
         entry.phrasings = _clean_list(data["phrasings"], "phrasings", 30)
     if "keywords" in data:

@@ -4,42 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from apiflask import HTTPTokenAuth, Schema
+from apiflask import Schema
 from apiflask.fields import Nested, String
 from apiflask.validators import Length, Regexp
-from flask import current_app, g
+from flask import current_app
 from sqlalchemy import func, select
 
 from wx_backend import identity, pickup, sessions
+from wx_backend.account_auth import account_auth
 from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db, redis_store
 from wx_backend.models import Booking, Resident, Staff, Store
 from wx_backend.pii import mask_name
 from wx_backend.staff import bp
 from wx_backend.staff.accounts import authenticate_staff
-from wx_backend.web_errors import envelope
 
 STAFF_SESSION_TTL = 12 * 3600
 
-staff_auth = HTTPTokenAuth(scheme="Bearer", security_scheme_name="StaffAuth",
-                           description="药店工作人员令牌，由 POST /api/v1/staff/login 获得")
-
-
-@staff_auth.verify_token
-def verify_staff_token(token: str) -> Staff | None:
-    g.auth_failure = "invalid_token" if token else "login_required"
-    session = sessions.lookup(redis_store.client, token, prefix=sessions.STAFF) if token else None
-    if session is None:
-        return None
-    staff = db.session.get(Staff, session.resident_id)
-    return staff if staff is not None and staff.active else None
-
-
-@staff_auth.error_processor
-def staff_auth_failed(error):
-    if g.get("auth_failure") == "invalid_token":
-        return envelope(401, "invalid_token", "登录已过期或无效，请重新登录")
-    return envelope(401, "login_required", "请先登录")
+staff_auth = account_auth(Staff, sessions.STAFF, "StaffAuth",
+                          "药店工作人员令牌，由 POST /api/v1/staff/login 获得")
 
 
 class StaffLoginIn(Schema):
