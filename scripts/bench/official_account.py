@@ -190,18 +190,19 @@ def check(crypto: WeChatCrypto, sent: Sent, result, echo: bool) -> str:
     return "FAQ answers"
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU so far of these processes and all their children."""
-    total = 0.0
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU so far of these processes and all their children."""
+    user = system = 0.0
     for pid in pids:
         try:
             root = psutil.Process(pid)
             for process in [root, *root.children(recursive=True)]:
                 times = process.cpu_times()
-                total += times.user + times.system
+                user += times.user
+                system += times.system
         except psutil.NoSuchProcess:
             continue
-    return total
+    return user, system
 
 
 def phase(name: str, base: str, crypto: WeChatCrypto, followers: list[str], count: int,
@@ -214,9 +215,12 @@ def phase(name: str, base: str, crypto: WeChatCrypto, followers: list[str], coun
     building = time.perf_counter()
     sent = build(crypto, base, followers, count, chooser)
     built = time.perf_counter() - building
-    cpu_before = cpu_seconds(pids)
+    user_before, system_before = cpu_split(pids)
     seconds, results = asyncio.run(exchange(base, sent, args.concurrency, args.timeout))
-    cpu = (cpu_seconds(pids) - cpu_before) / count * 1000
+    user_after, system_after = cpu_split(pids)
+    user = (user_after - user_before) / count * 1000
+    system = (system_after - system_before) / count * 1000
+    cpu = user + system
     kinds = Counter(check(crypto, s, r, echo) for s, r in zip(sent, results))
     latencies = sorted(r[2] for r in results)
     rate = count / seconds
@@ -226,7 +230,7 @@ def phase(name: str, base: str, crypto: WeChatCrypto, followers: list[str], coun
     print(f"  {name:<22} {count:>7} msg in {seconds:6.2f} s = {rate:8.0f} msg/s"
           f"   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   failed {failed}, "
           f"undecryptable {undecryptable}")
-    print(f"  {'':<22} server CPU {cpu:.2f} ms/msg")
+    print(f"  {'':<22} server CPU {cpu:.2f} ms/msg (user {user:.2f}, system {system:.2f})")
     print(f"  {'':<22} replies: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common())
           + f"  (built in {built:.1f} s, not timed)")
     for (status, body, _), s in itertools.islice(
