@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from xml.etree.ElementTree import ParseError
 
 import redis
-
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_xml
 from flask import Response, current_app, request
@@ -38,7 +38,6 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 from werkzeug.exceptions import RequestEntityTooLarge
-from xml.etree.ElementTree import ParseError
 
 from wx_backend.extensions import redis_store
 from wx_backend.official_account import bot, bp
