@@ -121,6 +121,15 @@ def prepare(app) -> None:
     stock.client.connection_pool.disconnect()
 
 
+def _add_standalone_commands() -> None:
+    from wx_backend.draw_commands import lottery_cli
+
+    cli.add_command(lottery_cli)
+
+
+_add_standalone_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="wx-backend")
