@@ -22,12 +22,13 @@ editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ
 def register_commands(app: Flask) -> None:
     """Attach every command to ``app.cli``; the ``wx-backend`` group finds them there."""
     from wx_backend.jobs.commands import campaign_texts, jobs_cli, worker_command
+    from wx_backend.draw_commands import lottery_cli
     from wx_backend.official_account.commands import official_account_cli
 
     campaign_cli.add_command(campaign_texts)
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
                     staff_cli, bookings_cli, worker_command, jobs_cli, editor_cli,
-                    official_account_cli):
+                    official_account_cli, lottery_cli):
         app.cli.add_command(command)
 
 

@@ -1,7 +1,9 @@
-"""``wx-backend lottery …``: commit to, draw and verify a draw from its files.
+"""``wx-backend lottery …``: verifiable draws.
 
-These need no database and no configuration: a resident or a journalist can run
-``wx-backend lottery verify DIR`` on the files a city published.
+``commit``, ``draw``, ``verify`` and ``rank`` work on a draw's files and need no database
+and no configuration: a resident or a journalist can run ``wx-backend lottery verify DIR``
+on the files a city published. ``commit-draw``, ``run-draw`` and ``export`` work on a
+lottery campaign's draws in the database (``wx_backend.lottery``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 
 from wx_backend import draw
 
@@ -99,3 +102,64 @@ def rank_command(directory, reservation_no) -> None:
     quota = draw.load_commitment((Path(directory) / "commitment.json").read_bytes()).quota
     won = "won" if found["rank"] <= quota else "not drawn"
     click.echo(f"{reservation_no}: rank {found['rank']} of the draw, {won} (quota {quota})")
+
+
+# -- a campaign's draws in the database (these need the app's configuration) ---------------
+
+@lottery_cli.command("commit-draw")
+@click.option("--campaign", "campaign_id", type=int, required=True)
+@click.option("--quota", type=int, required=True, help="Winners, from the supply in hand.")
+@with_appcontext
+def commit_draw_command(campaign_id, quota) -> None:
+    """Commit to a lottery campaign's pool as it is now; publish before the draw."""
+    from wx_backend import lottery
+    from wx_backend.errors import DomainError
+    from wx_backend.extensions import db
+
+    try:
+        made = lottery.commit_draw(db.session, campaign_id, quota, datetime.now(timezone.utc))
+        db.session.commit()
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    commitment = draw.load_commitment(made.commitment)
+    click.echo(f"draw {made.id} (no. {made.number}): {commitment.entries_count} entries, "
+               f"quota {quota}, commitment {commitment.digest}; public at /public/draws/{made.id}")
+
+
+@lottery_cli.command("run-draw")
+@click.option("--draw", "draw_id", type=int, required=True)
+@click.option("--public-value", required=True, help="The value chosen at the draw.")
+@with_appcontext
+def run_draw_command(draw_id, public_value) -> None:
+    """Draw a committed draw with the public value; winners are marked."""
+    from wx_backend import lottery
+    from wx_backend.errors import DomainError
+    from wx_backend.extensions import db
+
+    try:
+        winners = lottery.run_draw(db.session, draw_id, public_value,
+                                   datetime.now(timezone.utc))
+        db.session.commit()
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"draw {draw_id}: {len(winners)} winners")
+
+
+@lottery_cli.command("export")
+@click.option("--draw", "draw_id", type=int, required=True)
+@click.argument("directory", type=click.Path(file_okay=False))
+@with_appcontext
+def export_command(draw_id, directory) -> None:
+    """Write a draw's public files to DIRECTORY (for ``lottery verify``)."""
+    from wx_backend import lottery
+    from wx_backend.extensions import db
+    from wx_backend.models import Draw
+
+    found = db.session.get(Draw, draw_id)
+    if found is None:
+        raise click.ClickException(f"no draw {draw_id}")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in lottery.published_files(found).items():
+        (folder / name).write_bytes(data)
+    click.echo(f"draw {draw_id}: files written to {folder}")

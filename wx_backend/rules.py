@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALLOCATIONS = ("fcfs", "lottery", "queue")
 FULFILMENTS = ("pickup", "postal", "express", "collection_point")
-PRESETS = ("zhengzhou", "qingdao", "guangzhou")
+PRESETS = ("zhengzhou", "qingdao", "guangzhou", "fuzhou")
 
 
 class RulesError(ValueError):
@@ -50,6 +50,16 @@ class PickupSlot:
 
 
 @dataclass(frozen=True)
+class LotterySettings:
+    """How a lottery campaign draws: every ``draw_every_days`` days; a winner has
+    ``claim_hours`` to claim; a winner may enter again ``reenter_after_days`` after winning."""
+
+    draw_every_days: int = 2
+    claim_hours: int = 48
+    reenter_after_days: int = 0
+
+
+@dataclass(frozen=True)
 class Rules:
     """One version of a campaign's rules."""
 
@@ -70,6 +80,7 @@ class Rules:
     districts: tuple[str, ...] = ()
     delegate_pickup: bool = True
     public_list: bool = True
+    lottery: LotterySettings | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -117,6 +128,14 @@ class Rules:
         price_text = f"{price:g}元" if price else "免费"
         openings = "、".join(w.opens.strftime("%H:%M") for w in self.windows
                             if isinstance(w, DailyWindow))
+        if self.lottery is not None:
+            draws = self.lottery
+            parts = [f"随时登记参加摇号，每{draws.draw_every_days}天摇号一次，未中签自动进入下次摇号",
+                     f"中签者每人{self.item}一份{self.items}只，每只{price_text}，"
+                     f"须在{draws.claim_hours}小时内下单"]
+            if draws.reenter_after_days:
+                parts.append(f"中签后{draws.reenter_after_days}天内不能再次登记")
+            return "；".join(parts) + "。"
         parts = [f"每人每次可预约{self.item}一份{self.items}只，每只{price_text}"]
         if openings:
             parts.append(f"每天{openings}开始预约，约完即止")
@@ -206,6 +225,15 @@ def parse_rules(data: dict) -> Rules:
     unknown = set(fulfilment) - set(FULFILMENTS)
     if unknown:
         raise RulesError(f"fulfilment {sorted(unknown)} unknown; known: {', '.join(FULFILMENTS)}")
+    lottery = None
+    if allocation == "lottery":
+        spec = data.get("lottery") or {}
+        lottery = LotterySettings(
+            draw_every_days=_positive_int(spec.get("draw_every_days", 2),
+                                          "lottery.draw_every_days"),
+            claim_hours=_positive_int(spec.get("claim_hours", 48), "lottery.claim_hours"),
+            reenter_after_days=_positive_int(spec.get("reenter_after_days", 0),
+                                             "lottery.reenter_after_days", 0))
     districts = data.get("eligibility", {}).get("districts") or []
     if not all(isinstance(d, str) and d.strip() for d in districts):
         raise RulesError("eligibility.districts must be a list of district names")
@@ -229,6 +257,7 @@ def parse_rules(data: dict) -> Rules:
         districts=tuple(d.strip() for d in districts),
         delegate_pickup=bool(data.get("delegate_pickup", True)),
         public_list=bool(data.get("public_list", True)),
+        lottery=lottery,
         raw=data,
     )
 

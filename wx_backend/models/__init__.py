@@ -3,6 +3,7 @@
 from wx_backend.models.bookings import BOOKING_STATUSES, Booking, Staff
 from wx_backend.models.campaigns import Campaign, RulesVersion, Store, Window
 from wx_backend.models.identity import Resident
+from wx_backend.models.lottery import ENTRY_STATUSES, Draw, Entry
 from wx_backend.models.notify import (CHANNELS, DELIVERY_STATUSES, Delivery, Follower,
                                       ScheduleRun, SubscribeConsent)
 from wx_backend.models.official import (ANNOUNCEMENT_STATUSES, Announcement, Editor,
@@ -11,5 +12,5 @@ from wx_backend.models.sms import OutboxSms
 
 __all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "BOOKING_STATUSES", "Editor", "FaqSynonym",
            "KnowledgeEntry", "Booking", "CHANNELS", "Campaign", "DELIVERY_STATUSES", "Delivery",
-           "Follower", "OutboxSms", "Resident", "RulesVersion", "ScheduleRun", "Staff", "Store",
+           "Draw", "ENTRY_STATUSES", "Entry", "Follower", "OutboxSms", "Resident", "RulesVersion", "ScheduleRun", "Staff", "Store",
            "SubscribeConsent", "Window"]

@@ -108,3 +108,57 @@ def bookings_page(campaign_id: int, day: str):
     snapshot, wanted, lines = _load(campaign_id, day)
     return render_template("public_list.html", campaign=snapshot, day=wanted, lines=lines,
                            csv_name=f"{wanted.isoformat()}.csv")
+
+
+# -- draws --------------------------------------------------------------------------------
+
+def _draw(draw_id: int):
+    from wx_backend.models import Draw
+
+    found = db.session.get(Draw, draw_id)
+    if found is None:
+        raise NotFound("draw_not_found", "该期摇号不存在")
+    return found
+
+
+@bp.get("/draws/<int:draw_id>/<any('entries.txt', 'commitment.json', 'result.json', "
+        "'ranking.csv'):name>")
+def draw_file(draw_id: int, name: str):
+    """One of the draw's public files, for ``wx-backend lottery verify``."""
+    from wx_backend.lottery import published_files
+
+    files = published_files(_draw(draw_id))
+    if name not in files:
+        raise NotFound("not_drawn_yet", "尚未开奖，结果文件开奖后公布")
+    kinds = {"txt": "text/plain", "json": "application/json", "csv": "text/csv"}
+    return Response(files[name], mimetype=kinds[name.rsplit(".", 1)[1]],
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/draws/<int:draw_id>")
+def draw_page(draw_id: int):
+    """The draw's commitment and result, and a resident's own rank (``?reservation_no=``)."""
+    from flask import request
+
+    from wx_backend import draw as verifiable
+    from wx_backend.lottery import published_files
+
+    found = _draw(draw_id)
+    campaign = db.session.get(Campaign, found.campaign_id)
+    commitment = verifiable.load_commitment(found.commitment)
+    result = json.loads(found.result) if found.result else None
+    wanted = (request.args.get("reservation_no") or "").strip()
+    lookup = None
+    if wanted:
+        if not verifiable.RESERVATION.match(wanted):
+            lookup = {"error": "预约号应为8位数字"}
+        elif found.status != "drawn":
+            lookup = {"error": "尚未开奖"}
+        else:
+            lines = published_files(found)["ranking.csv"].decode().splitlines()[1:]
+            rank = next((int(line.split(",")[0]) for line in lines
+                         if line.split(",")[1] == wanted), None)
+            lookup = ({"error": f"{wanted} 不在本期摇号名单中"} if rank is None else
+                      {"rank": rank, "won": rank <= found.quota})
+    return render_template("public_draw.html", campaign=campaign, draw=found,
+                           commitment=commitment, result=result, wanted=wanted, lookup=lookup)

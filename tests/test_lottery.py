@@ -1,0 +1,179 @@
+"""A fuzhou (lottery) campaign over several draws: entries, commitments published before the
+draw, winners drawn with a public value, non-winners carried over, re-entry after N days,
+and the public page and files anyone can verify."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.worlds import auth, build, now, residents
+from wx_backend import campaigns, draw, lottery
+from wx_backend.extensions import db
+from wx_backend.models import Entry
+from wx_backend.rules import load_preset
+
+
+@pytest.fixture
+def fuzhou(app) -> int:
+    with app.app_context():
+        campaign = campaigns.create_campaign(db.session, "fuzhou-test", load_preset("fuzhou"),
+                                             now() - timedelta(hours=1), preset="fuzhou")
+        db.session.commit()
+        return campaign.id
+
+
+def enter(client, campaign_id: int, token: str):
+    return client.post(f"/api/v1/campaigns/{campaign_id}/entries", headers=auth(token))
+
+
+def statuses(app, campaign_id: int) -> dict[str, str]:
+    with app.app_context():
+        return dict(db.session.execute(db.select(Entry.reservation_no, Entry.status)
+                                       .where(Entry.campaign_id == campaign_id)).all())
+
+
+def commit(app, campaign_id: int, quota: int) -> int:
+    with app.app_context():
+        made = lottery.commit_draw(db.session, campaign_id, quota, now())
+        db.session.commit()
+        return made.id
+
+
+def run(app, draw_id: int, public_value: str, at=None) -> list[str]:
+    with app.app_context():
+        winners = lottery.run_draw(db.session, draw_id, public_value, at or now())
+        db.session.commit()
+        return winners
+
+
+def test_entries_get_distinct_reservation_numbers_once_per_person(app, client, fuzhou):
+    people = residents(app, 5)
+    answers = [enter(client, fuzhou, p.token) for p in people]
+
+    assert [a.status_code for a in answers] == [201] * 5
+    numbers = [a.json["reservation_no"] for a in answers]
+    assert len(set(numbers)) == 5 and all(len(n) == 8 and n.isdigit() for n in numbers)
+    again = enter(client, fuzhou, people[0].token)
+    assert again.status_code == 409
+    assert again.json["error"]["code"] == "already_entered"
+    assert again.json["error"]["reservation_no"] == numbers[0]
+    mine = client.get("/api/v1/me/entries", headers=auth(people[1].token)).json["entries"]
+    assert [(e["reservation_no"], e["status"]) for e in mine] == [(numbers[1], "pooled")]
+
+
+def test_one_person_entering_twice_at_once_gets_one_entry(app, fuzhou):
+    (person,) = residents(app, 1)
+
+    def attempt(_):
+        with app.test_client() as parallel:
+            return enter(parallel, fuzhou, person.token).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(attempt, range(8)))
+
+    assert codes.count(201) == 1 and codes.count(409) == 7
+    assert len(statuses(app, fuzhou)) == 1
+
+
+def test_entries_are_refused_where_they_do_not_belong(app, client, fuzhou):
+    world = build(app)
+    (person,) = residents(app, 1)
+    refused = enter(client, world.campaign_id, person.token)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "not_a_lottery"
+
+    unverified = client.post("/api/v1/auth/login", json={"code": "dev-no-profile"}).json["token"]
+    incomplete = enter(client, fuzhou, unverified)
+    assert incomplete.status_code == 409
+    assert incomplete.json["error"]["code"] == "profile_incomplete"
+    assert enter(client, 999999, person.token).status_code == 404
+    assert client.post(f"/api/v1/campaigns/{fuzhou}/entries").status_code == 401
+
+
+def test_several_draws_carry_non_winners_over_and_winners_wait_to_enter_again(
+        app, client, fuzhou, tmp_path):
+    people = residents(app, 6)
+    numbers = [enter(client, fuzhou, p.token).json["reservation_no"] for p in people[:5]]
+
+    first = commit(app, fuzhou, quota=2)
+    late = enter(client, fuzhou, people[5].token).json["reservation_no"]  # after the commitment
+    page = client.get(f"/public/draws/{first}")
+    assert page.status_code == 200 and "尚未开奖" in page.get_data(as_text=True)
+    with pytest.raises(Exception, match="尚未开奖"):
+        commit(app, fuzhou, quota=1)
+
+    winners = run(app, first, "公证员现场输入 4821")
+    assert len(winners) == 2 and set(winners) <= set(numbers) and late not in winners
+    now_status = statuses(app, fuzhou)
+    assert {n for n, s in now_status.items() if s == "won"} == set(winners)
+    assert {n for n, s in now_status.items() if s == "pooled"} == (
+        set(numbers) - set(winners)) | {late}
+
+    folder = tmp_path / "first"
+    folder.mkdir()
+    for name in draw.FILES:
+        answer = client.get(f"/public/draws/{first}/{name}")
+        assert answer.status_code == 200
+        (folder / name).write_bytes(answer.data)
+    assert draw.verify(folder).ok
+    looked_up = client.get(f"/public/draws/{first}", query_string={"reservation_no": winners[0]})
+    assert "排名第 1 位" in looked_up.get_data(as_text=True)
+
+    second = commit(app, fuzhou, quota=10)
+    second_winners = run(app, second, "公证员现场输入 0093")
+    assert set(second_winners) == (set(numbers) - set(winners)) | {late}
+    with pytest.raises(Exception, match="已开奖"):
+        run(app, second, "again")
+
+    winner = people[numbers.index(winners[0])]
+    with app.app_context():
+        db.session.execute(db.update(Entry).where(Entry.reservation_no == winners[0])
+                           .values(status="claimed"))
+        db.session.commit()
+    too_soon = enter(client, fuzhou, winner.token)
+    assert too_soon.status_code == 409 and too_soon.json["error"]["code"] == "reenter_later"
+    with app.app_context():
+        db.session.execute(db.update(Entry).where(Entry.reservation_no == winners[0])
+                           .values(won_at=now() - timedelta(days=11)))
+        db.session.commit()
+    assert enter(client, fuzhou, winner.token).status_code == 201
+
+
+def test_draw_files_and_pages_refuse_what_does_not_exist(app, client, fuzhou):
+    (person,) = residents(app, 1)
+    enter(client, fuzhou, person.token)
+    committed = commit(app, fuzhou, quota=1)
+    assert client.get(f"/public/draws/{committed}/result.json").status_code == 404
+    assert client.get(f"/public/draws/{committed}/other.txt").status_code == 404
+    assert client.get("/public/draws/999").status_code == 404
+    bad = client.get(f"/public/draws/{committed}", query_string={"reservation_no": "12ab"})
+    assert "8位数字" in bad.get_data(as_text=True)
+    with pytest.raises(Exception, match="public value"):
+        run(app, committed, "   ")
+
+
+def test_the_operator_commands_commit_draw_and_export(app, client, fuzhou, tmp_path):
+    people = residents(app, 4)
+    for p in people:
+        enter(client, fuzhou, p.token)
+    runner = app.test_cli_runner()
+
+    committed = runner.invoke(args=["lottery", "commit-draw", "--campaign", str(fuzhou),
+                                    "--quota", "2"])
+    assert committed.exit_code == 0, committed.output
+    draw_id = committed.output.split()[1]
+    drawn = runner.invoke(args=["lottery", "run-draw", "--draw", draw_id,
+                                "--public-value", "7391 0284"])
+    assert "2 winners" in drawn.output
+    exported = runner.invoke(args=["lottery", "export", "--draw", draw_id,
+                                   str(tmp_path / "out")])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(args=["lottery", "verify", str(tmp_path / "out")])
+    assert verified.exit_code == 0 and "matches" in verified.output
+    empty = runner.invoke(args=["lottery", "commit-draw", "--campaign", str(fuzhou),
+                                "--quota", "-1"])
+    assert empty.exit_code != 0
+    assert Path(tmp_path / "out" / "ranking.csv").read_text().count("\n") == 5

@@ -1,0 +1,157 @@
+"""Lottery campaigns (the ``fuzhou`` preset): entries in a pool, draws anyone can verify.
+
+- ``enter``: a resident with a complete profile enters at any time and gets an 8-digit
+  reservation number (the campaign's keyed permutation, as bookings); one live entry per
+  person and campaign (a partial unique index); a winner may enter again
+  ``reenter_after_days`` after winning.
+- ``commit_draw``: the pool's reservation numbers as they are now, the quota (set from the
+  supply) and a fresh secret become a commitment (``wx_backend.draw``), to be published
+  before the draw; entries made after it wait for the next draw.
+- ``run_draw``: with the public value chosen at the draw, the committed entries are
+  ranked; the first ``quota`` win and must claim within ``claim_hours``; everyone else
+  stays in the pool for the next draw without entering again.
+
+Plain functions over a SQLAlchemy session; the caller commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wx_backend import draw as verifiable
+from wx_backend import reservation
+from wx_backend.campaigns import get_campaign, rules_in_force
+from wx_backend.errors import Conflict, InvalidInput, NotFound
+from wx_backend.models import Campaign, Draw, Entry, Resident
+from wx_backend.rules import Rules
+
+
+def _lottery_rules(session: Session, campaign_id: int, now: datetime) -> tuple[int, Rules]:
+    version, rules = rules_in_force(session, campaign_id, now)
+    if rules.lottery is None:
+        raise Conflict("not_a_lottery", "本活动不是摇号活动，请直接预约")
+    return version, rules
+
+
+def enter(session: Session, campaign_id: int, resident_id: int, now: datetime) -> Entry:
+    """A new entry in the campaign's pool, or Conflict saying why not."""
+    campaign = get_campaign(session, campaign_id)
+    version, rules = _lottery_rules(session, campaign_id, now)
+    resident = session.get(Resident, resident_id)
+    if resident is None or not resident.profile_complete:
+        raise Conflict("profile_incomplete", "请先完成实名登记（姓名、身份证号、手机号）")
+    person = resident.id_number_index
+    live = session.scalars(select(Entry).where(
+        Entry.campaign_id == campaign_id, Entry.person_key == person,
+        Entry.status.in_(("pooled", "won")))).first()
+    if live is not None:
+        raise Conflict("already_entered", f"您已登记，摇号编号 {live.reservation_no}，无需重复登记",
+                       reservation_no=live.reservation_no)
+    last_win = session.scalar(select(func.max(Entry.won_at)).where(
+        Entry.campaign_id == campaign_id, Entry.person_key == person,
+        Entry.won_at.is_not(None)))
+    wait = timedelta(days=rules.lottery.reenter_after_days)
+    if last_win is not None and now < last_win + wait:
+        until = (last_win + wait).astimezone(rules.zone)
+        raise Conflict("reenter_later", f"中签后{rules.lottery.reenter_after_days}天内不能再次登记，"
+                       f"请于{until:%m月%d日%H:%M}后再来", reenter_at=until.isoformat())
+    entry_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('entries', 'id'))"))
+    entry = Entry(id=entry_id, campaign_id=campaign.id, resident_id=resident.id,
+                  person_key=person, status="pooled", rules_version=version,
+                  reservation_no=reservation.reservation_number(campaign.reservation_key,
+                                                                entry_id),
+                  created_at=now)
+    session.add(entry)
+    try:
+        session.flush()
+    except IntegrityError:
+        # The same person entering twice at once: the partial unique index let one in.
+        session.rollback()
+        raise Conflict("already_entered", "您已登记，无需重复登记") from None
+    return entry
+
+
+def entry_body(entry: Entry, campaign: Campaign | None = None) -> dict:
+    """An entry as its holder sees it."""
+    return {"id": entry.id, "campaign_id": entry.campaign_id,
+            "campaign": campaign.name if campaign else None,
+            "reservation_no": entry.reservation_no, "status": entry.status,
+            "draw_id": entry.draw_id,
+            "claim_deadline": entry.claim_deadline.isoformat() if entry.claim_deadline else None,
+            "created_at": entry.created_at.isoformat()}
+
+
+def commit_draw(session: Session, campaign_id: int, quota: int, now: datetime) -> Draw:
+    """Commit to the pool as it is now for a draw of ``quota`` winners."""
+    _lottery_rules(session, campaign_id, now)
+    if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+        raise InvalidInput("invalid_quota", "中签名额应为不小于0的整数", fields={"quota": "格式不正确"})
+    pending = session.scalar(select(Draw.id).where(Draw.campaign_id == campaign_id,
+                                                   Draw.status == "committed"))
+    if pending is not None:
+        raise Conflict("draw_pending", f"第 {pending} 号摇号已公示承诺但尚未开奖")
+    numbers = session.scalars(select(Entry.reservation_no).where(
+        Entry.campaign_id == campaign_id, Entry.status == "pooled")).all()
+    if not numbers:
+        raise Conflict("pool_empty", "奖池中没有登记，无法摇号")
+    number = (session.scalar(select(func.max(Draw.number))
+                             .where(Draw.campaign_id == campaign_id)) or 0) + 1
+    campaign = session.get(Campaign, campaign_id)
+    entries = verifiable.entries_text(numbers)
+    secret = verifiable.new_secret()
+    commitment = verifiable.commit(f"{campaign.name} 第{number}期", entries, quota, secret,
+                                   now.isoformat(timespec="seconds"))
+    made = Draw(campaign_id=campaign_id, number=number, quota=quota, status="committed",
+                entries_text=entries, commitment=commitment.as_json(), secret=secret.hex(),
+                committed_at=now)
+    session.add(made)
+    session.flush()
+    return made
+
+
+def run_draw(session: Session, draw_id: int, public_value: str, now: datetime) -> list[str]:
+    """Draw a committed draw with ``public_value``; marks and answers the winners."""
+    found = session.scalars(select(Draw).where(Draw.id == draw_id).with_for_update()).first()
+    if found is None:
+        raise NotFound("draw_not_found", f"摇号 {draw_id} 不存在")
+    if found.status != "committed":
+        raise Conflict("draw_done", "该期摇号已开奖")
+    _, rules = _lottery_rules(session, found.campaign_id, now)
+    try:
+        result = verifiable.draw(verifiable.load_commitment(found.commitment),
+                                 found.entries_text, bytes.fromhex(found.secret), public_value)
+    except verifiable.DrawError as error:
+        raise InvalidInput("invalid_public_value", str(error),
+                           fields={"public_value": str(error)}) from None
+    found.status = "drawn"
+    found.public_value = result.public_value
+    found.result = result.as_json()
+    found.drawn_at = now
+    winners = result.winners
+    if winners:
+        session.execute(update(Entry).where(
+            Entry.campaign_id == found.campaign_id, Entry.reservation_no.in_(winners),
+            Entry.status == "pooled").values(
+            status="won", draw_id=found.id, won_at=now,
+            claim_deadline=now + timedelta(hours=rules.lottery.claim_hours)))
+    session.flush()
+    return winners
+
+
+def published_files(found: Draw) -> dict[str, bytes]:
+    """The draw's public files: the commitment ones, and the result ones once drawn."""
+    files = {"entries.txt": found.entries_text, "commitment.json": found.commitment}
+    if found.status == "drawn":
+        commitment = verifiable.load_commitment(found.commitment)
+        secret = bytes.fromhex(found.secret)
+        seed = verifiable.seed_for(secret, commitment, found.public_value)
+        result = verifiable.Result(commitment, found.public_value, secret, seed,
+                                   verifiable.rank(seed, verifiable.parse_entries(
+                                       found.entries_text)))
+        files["result.json"] = found.result
+        files["ranking.csv"] = result.ranking_csv()
+    return files

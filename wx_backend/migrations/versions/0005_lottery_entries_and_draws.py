@@ -1,0 +1,64 @@
+"""Lottery campaigns: entries and draws.
+
+Revision ID: 0005
+Revises: 0004
+Created: 2026-11-22
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+TZ = sa.DateTime(timezone=True)
+
+
+def upgrade():
+    op.create_table(
+        "draws",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
+        sa.Column("campaign_id", sa.BigInteger(), sa.ForeignKey("campaigns.id"), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("quota", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False, server_default="committed"),
+        sa.Column("entries_text", sa.LargeBinary(), nullable=False),
+        sa.Column("commitment", sa.LargeBinary(), nullable=False),
+        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("public_value", sa.Text(), nullable=True),
+        sa.Column("result", sa.LargeBinary(), nullable=True),
+        sa.Column("committed_at", TZ, nullable=False),
+        sa.Column("drawn_at", TZ, nullable=True),
+        sa.UniqueConstraint("campaign_id", "number"),
+        sa.CheckConstraint("status IN ('committed', 'drawn')", name="ck_draws_status"),
+        sa.CheckConstraint("quota >= 0", name="ck_draws_quota"),
+    )
+    op.create_index("ix_draws_campaign_id", "draws", ["campaign_id"])
+    op.create_table(
+        "entries",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), primary_key=True),
+        sa.Column("campaign_id", sa.BigInteger(), sa.ForeignKey("campaigns.id"), nullable=False),
+        sa.Column("resident_id", sa.BigInteger(), sa.ForeignKey("residents.id"), nullable=False),
+        sa.Column("person_key", sa.String(64), nullable=False),
+        sa.Column("reservation_no", sa.String(8), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False, server_default="pooled"),
+        sa.Column("rules_version", sa.Integer(), nullable=False),
+        sa.Column("draw_id", sa.BigInteger(), sa.ForeignKey("draws.id"), nullable=True),
+        sa.Column("claim_deadline", TZ, nullable=True),
+        sa.Column("created_at", TZ, nullable=False, server_default=sa.text("now()")),
+        sa.Column("won_at", TZ, nullable=True),
+        sa.UniqueConstraint("campaign_id", "reservation_no"),
+        sa.CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn')",
+                           name="ck_entries_status"),
+    )
+    op.create_index("ix_entries_campaign_id", "entries", ["campaign_id"])
+    op.create_index("ix_entries_resident_id", "entries", ["resident_id"])
+    op.create_index("uq_entries_live_person", "entries", ["campaign_id", "person_key"],
+                    unique=True, postgresql_where=sa.text("status IN ('pooled', 'won')"))
+
+
+def downgrade():
+    op.drop_table("entries")
+    op.drop_table("draws")

@@ -1,0 +1,70 @@
+"""Lottery campaigns: entries in the pool and the draws made from it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index,
+                        Integer, LargeBinary, String, Text, UniqueConstraint, func, text)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from wx_backend.extensions import db
+from wx_backend.models.types import Encrypted, utcnow
+
+ENTRY_STATUSES = ("pooled", "won", "claimed", "lapsed", "withdrawn")
+
+
+class Entry(db.Model):
+    """One person's entry in a lottery campaign, with its 8-digit reservation number.
+
+    ``pooled`` entries take part in every draw until one picks them (``won``); a person
+    has at most one live (pooled or won) entry per campaign, which the partial unique
+    index guarantees.
+    """
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "reservation_no"),
+        CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn')",
+                        name="ck_entries_status"),
+        Index("uq_entries_live_person", "campaign_id", "person_key", unique=True,
+              postgresql_where=text("status IN ('pooled', 'won')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    person_key: Mapped[str] = mapped_column(String(64))
+    reservation_no: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(12), default="pooled")
+    rules_version: Mapped[int] = mapped_column(Integer)
+    draw_id: Mapped[int | None] = mapped_column(ForeignKey("draws.id"))
+    claim_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now())
+    won_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Draw(db.Model):
+    """One draw of a lottery campaign (``wx_backend.draw``): committed, then drawn."""
+
+    __tablename__ = "draws"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "number"),
+        CheckConstraint("status IN ('committed', 'drawn')", name="ck_draws_status"),
+        CheckConstraint("quota >= 0", name="ck_draws_quota"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    quota: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="committed")
+    entries_text: Mapped[bytes] = mapped_column(LargeBinary)
+    commitment: Mapped[bytes] = mapped_column(LargeBinary)
+    # Kept encrypted until the draw reveals it (then it is in ``result``).
+    secret: Mapped[str] = mapped_column(Encrypted("draw.secret"))
+    public_value: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary)
+    committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    drawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
