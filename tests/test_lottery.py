@@ -177,3 +177,80 @@ def test_the_operator_commands_commit_draw_and_export(app, client, fuzhou, tmp_p
                                 "--quota", "-1"])
     assert empty.exit_code != 0
     assert Path(tmp_path / "out" / "ranking.csv").read_text().count("\n") == 5
+
+
+def give_address(app, resident_id: int) -> None:
+    from wx_backend.models import Resident
+
+    with app.app_context():
+        db.session.get(Resident, resident_id).address = "福州市鼓楼区五四路100号3单元201"
+        db.session.commit()
+
+
+def test_winners_are_told_claim_in_time_and_lapsed_units_return_to_the_next_draw(
+        app, client, fuzhou):
+    from tests.official import run_jobs
+    from wx_backend.jobs import tasks
+
+    people = residents(app, 4)
+    numbers = {enter(client, fuzhou, p.token).json["reservation_no"]: p for p in people}
+    runner = app.test_cli_runner()
+    draw_id = runner.invoke(args=["lottery", "commit-draw", "--campaign", str(fuzhou),
+                                  "--quota", "2"]).output.split()[1]
+    told = runner.invoke(args=["lottery", "run-draw", "--draw", draw_id,
+                               "--public-value", "1234"])
+    assert "2 messages queued" in told.output, told.output
+    run_jobs(app)
+    with app.app_context():
+        won = db.session.execute(db.select(Entry.id, Entry.reservation_no, Entry.resident_id)
+                                 .where(Entry.status == "won").order_by(Entry.id)).all()
+    texts = [m["text"] for m in client.get("/dev/outbox").json["sms"]]
+    assert sorted(t for t in texts if "中签" in t) == sorted(
+        t for t in texts if any(w.reservation_no in t for w in won))
+    assert len([t for t in texts if "中签" in t]) == 2
+
+    first, second = won
+    first_token = numbers[first.reservation_no].token
+    no_address = client.post(f"/api/v1/entries/{first.id}/claim", headers=auth(first_token),
+                             json={"fulfilment": "express"})
+    assert no_address.status_code == 409
+    assert no_address.json["error"]["code"] == "address_required"
+    give_address(app, first.resident_id)
+    wrong_way = client.post(f"/api/v1/entries/{first.id}/claim", headers=auth(first_token),
+                            json={"fulfilment": "pickup"})
+    assert wrong_way.status_code == 422
+    assert client.post(f"/api/v1/entries/{second.id}/claim", headers=auth(first_token),
+                       json={"fulfilment": "express"}).status_code == 404
+    claimed = client.post(f"/api/v1/entries/{first.id}/claim", headers=auth(first_token),
+                          json={"fulfilment": "express"})
+    assert claimed.status_code == 200 and claimed.json["status"] == "claimed"
+    assert client.post(f"/api/v1/entries/{first.id}/claim", headers=auth(first_token),
+                       json={"fulfilment": "express"}).json["error"]["code"] == "already_claimed"
+    loser = next(p for n, p in numbers.items() if n not in {w.reservation_no for w in won})
+    with app.app_context():
+        loser_entry = db.session.scalars(db.select(Entry.id).where(
+            Entry.resident_id == loser.id)).one()
+    assert client.post(f"/api/v1/entries/{loser_entry}/claim", headers=auth(loser.token),
+                       json={"fulfilment": "express"}).json["error"]["code"] == "not_won"
+
+    # The second winner lets the deadline pass.
+    with app.app_context():
+        db.session.execute(db.update(Entry).where(Entry.id == second.id)
+                           .values(claim_deadline=now() - timedelta(minutes=1)))
+        db.session.commit()
+        from wx_backend import schedule
+        planned = schedule.planned(now() - timedelta(hours=1), now() + timedelta(hours=1))
+        assert any(p.task == "lapse_wins" for p in planned)
+        assert tasks.HANDLERS["lapse_wins"]() == {"lapsed": 1}
+    late = client.post(f"/api/v1/entries/{second.id}/claim",
+                       headers=auth(numbers[second.reservation_no].token),
+                       json={"fulfilment": "express"})
+    assert late.status_code == 409 and late.json["error"]["code"] == "not_won"
+
+    next_draw = commit(app, fuzhou, quota=1)
+    with app.app_context():
+        from wx_backend.models import Draw
+        made = db.session.get(Draw, next_draw)
+        assert (made.quota, made.returned) == (2, 1)
+        assert draw.load_commitment(made.commitment).quota == 2
+    assert len(run(app, next_draw, "5678")) == 2

@@ -132,7 +132,7 @@ def commit_draw_command(campaign_id, quota) -> None:
 @with_appcontext
 def run_draw_command(draw_id, public_value) -> None:
     """Draw a committed draw with the public value; winners are marked."""
-    from wx_backend import lottery
+    from wx_backend import lottery, notify
     from wx_backend.errors import DomainError
     from wx_backend.extensions import db
 
@@ -142,7 +142,8 @@ def run_draw_command(draw_id, public_value) -> None:
         db.session.commit()
     except DomainError as error:
         raise click.ClickException(error.message) from None
-    click.echo(f"draw {draw_id}: {len(winners)} winners")
+    told = notify.announce("draw_won", lottery.winning_entries(db.session, draw_id))
+    click.echo(f"draw {draw_id}: {len(winners)} winners ({len(told)} messages queued)")
 
 
 @lottery_cli.command("export")

@@ -10,6 +10,10 @@
 - ``run_draw``: with the public value chosen at the draw, the committed entries are
   ranked; the first ``quota`` win and must claim within ``claim_hours``; everyone else
   stays in the pool for the next draw without entering again.
+- ``claim``: a winner orders the portion, with the phone and address of their verified
+  profile (no other), delivered (``express``) or to a collection point.
+- ``lapse``: wins not claimed by their deadline lapse; each lapsed unit is added to the
+  quota of the next draw committed (``Draw.returned`` of it).
 
 Plain functions over a SQLAlchemy session; the caller commits.
 """
@@ -80,7 +84,7 @@ def entry_body(entry: Entry, campaign: Campaign | None = None) -> dict:
     return {"id": entry.id, "campaign_id": entry.campaign_id,
             "campaign": campaign.name if campaign else None,
             "reservation_no": entry.reservation_no, "status": entry.status,
-            "draw_id": entry.draw_id,
+            "draw_id": entry.draw_id, "fulfilment": entry.fulfilment,
             "claim_deadline": entry.claim_deadline.isoformat() if entry.claim_deadline else None,
             "created_at": entry.created_at.isoformat()}
 
@@ -98,18 +102,25 @@ def commit_draw(session: Session, campaign_id: int, quota: int, now: datetime) -
         Entry.campaign_id == campaign_id, Entry.status == "pooled")).all()
     if not numbers:
         raise Conflict("pool_empty", "奖池中没有登记，无法摇号")
+    returned = session.scalars(select(Entry.id).where(
+        Entry.campaign_id == campaign_id, Entry.status == "lapsed",
+        Entry.returned_to_draw_id.is_(None)).with_for_update()).all()
     number = (session.scalar(select(func.max(Draw.number))
                              .where(Draw.campaign_id == campaign_id)) or 0) + 1
     campaign = session.get(Campaign, campaign_id)
     entries = verifiable.entries_text(numbers)
     secret = verifiable.new_secret()
-    commitment = verifiable.commit(f"{campaign.name} 第{number}期", entries, quota, secret,
+    total = quota + len(returned)
+    commitment = verifiable.commit(f"{campaign.name} 第{number}期", entries, total, secret,
                                    now.isoformat(timespec="seconds"))
-    made = Draw(campaign_id=campaign_id, number=number, quota=quota, status="committed",
-                entries_text=entries, commitment=commitment.as_json(), secret=secret.hex(),
-                committed_at=now)
+    made = Draw(campaign_id=campaign_id, number=number, quota=total, returned=len(returned),
+                status="committed", entries_text=entries, commitment=commitment.as_json(),
+                secret=secret.hex(), committed_at=now)
     session.add(made)
     session.flush()
+    if returned:
+        session.execute(update(Entry).where(Entry.id.in_(returned))
+                        .values(returned_to_draw_id=made.id))
     return made
 
 
@@ -140,6 +151,50 @@ def run_draw(session: Session, draw_id: int, public_value: str, now: datetime) -
             claim_deadline=now + timedelta(hours=rules.lottery.claim_hours)))
     session.flush()
     return winners
+
+
+def winning_entries(session: Session, draw_id: int) -> list[int]:
+    """The ids of a draw's winning entries (for their notifications)."""
+    return list(session.scalars(select(Entry.id).where(Entry.draw_id == draw_id)))
+
+
+def own_entry(session: Session, resident_id: int, entry_id: int) -> Entry:
+    """The resident's own entry, locked, or NotFound (also for others' entries)."""
+    found = session.scalars(select(Entry).where(Entry.id == entry_id,
+                                                Entry.resident_id == resident_id)
+                            .with_for_update()).first()
+    if found is None:
+        raise NotFound("entry_not_found", "登记记录不存在")
+    return found
+
+
+def claim(session: Session, entry: Entry, fulfilment: str, now: datetime) -> Entry:
+    """The winner orders their portion within the deadline, to their profile's address."""
+    _, rules = _lottery_rules(session, entry.campaign_id, now)
+    if entry.status == "claimed":
+        raise Conflict("already_claimed", "已下单，请勿重复提交")
+    if entry.status != "won":
+        raise Conflict("not_won", "该登记未中签，不能下单")
+    if now > entry.claim_deadline:
+        raise Conflict("claim_expired", "已超过下单期限，名额已退回下一期摇号")
+    if fulfilment not in rules.fulfilment:
+        raise InvalidInput("invalid_fulfilment", "本活动的领取方式为：" + "、".join(rules.fulfilment),
+                           fields={"fulfilment": "不在本活动的领取方式中"})
+    resident = session.get(Resident, entry.resident_id)
+    if fulfilment != "pickup" and not resident.address:
+        raise Conflict("address_required", "请先在实名信息中填写收货地址（与登记时相同的手机号和地址）")
+    entry.status = "claimed"
+    entry.claimed_at = now
+    entry.fulfilment = fulfilment
+    session.flush()
+    return entry
+
+
+def lapse(session: Session, now: datetime) -> list[int]:
+    """Wins past their claim deadline lapse; answers the lapsed entries' ids."""
+    return list(session.execute(
+        update(Entry).where(Entry.status == "won", Entry.claim_deadline <= now)
+        .values(status="lapsed", lapsed_at=now).returning(Entry.id)).scalars())
 
 
 def published_files(found: Draw) -> dict[str, bytes]:

@@ -8,7 +8,8 @@ Two kinds of entries:
 - *planned* ones read from the database (``planned()``): for each window, loading its stock
   into Redis ahead of time, opening and closing it; for each pickup end, the reminder some
   hours before (per campaign) and the expiry of what was not collected; for each
-  scheduled announcement, its publication (pushes; it is visible from its moment anyway).
+  scheduled announcement, its publication (pushes; it is visible from its moment anyway);
+  for each claim deadline of a lottery win, the lapse of wins not claimed.
 
 How they run. Every worker process runs a ``Ticker`` thread that enqueues each periodic
 entry when its slot begins, under the job id ``sched-<name>-<epoch>``; RQ refuses a second
@@ -44,7 +45,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from wx_backend import clock
 from wx_backend.extensions import db
-from wx_backend.models import Announcement, Booking, Campaign, ScheduleRun, Window
+from wx_backend.models import Announcement, Booking, Campaign, Entry, ScheduleRun, Window
 from wx_backend.notify.texts import reminder_hours
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
                    Announcement.publish_at < hi)).all():
         found.append(Planned(f"announcement:{announcement_id}", publish_at,
                              "publish_announcement", (announcement_id,)))
+    for deadline in session.scalars(
+            select(Entry.claim_deadline).where(Entry.status == "won",
+                                               Entry.claim_deadline >= lo,
+                                               Entry.claim_deadline < hi).distinct()):
+        found.append(Planned(f"lapse:{int(deadline.timestamp())}", deadline, "lapse_wins", ()))
     session.rollback()
     return found
 

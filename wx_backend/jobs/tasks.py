@@ -193,8 +193,18 @@ def publish_announcement(announcement_id: int) -> dict:
             "jobs": notify.dispatch(created)}
 
 
+def lapse_wins() -> dict:
+    """Wins not claimed by their deadline lapse; their units go to the next draw."""
+    from wx_backend import lottery
+
+    lapsed = lottery.lapse(db.session, clock.now())
+    db.session.commit()
+    return {"lapsed": len(lapsed)}
+
+
 HANDLERS = {
     "publish_announcement": publish_announcement,
+    "lapse_wins": lapse_wins,
     "tick": tick,
     "sweep_notifications": sweep_notifications,
     "reconcile_stock": reconcile_stock,

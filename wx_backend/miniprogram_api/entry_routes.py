@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from flask import request
+
 from wx_backend import lottery
+from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
@@ -34,3 +37,21 @@ def my_entries():
         .where(Entry.resident_id == current_resident_id())
         .order_by(Entry.id.desc()).limit(100)).all()
     return {"entries": [lottery.entry_body(entry, campaign) for entry, campaign in rows]}
+
+
+@bp.post("/entries/<int:entry_id>/claim")
+@bp.auth_required(auth)
+@bp.doc(summary="中签后下单（使用实名登记的手机号和地址）",
+        responses={404: "登记不存在", 409: "not_won / already_claimed / claim_expired /"
+                                           " address_required", 422: "invalid_fulfilment"})
+def claim_entry(entry_id: int):
+    """Claim a win before its deadline: ``{"fulfilment": "express" | "collection_point"}``."""
+    body = request.get_json(silent=True)
+    fulfilment = body.get("fulfilment") if isinstance(body, dict) else None
+    if not isinstance(fulfilment, str):
+        raise InvalidInput("invalid_fulfilment", "请选择领取方式",
+                           fields={"fulfilment": "必填"})
+    entry = lottery.own_entry(db.session, current_resident_id(), entry_id)
+    lottery.claim(db.session, entry, fulfilment, datetime.now(timezone.utc))
+    db.session.commit()
+    return lottery.entry_body(entry, db.session.get(Campaign, entry.campaign_id))

@@ -43,6 +43,11 @@ class Entry(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now())
     won_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fulfilment: Mapped[str | None] = mapped_column(String(20))
+    lapsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A lapsed win's unit is added to the quota of this (later) draw.
+    returned_to_draw_id: Mapped[int | None] = mapped_column(ForeignKey("draws.id"))
 
 
 class Draw(db.Model):
@@ -59,6 +64,8 @@ class Draw(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     quota: Mapped[int] = mapped_column(Integer)
+    # Of the quota, units returned by earlier winners who did not claim in time.
+    returned: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), default="committed")
     entries_text: Mapped[bytes] = mapped_column(LargeBinary)
     commitment: Mapped[bytes] = mapped_column(LargeBinary)

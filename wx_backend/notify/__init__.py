@@ -56,7 +56,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from wx_backend import clock
 from wx_backend.extensions import db
-from wx_backend.models import (CHANNELS, Booking, Campaign, Delivery, Resident,
+from wx_backend.models import (CHANNELS, Booking, Campaign, Delivery, Entry, Resident,
                                Store, SubscribeConsent)
 from wx_backend.notify import texts
 from wx_backend.sms import SmsMessage, SmsSendError, sender
@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 BEIJING = ZoneInfo("Asia/Shanghai")
 BOOKING_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired",
                   "booking_cancelled")
+# Events whose subjects are lottery entries (the same columns a booking has for this).
+ENTRY_EVENTS = ("draw_won",)
 WECHAT_BATCH = 50
 # Provider calls one send job makes: fewer, larger jobs spend less on forking work horses
 # and connecting, while each call is still claimed on its own.
@@ -93,7 +95,7 @@ EMIT_SMS = """
 INSERT INTO deliveries (event, subject_id, campaign_id, resident_id, channel, recipient,
                         next_attempt_at)
 SELECT :event, b.id, b.campaign_id, b.resident_id, 'sms', r.phone_index, :now
-FROM bookings b JOIN residents r ON r.id = b.resident_id
+FROM {subjects} b JOIN residents r ON r.id = b.resident_id
 WHERE b.id = ANY(:ids) AND r.phone_index IS NOT NULL
 ORDER BY b.id
 ON CONFLICT ON CONSTRAINT uq_deliveries_once DO NOTHING
@@ -104,7 +106,7 @@ INSERT INTO deliveries (event, subject_id, campaign_id, resident_id, channel, re
                         next_attempt_at)
 SELECT DISTINCT ON (b.id) :event, b.id, b.campaign_id, b.resident_id, 'wx_template',
        f.openid, :now
-FROM bookings b JOIN followers f ON f.resident_id = b.resident_id AND f.subscribed
+FROM {subjects} b JOIN followers f ON f.resident_id = b.resident_id AND f.subscribed
 WHERE b.id = ANY(:ids)
 ORDER BY b.id, f.subscribed_at DESC NULLS LAST
 ON CONFLICT ON CONSTRAINT uq_deliveries_once DO NOTHING
@@ -132,24 +134,27 @@ def emit(event: str, subject_ids: Iterable[int]) -> list[int]:
     Safe to call twice: rows that exist are left alone and a subscribe allowance is used
     only by the row it created.
     """
-    if event not in BOOKING_EVENTS:
-        raise ValueError(f"unknown booking event {event!r}")
+    if event not in BOOKING_EVENTS + ENTRY_EVENTS:
+        raise ValueError(f"unknown booking or entry event {event!r}")
     ids = sorted(set(int(i) for i in subject_ids))
     if not ids:
         return []
+    subject = Entry if event in ENTRY_EVENTS else Booking
+    table = subject.__tablename__
     session = db.session
     now = clock.now()
     values = {"event": event, "ids": ids, "now": now}
-    created: list[int] = list(session.execute(text(EMIT_SMS), values).scalars())
+    created: list[int] = list(session.execute(text(EMIT_SMS.format(subjects=table)),
+                                              values).scalars())
     if wechat_template_id("template", event):
-        created += session.execute(text(EMIT_TEMPLATE), values).scalars()
+        created += session.execute(text(EMIT_TEMPLATE.format(subjects=table)), values).scalars()
     if wechat_template_id("subscribe", event):
         rows = session.execute(
-            select(Booking.id, Booking.campaign_id, Booking.resident_id, Resident.openid)
-            .join(Resident, Resident.id == Booking.resident_id)
-            .join(SubscribeConsent, (SubscribeConsent.resident_id == Booking.resident_id)
+            select(subject.id, subject.campaign_id, subject.resident_id, Resident.openid)
+            .join(Resident, Resident.id == subject.resident_id)
+            .join(SubscribeConsent, (SubscribeConsent.resident_id == subject.resident_id)
                   & (SubscribeConsent.event == event) & (SubscribeConsent.remaining > 0))
-            .where(Booking.id.in_(ids))).all()
+            .where(subject.id.in_(ids))).all()
         created += _emit_subscribe(event, rows, now)
     session.commit()
     return created
@@ -303,28 +308,46 @@ def announcement_subjects(ids: Iterable[int]) -> dict[int, Subject]:
                                         .where(Announcement.id.in_(list(ids))))}
 
 
+def entry_subjects(ids: Iterable[int]) -> dict[int, Subject]:
+    """Parameters of lottery entries' messages, keyed by entry id."""
+    found = db.session.execute(
+        select(Entry.id, Entry.reservation_no, Entry.claim_deadline,
+               Campaign.name.label("campaign"), Campaign.notify_settings, Resident.phone)
+        .join(Campaign, Campaign.id == Entry.campaign_id)
+        .join(Resident, Resident.id == Entry.resident_id)
+        .where(Entry.id.in_(list(ids)))).all()
+    return {row.id: Subject(
+        params={"campaign": row.campaign, "reservation": row.reservation_no,
+                "deadline": _when(row.claim_deadline) if row.claim_deadline else ""},
+        phone=row.phone, settings=row.notify_settings or {}) for row in found}
+
+
+SUBJECT_KINDS = {"booking": booking_subjects, "entry": entry_subjects,
+                 "announcement": announcement_subjects}
+
+
+def _kind(event: str) -> str:
+    if event == "announcement":
+        return "announcement"
+    return "entry" if event in ENTRY_EVENTS else "booking"
+
+
 def subjects_of(rows: Sequence) -> dict[tuple[str, int], Subject]:
     """What the rows' messages need, keyed by (event, subject id)."""
-    wanted: dict[bool, set[int]] = defaultdict(set)
+    wanted: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for row in rows:
-        wanted[row.event == "announcement"].add(row.subject_id)
+        wanted[_kind(row.event)][row.subject_id].add(row.event)
     found: dict[tuple[str, int], Subject] = {}
-    if wanted[False]:
-        events: dict[int, set[str]] = defaultdict(set)
-        for row in rows:
-            if row.event != "announcement":
-                events[row.subject_id].add(row.event)
-        for subject_id, subject in booking_subjects(wanted[False]).items():
+    for kind, events in wanted.items():
+        for subject_id, subject in SUBJECT_KINDS[kind](events).items():
             for event in events[subject_id]:
                 found[(event, subject_id)] = subject
-    if wanted[True]:
-        for subject_id, subject in announcement_subjects(wanted[True]).items():
-            found[("announcement", subject_id)] = subject
     return found
 
 
 def _page(event: str) -> str:
-    return "pages/announcements/index" if event == "announcement" else "pages/bookings/index"
+    return {"announcement": "pages/announcements/index",
+            "entry": "pages/entries/index"}.get(_kind(event), "pages/bookings/index")
 
 
 # -- claiming and settling ----------------------------------------------------------------
