@@ -24,7 +24,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from wx_backend import reservation
+from wx_backend import households, reservation
 from wx_backend.campaigns import rules_in_force
 from wx_backend.directory import Directory, Snapshot, StoreInfo, WindowInfo
 from wx_backend.errors import Conflict, InvalidInput, NotFound, TooManyRequests
@@ -303,24 +303,38 @@ def needs_reconcile(client: redis.Redis) -> bool:
     return not client.exists("wx:reconciled")
 
 
-def resident_booker(session: Session, resident_id: int) -> Booker:
-    """The Booker for a resident, or Conflict ``profile_incomplete``."""
+def resident_booker(session: Session, resident_id: int, rules: Rules | None = None,
+                    vault=None) -> Booker:
+    """The Booker for a resident — the person, or their household when the rules limit
+    per household — or Conflict ``profile_incomplete``."""
     resident = session.get(Resident, resident_id)
     if resident is None or not resident.profile_complete:
         raise Conflict("profile_incomplete", "请先完成实名登记（姓名、身份证号、手机号）")
+    if rules is not None and rules.per == "household":
+        if not resident.address:
+            raise Conflict("profile_incomplete", "本活动按户限购，请先在实名信息中填写住址")
+        if resident.promised_at is None:
+            raise Conflict("promise_required", "本活动按户限购，请先承诺信息真实、同一地址只预约一次")
+        return Booker(resident.id, households.household_key(vault, resident.address))
     return Booker(resident.id, resident.id_number_index)
 
 
 def check_eligible(session: Session, snapshot: Snapshot, resident_id: int) -> None:
     """Refuse residents outside the campaign's districts (when the rules name any)."""
-    districts = snapshot.rules.districts
-    if not districts:
+    check_area(session, snapshot.rules, resident_id)
+
+
+def check_area(session: Session, rules: Rules, resident_id: int) -> None:
+    """Refuse a resident whose address lies outside the campaign's area (districts,
+    streets or communities), when the rules name one."""
+    areas = rules.districts
+    if not areas:
         return
     resident = session.get(Resident, resident_id)
     if resident is None or not resident.address:
         raise Conflict("profile_incomplete", "本活动仅限指定区域居民，请先在实名信息中填写住址")
-    if not any(district in resident.address for district in districts):
-        raise Conflict("not_eligible", "本活动仅限" + "、".join(districts) + "居民预约")
+    if not households.in_area(resident.address, areas):
+        raise Conflict("not_eligible", "本活动仅限" + "、".join(areas) + "居民参加")
 
 
 def own_booking(session: Session, resident_id: int, booking_id: int,

@@ -137,6 +137,7 @@ class ProfileInput:
     id_number: str
     phone: str
     address: str | None = None
+    promise: bool = False
 
 
 def complete_profile(session: Session, vault: PiiVault, resident_id: int,
@@ -170,6 +171,10 @@ def complete_profile(session: Session, vault: PiiVault, resident_id: int,
     resident.phone_index = vault.blind_index(profile.phone, INDEX_PHONE)
     if profile.address is not None:
         resident.address = profile.address
+    if profile.promise:
+        # "The information is true, and one address books once" — with its time, each
+        # time it is given (an address change renews it).
+        resident.promised_at = now
     if resident.profile_completed_at is None:
         resident.profile_completed_at = now
     try:
@@ -196,4 +201,5 @@ def masked_profile(resident: Resident) -> dict:
         "phone": mask_phone(resident.phone) if resident.phone else None,
         "address": mask_address(resident.address) if resident.address else None,
         "verified_at": resident.profile_completed_at,
+        "promised_at": resident.promised_at,
     }

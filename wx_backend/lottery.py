@@ -41,19 +41,25 @@ def _lottery_rules(session: Session, campaign_id: int, now: datetime) -> tuple[i
     return version, rules
 
 
-def enter(session: Session, campaign_id: int, resident_id: int, now: datetime) -> Entry:
-    """A new entry in the campaign's pool, or Conflict saying why not."""
+def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
+          vault=None) -> Entry:
+    """A new entry in the campaign's pool, or Conflict saying why not.
+
+    "One per person" means one per household when the rules limit per household (then
+    ``vault`` makes the household key from the address).
+    """
+    from wx_backend.booking import check_area, resident_booker
+
     campaign = get_campaign(session, campaign_id)
     version, rules = _lottery_rules(session, campaign_id, now)
-    resident = session.get(Resident, resident_id)
-    if resident is None or not resident.profile_complete:
-        raise Conflict("profile_incomplete", "请先完成实名登记（姓名、身份证号、手机号）")
-    person = resident.id_number_index
+    person = resident_booker(session, resident_id, rules, vault).person_key
+    check_area(session, rules, resident_id)
     live = session.scalars(select(Entry).where(
         Entry.campaign_id == campaign_id, Entry.person_key == person,
         Entry.status.in_(("pooled", "won")))).first()
     if live is not None:
-        raise Conflict("already_entered", f"您已登记，摇号编号 {live.reservation_no}，无需重复登记",
+        raise Conflict("already_entered", f"您（或同一地址的家庭）已登记，摇号编号 "
+                       f"{live.reservation_no}，无需重复登记",
                        reservation_no=live.reservation_no)
     last_win = session.scalar(select(func.max(Entry.won_at)).where(
         Entry.campaign_id == campaign_id, Entry.person_key == person,
@@ -64,7 +70,7 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime) -
         raise Conflict("reenter_later", f"中签后{rules.lottery.reenter_after_days}天内不能再次登记，"
                        f"请于{until:%m月%d日%H:%M}后再来", reenter_at=until.isoformat())
     entry_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('entries', 'id'))"))
-    entry = Entry(id=entry_id, campaign_id=campaign.id, resident_id=resident.id,
+    entry = Entry(id=entry_id, campaign_id=campaign.id, resident_id=resident_id,
                   person_key=person, status="pooled", rules_version=version,
                   reservation_no=reservation.reservation_number(campaign.reservation_key,
                                                                 entry_id),

@@ -189,10 +189,8 @@ def parse_rules(data: dict) -> Rules:
         raise RulesError(f"allocation must be one of {', '.join(ALLOCATIONS)}")
     portion = data.get("portion") or {}
     limit = data.get("limit") or {}
-    if limit.get("per", "person") != "person":
-        # Households (one address books once) need address normalisation, which is not
-        # built yet; refusing here beats silently counting per person.
-        raise RulesError("limit.per must be person (per-household limits are not supported yet)")
+    if limit.get("per", "person") not in ("person", "household"):
+        raise RulesError("limit.per must be person or household")
 
     windows: list[DailyWindow | FixedWindow] = []
     for n, spec in enumerate(data.get("windows") or []):

@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 
 from wx_backend import booking, notify, pickup
 from wx_backend.errors import InvalidInput
-from wx_backend.extensions import db
+from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
@@ -134,8 +134,13 @@ def create_booking(campaign_id: int, body):
     snapshot = _snapshot(campaign_id)
     idempotency_key = _idempotency_key()
     session = authenticate()
-    booker = (booking.Booker(session.resident_id, session.person_key) if session.person_key
-              else booking.resident_booker(db.session, session.resident_id))
+    if snapshot.rules.per == "household":
+        booker = booking.resident_booker(db.session, session.resident_id, snapshot.rules,
+                                         pii.vault)
+    elif session.person_key:
+        booker = booking.Booker(session.resident_id, session.person_key)
+    else:
+        booker = booking.resident_booker(db.session, session.resident_id)
     booking.check_rules_version(snapshot, body["rules_version"] or _shown_rules_version())
     booking.check_eligible(db.session, snapshot, session.resident_id)
     made = booking.book(db.session, _stock(), _directory(), snapshot, booker,

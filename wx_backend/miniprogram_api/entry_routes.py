@@ -8,7 +8,7 @@ from flask import request
 
 from wx_backend import lottery
 from wx_backend.errors import InvalidInput
-from wx_backend.extensions import db
+from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
 from wx_backend.models import Campaign, Entry
@@ -22,7 +22,7 @@ from wx_backend.models import Campaign, Entry
 def create_entry(campaign_id: int):
     """Enter the campaign's pool; answers the 8-digit reservation number."""
     entry = lottery.enter(db.session, campaign_id, current_resident_id(),
-                          datetime.now(timezone.utc))
+                          datetime.now(timezone.utc), pii.vault)
     db.session.commit()
     return lottery.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
 

@@ -91,7 +91,8 @@ def put_profile(body):
     """Verify the phone by SMS code, then store the real-name profile encrypted."""
     _codes().verify(body["phone"], "profile", body["sms_code"])
     profile = identity.ProfileInput(name=body["name"], id_number=body["id_number"],
-                                    phone=body["phone"], address=body["address"])
+                                    phone=body["phone"], address=body["address"],
+                                    promise=body["promise"])
     resident = identity.complete_profile(db.session, pii.vault, current_resident_id(), profile,
                                          datetime.now(timezone.utc))
     db.session.commit()

@@ -60,6 +60,8 @@ class ProfileIn(Schema):
     phone = Normalised(identity.normalise_phone, required=True)
     sms_code = String(required=True, validate=Regexp(r"^\d{6}$", error="验证码应为6位数字"))
     address = Normalised(identity.normalise_address, load_default=None, allow_none=True)
+    promise = Boolean(load_default=False, metadata={
+        "description": "承诺信息真实、同一地址只预约一次（按户限购的活动须先承诺）"})
 
 
 class ProfileOut(Schema):
@@ -69,6 +71,7 @@ class ProfileOut(Schema):
     phone = String(allow_none=True, metadata={"example": "138****5678"})
     address = String(allow_none=True)
     verified_at = DateTime(allow_none=True)
+    promised_at = DateTime(allow_none=True)
 
 
 ERROR_SPEC = {

@@ -39,6 +39,8 @@ class Resident(db.Model):
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     address: Mapped[str | None] = mapped_column(Encrypted("resident.address"))
     profile_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the resident last promised the information is true and one address books once.
+    promised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now())
     last_login_at: Mapped[datetime] = mapped_column(

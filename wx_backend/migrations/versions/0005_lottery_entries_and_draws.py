@@ -1,4 +1,4 @@
-"""Lottery campaigns: entries and draws.
+"""Lottery campaigns: entries and draws; the resident's promise (households).
 
 Revision ID: 0005
 Revises: 0004
@@ -63,8 +63,10 @@ def upgrade():
     op.create_index("ix_entries_resident_id", "entries", ["resident_id"])
     op.create_index("uq_entries_live_person", "entries", ["campaign_id", "person_key"],
                     unique=True, postgresql_where=sa.text("status IN ('pooled', 'won')"))
+    op.add_column("residents", sa.Column("promised_at", TZ, nullable=True))
 
 
 def downgrade():
+    op.drop_column("residents", "promised_at")
     op.drop_table("entries")
     op.drop_table("draws")
