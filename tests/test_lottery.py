@@ -254,3 +254,17 @@ def test_winners_are_told_claim_in_time_and_lapsed_units_return_to_the_next_draw
         assert (made.quota, made.returned) == (2, 1)
         assert draw.load_commitment(made.commitment).quota == 2
     assert len(run(app, next_draw, "5678")) == 2
+
+
+def test_the_official_account_tells_a_linked_resident_their_entry(app, client, fuzhou):
+    from tests.official import OfficialAccount
+    from wx_backend.models import Follower
+
+    (person,) = residents(app, 1)
+    number = enter(client, fuzhou, person.token).json["reservation_no"]
+    with app.app_context():
+        db.session.add(Follower(openid="o-entrant", resident_id=person.id, subscribed=True))
+        db.session.commit()
+
+    answer = OfficialAccount(app, client).say("o-entrant", "查询").content
+    assert number in answer and "等待摇号" in answer
