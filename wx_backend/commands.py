@@ -17,6 +17,7 @@ stores_cli = AppGroup("stores", help="Import a campaign's stores.")
 staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
 bookings_cli = AppGroup("bookings", help="Scheduled booking work.")
 editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
+delivery_cli = AppGroup("delivery", help="Delivery orders: export for couriers, import statuses.")
 
 
 def register_commands(app: Flask) -> None:
@@ -28,7 +29,7 @@ def register_commands(app: Flask) -> None:
     campaign_cli.add_command(campaign_texts)
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
                     staff_cli, bookings_cli, worker_command, jobs_cli, editor_cli,
-                    official_account_cli, lottery_cli):
+                    official_account_cli, lottery_cli, delivery_cli):
         app.cli.add_command(command)
 
 
@@ -197,3 +198,48 @@ def demo_command() -> None:
     campaign = demo.load(db.session, _now())
     click.echo(f"demo campaign {campaign.id} ({campaign.slug}) ready")
 
+
+
+@delivery_cli.command("export")
+@click.option("--campaign", "campaign_id", type=int, required=True)
+@click.option("--courier", required=True, help="As in the rules, e.g. 中国邮政.")
+@click.option("--day", required=True, help="YYYY-MM-DD, the day the orders were made.")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+def delivery_export(campaign_id, courier, day, out) -> None:
+    """Write one courier's orders of one day to a CSV file for the courier."""
+    from datetime import date
+
+    from wx_backend import delivery
+    from wx_backend.campaigns import get_campaign, rules_in_force
+    from wx_backend.extensions import db
+
+    try:
+        wanted = date.fromisoformat(day)
+        get_campaign(db.session, campaign_id)
+    except ValueError:
+        raise click.BadParameter("expected YYYY-MM-DD", param_hint="--day") from None
+    except DomainError as error:
+        raise _fail(error) from None
+    rules = rules_in_force(db.session, campaign_id, _now())[1]
+    text = delivery.export_csv(db.session, campaign_id, courier, wanted, rules.zone)
+    with open(out, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    click.echo(f"{text.count(chr(10)) - 1} orders of {courier} on {day} written to {out}")
+
+
+@delivery_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def delivery_import(path) -> None:
+    """Apply a courier's status file (order_id,status,tracking_no); all or nothing."""
+    from wx_backend import delivery
+    from wx_backend.extensions import db
+
+    with open(path, encoding="utf-8") as handle:
+        result = delivery.import_statuses(db.session, handle.read())
+    if result.errors:
+        db.session.rollback()
+        for error in result.errors:
+            click.echo(error, err=True)
+        raise click.ClickException(f"{len(result.errors)} bad line(s); nothing was changed")
+    db.session.commit()
+    click.echo(f"{result.updated} orders updated")

@@ -174,8 +174,12 @@ def own_entry(session: Session, resident_id: int, entry_id: int) -> Entry:
     return found
 
 
-def claim(session: Session, entry: Entry, fulfilment: str, now: datetime) -> Entry:
-    """The winner orders their portion within the deadline, to their profile's address."""
+def claim(session: Session, entry: Entry, fulfilment: str, now: datetime,
+          store_id: int | None = None) -> Entry:
+    """The winner orders their portion within the deadline, to their profile's address
+    (or to the collection point ``store_id``); the delivery order is made with it."""
+    from wx_backend import delivery
+
     _, rules = _lottery_rules(session, entry.campaign_id, now)
     if entry.status == "claimed":
         raise Conflict("already_claimed", "已下单，请勿重复提交")
@@ -189,6 +193,9 @@ def claim(session: Session, entry: Entry, fulfilment: str, now: datetime) -> Ent
     resident = session.get(Resident, entry.resident_id)
     if fulfilment != "pickup" and not resident.address:
         raise Conflict("address_required", "请先在实名信息中填写收货地址（与登记时相同的手机号和地址）")
+    if fulfilment != "pickup":
+        delivery.order_for(session, rules, entry.campaign_id, resident, entry.reservation_no,
+                           fulfilment, store_id=store_id, entry_id=entry.id)
     entry.status = "claimed"
     entry.claimed_at = now
     entry.fulfilment = fulfilment

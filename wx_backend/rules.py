@@ -60,6 +60,17 @@ class LotterySettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """Home delivery: who carries each channel, what post costs (paid on delivery), and
+    where it goes (``area`` empty: everywhere); outside it only collection points."""
+
+    postal_courier: str = "中国邮政"
+    postal_fee_fen: int = 0
+    express_courier: str = "快递"
+    area: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Rules:
     """One version of a campaign's rules."""
 
@@ -81,6 +92,7 @@ class Rules:
     delegate_pickup: bool = True
     public_list: bool = True
     lottery: LotterySettings | None = None
+    delivery: DeliverySettings = DeliverySettings()
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -232,6 +244,15 @@ def parse_rules(data: dict) -> Rules:
             claim_hours=_positive_int(spec.get("claim_hours", 48), "lottery.claim_hours"),
             reenter_after_days=_positive_int(spec.get("reenter_after_days", 0),
                                              "lottery.reenter_after_days", 0))
+    spec = data.get("delivery") or {}
+    area = spec.get("area") or []
+    if not all(isinstance(a, str) and a.strip() for a in area):
+        raise RulesError("delivery.area must be a list of district or street names")
+    delivery = DeliverySettings(
+        postal_courier=str(spec.get("postal_courier") or "中国邮政")[:40],
+        postal_fee_fen=_positive_int(spec.get("postal_fee_fen", 0), "delivery.postal_fee_fen", 0),
+        express_courier=str(spec.get("express_courier") or "快递")[:40],
+        area=tuple(a.strip() for a in area))
     districts = data.get("eligibility", {}).get("districts") or []
     if not all(isinstance(d, str) and d.strip() for d in districts):
         raise RulesError("eligibility.districts must be a list of district names")
@@ -256,6 +277,7 @@ def parse_rules(data: dict) -> Rules:
         delegate_pickup=bool(data.get("delegate_pickup", True)),
         public_list=bool(data.get("public_list", True)),
         lottery=lottery,
+        delivery=delivery,
         raw=data,
     )
 

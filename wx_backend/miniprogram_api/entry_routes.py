@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from flask import request
 
-from wx_backend import lottery
+from wx_backend import delivery, lottery
 from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
@@ -45,13 +45,21 @@ def my_entries():
         responses={404: "登记不存在", 409: "not_won / already_claimed / claim_expired /"
                                            " address_required", 422: "invalid_fulfilment"})
 def claim_entry(entry_id: int):
-    """Claim a win before its deadline: ``{"fulfilment": "express" | "collection_point"}``."""
+    """Claim a win before its deadline: ``{"fulfilment": "express" | "postal" |
+    "collection_point", "store_id"?}`` (the collection point's store)."""
     body = request.get_json(silent=True)
-    fulfilment = body.get("fulfilment") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
+    fulfilment, store_id = body.get("fulfilment"), body.get("store_id")
     if not isinstance(fulfilment, str):
         raise InvalidInput("invalid_fulfilment", "请选择领取方式",
                            fields={"fulfilment": "必填"})
+    if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
+        raise InvalidInput("invalid_collection_point", "自提点编号不正确",
+                           fields={"store_id": "应为整数"})
     entry = lottery.own_entry(db.session, current_resident_id(), entry_id)
-    lottery.claim(db.session, entry, fulfilment, datetime.now(timezone.utc))
+    lottery.claim(db.session, entry, fulfilment, datetime.now(timezone.utc), store_id)
     db.session.commit()
-    return lottery.entry_body(entry, db.session.get(Campaign, entry.campaign_id))
+    body = lottery.entry_body(entry, db.session.get(Campaign, entry.campaign_id))
+    order = delivery.order_of_entry(db.session, entry.id)
+    body["order"] = delivery.order_body(order) if order else None
+    return body

@@ -2,6 +2,7 @@
 
 from wx_backend.models.bookings import BOOKING_STATUSES, Booking, Staff
 from wx_backend.models.campaigns import Campaign, RulesVersion, Store, Window
+from wx_backend.models.delivery import ORDER_STATUSES, DeliveryOrder
 from wx_backend.models.identity import Resident
 from wx_backend.models.lottery import ENTRY_STATUSES, Draw, Entry
 from wx_backend.models.notify import (CHANNELS, DELIVERY_STATUSES, Delivery, Follower,
@@ -12,5 +13,5 @@ from wx_backend.models.sms import OutboxSms
 
 __all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "BOOKING_STATUSES", "Editor", "FaqSynonym",
            "KnowledgeEntry", "Booking", "CHANNELS", "Campaign", "DELIVERY_STATUSES", "Delivery",
-           "Draw", "ENTRY_STATUSES", "Entry", "Follower", "OutboxSms", "Resident", "RulesVersion", "ScheduleRun", "Staff", "Store",
+           "DeliveryOrder", "Draw", "ORDER_STATUSES", "ENTRY_STATUSES", "Entry", "Follower", "OutboxSms", "Resident", "RulesVersion", "ScheduleRun", "Staff", "Store",
            "SubscribeConsent", "Window"]

@@ -1,0 +1,141 @@
+"""Delivery instead of pickup: orders made when winners claim, exported per courier and day,
+moved along by the couriers' status files; collection points outside the delivery area."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+
+from tests.worlds import auth, now, residents, store_csv
+from wx_backend import campaigns, lottery
+from wx_backend.extensions import db
+from wx_backend.models import DeliveryOrder, Entry, Resident
+from wx_backend.rules import load_preset
+
+INSIDE = "福州市鼓楼区五四路100号3栋2单元201"
+OUTSIDE = "福州市闽侯县上街镇学府路8号1栋101"
+
+
+@pytest.fixture
+def campaign(app) -> dict:
+    rules = load_preset("fuzhou")
+    rules["fulfilment"] = ["express", "postal", "collection_point"]
+    rules["delivery"]["postal_fee_fen"] = 1300
+    with app.app_context():
+        made = campaigns.create_campaign(db.session, "fuzhou-delivery", rules,
+                                         now() - timedelta(hours=1), preset="fuzhou")
+        campaigns.import_stores(db.session, made, store_csv([50, 50], prefix="自提点"), 50)
+        db.session.commit()
+        stores = [s.id for s in db.session.scalars(db.select(campaigns.Store)
+                                                   .where(campaigns.Store.campaign_id == made.id))]
+        return {"id": made.id, "stores": stores}
+
+
+def winners(app, client, campaign_id: int, addresses: list[str]):
+    people = residents(app, len(addresses))
+    with app.app_context():
+        for person, address in zip(people, addresses):
+            db.session.get(Resident, person.id).address = address
+        db.session.commit()
+    for person in people:
+        assert client.post(f"/api/v1/campaigns/{campaign_id}/entries",
+                           headers=auth(person.token)).status_code == 201
+    with app.app_context():
+        made = lottery.commit_draw(db.session, campaign_id, len(people), now())
+        lottery.run_draw(db.session, made.id, "4821", now())
+        db.session.commit()
+        entries = {e.resident_id: e.id for e in db.session.scalars(db.select(Entry))}
+    return [(person, entries[person.id]) for person in people]
+
+
+def claim(client, person, entry_id, **body):
+    return client.post(f"/api/v1/entries/{entry_id}/claim", headers=auth(person.token),
+                       json=body)
+
+
+def export(app, campaign_id: int, courier: str, tmp_path) -> list[dict]:
+    out = tmp_path / f"{courier}.csv"
+    done = app.test_cli_runner().invoke(args=[
+        "delivery", "export", "--campaign", str(campaign_id), "--courier", courier,
+        "--day", now().astimezone(load_preset_zone()).date().isoformat(), str(out)])
+    assert done.exit_code == 0, done.output
+    return list(csv.DictReader(io.StringIO(out.read_text("utf-8").lstrip("\ufeff"))))
+
+
+def load_preset_zone():
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo("Asia/Shanghai")
+
+
+def test_orders_are_exported_per_courier_and_moved_by_status_files(app, client, campaign,
+                                                                   tmp_path):
+    (express_person, express_entry), (postal_person, postal_entry) = winners(
+        app, client, campaign["id"], [INSIDE, "福州市台江区八一七路200号1栋101"])
+
+    express = claim(client, express_person, express_entry, fulfilment="express")
+    assert express.status_code == 200, express.json
+    assert express.json["order"]["courier"] == "邮政快递" and express.json["order"]["fee_fen"] == 0
+    postal = claim(client, postal_person, postal_entry, fulfilment="postal")
+    assert postal.json["order"]["cash_on_delivery"] is True
+
+    express_rows = export(app, campaign["id"], "邮政快递", tmp_path)
+    assert [(r["address"], r["fee_yuan"], r["cash_on_delivery"]) for r in express_rows] == [
+        (INSIDE, "0.00", "no")]
+    postal_rows = export(app, campaign["id"], "中国邮政", tmp_path)
+    assert [(r["fee_yuan"], r["cash_on_delivery"]) for r in postal_rows] == [("13.00", "yes")]
+
+    order_id = express_rows[0]["order_id"]
+    statuses = tmp_path / "statuses.csv"
+    statuses.write_text(f"order_id,status,tracking_no\n{order_id},shipped,EMS123456\n")
+    runner = app.test_cli_runner()
+    assert "1 orders updated" in runner.invoke(args=["delivery", "import", str(statuses)]).output
+    statuses.write_text(f"order_id,status,tracking_no\n{order_id},delivered,\n")
+    assert "1 orders updated" in runner.invoke(args=["delivery", "import", str(statuses)]).output
+    with app.app_context():
+        order = db.session.get(DeliveryOrder, int(order_id))
+        assert (order.status, order.tracking_no) == ("delivered", "EMS123456")
+
+
+def test_a_bad_status_file_changes_nothing(app, client, campaign, tmp_path):
+    ((person, entry),) = winners(app, client, campaign["id"], [INSIDE])
+    order_id = claim(client, person, entry, fulfilment="express").json["order"]["id"]
+    statuses = tmp_path / "bad.csv"
+    statuses.write_text("order_id,status,tracking_no\n"
+                        f"{order_id},shipped,SF1\n"
+                        "99999,shipped,SF2\n"
+                        f"{order_id},lost,\n"
+                        "abc,shipped,\n")
+
+    done = app.test_cli_runner().invoke(args=["delivery", "import", str(statuses)])
+
+    assert done.exit_code != 0 and "nothing was changed" in done.output
+    for expected in ("no order 99999", "'lost'", "'abc'"):
+        assert expected in done.output
+    with app.app_context():
+        assert db.session.get(DeliveryOrder, order_id).status == "pending"
+    jump = tmp_path / "jump.csv"
+    jump.write_text(f"order_id,status\n{order_id},delivered\n{order_id},pending\n")
+    jumped = app.test_cli_runner().invoke(args=["delivery", "import", str(jump)])
+    assert jumped.exit_code != 0 and "cannot go from pending to delivered" in jumped.output
+
+
+def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, campaign):
+    ((person, entry),) = winners(app, client, campaign["id"], [OUTSIDE])
+
+    refused = claim(client, person, entry, fulfilment="express")
+    assert refused.status_code == 409
+    assert refused.json["error"]["code"] == "outside_delivery_area"
+    assert claim(client, person, entry, fulfilment="collection_point",
+                 store_id=999999).status_code == 422
+    assert claim(client, person, entry, fulfilment="collection_point",
+                 store_id="one").status_code == 422
+    taken = claim(client, person, entry, fulfilment="collection_point",
+                  store_id=campaign["stores"][0])
+    assert taken.status_code == 200, taken.json
+    assert taken.json["order"]["channel"] == "collection_point"
+    with app.app_context():
+        assert db.session.query(DeliveryOrder).count() == 1
