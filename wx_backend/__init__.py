@@ -138,10 +138,11 @@ def register_extensions(app: APIFlask) -> None:
 
 def register_blueprints(app: APIFlask) -> None:
     """Mount each surface under its prefix; dev tools only when DEV_TOOLS is on."""
-    from wx_backend import admin, miniprogram_api, official_account, public, staff
+    from wx_backend import admin, community, miniprogram_api, official_account, public, staff
 
     app.register_blueprint(miniprogram_api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(community.bp)
     app.register_blueprint(official_account.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(public.bp)

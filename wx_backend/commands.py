@@ -17,6 +17,7 @@ stores_cli = AppGroup("stores", help="Import a campaign's stores.")
 staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
 bookings_cli = AppGroup("bookings", help="Scheduled booking work.")
 editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
+community_cli = AppGroup("community", help="Community staff accounts (assisted registration).")
 delivery_cli = AppGroup("delivery", help="Delivery orders: export for couriers, import statuses.")
 
 
@@ -29,7 +30,8 @@ def register_commands(app: Flask) -> None:
     campaign_cli.add_command(campaign_texts)
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
                     staff_cli, bookings_cli, worker_command, jobs_cli, editor_cli,
-                    official_account_cli, lottery_cli, delivery_cli):
+                    official_account_cli, lottery_cli, delivery_cli,
+                    community_cli):
         app.cli.add_command(command)
 
 
@@ -158,6 +160,18 @@ def editor_create(username, password) -> None:
 
     _create_account(lambda session, pw: create_editor(session, username, pw), password,
                     f"editor account {username}")
+
+
+@community_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--district", required=True, help="The district, street or community served.")
+@click.option("--password", help="Omit to generate one (printed once).")
+def community_create(username, district, password) -> None:
+    """Create a community staff account for a district."""
+    from wx_backend.staff.accounts import create_community_staff
+
+    _create_account(lambda session, pw: create_community_staff(session, username, pw, district),
+                    password, f"community staff account {username} for {district}")
 
 
 def _create_account(make, password: str | None, what: str) -> None:

@@ -18,6 +18,7 @@ import redis
 RESIDENT = "session:"
 STAFF = "staff-session:"
 EDITOR = "editor-session:"
+COMMUNITY = "community-session:"
 
 
 def _key(token: str, prefix: str = RESIDENT) -> str:

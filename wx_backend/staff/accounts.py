@@ -1,4 +1,5 @@
-"""Password accounts: pharmacy staff (one store each) and editors (announcements, FAQ).
+"""Password accounts: pharmacy staff (one store each), editors (announcements, FAQ) and
+community staff (one district or street each).
 
 Both kinds are created by an operator and log in with a username and password for a
 bearer token; the rules for usernames, passwords and checking them are shared here.
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from wx_backend.errors import InvalidInput, NotAuthenticated, NotFound
-from wx_backend.models import Editor, Staff, Store
+from wx_backend.models import CommunityStaff, Editor, Staff, Store
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 # Checked against when the username is unknown, so both cases cost the same time.
@@ -61,3 +62,18 @@ def create_editor(session: Session, username: str, password: str) -> Editor:
 def authenticate_editor(session: Session, username: str, password: str) -> Editor:
     """The active editor with these credentials, or NotAuthenticated."""
     return _authenticate(session, Editor, username, password)
+
+
+def create_community_staff(session: Session, username: str, password: str,
+                           district: str) -> CommunityStaff:
+    """A new community staff account for ``district`` (a district, street or community)."""
+    district = (district or "").strip()
+    if not 2 <= len(district) <= 50:
+        raise InvalidInput("invalid_district", "辖区名称应为2到50个字")
+    return _new_account(session, CommunityStaff, username, password, district=district)
+
+
+def authenticate_community_staff(session: Session, username: str,
+                                 password: str) -> CommunityStaff:
+    """The active community staff account with these credentials, or NotAuthenticated."""
+    return _authenticate(session, CommunityStaff, username, password)

@@ -1,0 +1,126 @@
+"""Community staff routes: log in, register a resident, book or enter for them, see them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import current_app, request
+
+from wx_backend import assisted, booking, lottery, notify, sessions
+from wx_backend.account_auth import account_auth
+from wx_backend.community import bp
+from wx_backend.errors import InvalidInput
+from wx_backend.extensions import db, pii, redis_store
+from wx_backend.identity import masked_profile
+from wx_backend.models import Booking, Campaign, CommunityStaff, Entry
+from wx_backend.staff.accounts import authenticate_community_staff
+
+SESSION_TTL = 12 * 3600
+
+community_auth = account_auth(CommunityStaff, sessions.COMMUNITY, "CommunityAuth",
+                              "社区工作人员令牌，由 POST /api/v1/community/login 获得")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _json() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("invalid_json", "请求体应为 JSON 对象")
+    return data
+
+
+def _id(data: dict, name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput("invalid_" + name, f"{name} 应为正整数", fields={name: "格式不正确"})
+    return value
+
+
+@bp.post("/login")
+@bp.doc(summary="社区工作人员登录")
+def community_login():
+    """Exchange username and password for a token."""
+    data = _json()
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise InvalidInput("invalid_credentials", "请填写用户名和密码")
+    staff = authenticate_community_staff(db.session, username[:64], password[:200])
+    issued = sessions.issue(redis_store.client, staff.id, SESSION_TTL, prefix=sessions.COMMUNITY)
+    return {"token": issued.token, "expires_in": issued.expires_in, "district": staff.district}
+
+
+@bp.post("/residents")
+@bp.auth_required(community_auth)
+@bp.doc(summary="为无智能手机的居民实名登记（核验身份证原件）")
+def register_resident():
+    """Register a resident of this district: ``name``, ``id_number``, ``phone``, ``address``,
+    ``promise``."""
+    resident = assisted.register(db.session, pii.vault, community_auth.current_user, _json(),
+                                 _now())
+    db.session.commit()
+    return {"resident_id": resident.id, "profile": masked_profile(resident)}, 201
+
+
+@bp.get("/residents/<int:resident_id>")
+@bp.auth_required(community_auth)
+@bp.doc(summary="居民的登记、预约和代办记录")
+def get_resident(resident_id: int):
+    """The resident's masked profile, bookings, entries and the audit trail."""
+    resident = assisted.resident_in_district(db.session, community_auth.current_user,
+                                             resident_id)
+    bookings = db.session.scalars(db.select(Booking).where(Booking.resident_id == resident.id)
+                                  .order_by(Booking.id.desc())).all()
+    entries = db.session.scalars(db.select(Entry).where(Entry.resident_id == resident.id)
+                                 .order_by(Entry.id.desc())).all()
+    return {"profile": masked_profile(resident),
+            "bookings": [{"id": b.id, "campaign_id": b.campaign_id,
+                          "reservation_no": b.reservation_no, "status": b.status}
+                         for b in bookings],
+            "entries": [lottery.entry_body(e) for e in entries],
+            "actions": assisted.actions_of(db.session, resident.id)}
+
+
+@bp.post("/residents/<int:resident_id>/bookings")
+@bp.auth_required(community_auth)
+@bp.doc(summary="代居民预约（同样的规则和限购）")
+def book_for_resident(resident_id: int):
+    """Book for the resident: ``campaign_id``, ``store_id``, ``pickup_slot``?"""
+    data = _json()
+    staff = community_auth.current_user
+    resident = assisted.resident_in_district(db.session, staff, resident_id)
+    campaign_id, store_id = _id(data, "campaign_id"), _id(data, "store_id")
+    pickup_slot = data.get("pickup_slot", 0)
+    if isinstance(pickup_slot, bool) or not isinstance(pickup_slot, int):
+        raise InvalidInput("invalid_pickup_slot", "取货时段不正确", fields={"pickup_slot": "应为整数"})
+    now = _now()
+    snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
+    booker = booking.resident_booker(db.session, resident.id, snapshot.rules, pii.vault)
+    booking.check_eligible(db.session, snapshot, resident.id)
+    made = booking.book(db.session, current_app.extensions["stock"],
+                        current_app.extensions["directory"], snapshot, booker, store_id, now,
+                        pickup_slot=pickup_slot)
+    assisted.record(db.session, staff, resident.id, "book",
+                    {"campaign_id": campaign_id, "booking_id": made["id"],
+                     "reservation_no": made["reservation_no"]})
+    db.session.commit()
+    notify.nudge(redis_store.client)
+    return made, 201
+
+
+@bp.post("/residents/<int:resident_id>/entries")
+@bp.auth_required(community_auth)
+@bp.doc(summary="代居民登记摇号")
+def enter_for_resident(resident_id: int):
+    """Enter the resident in a lottery campaign: ``campaign_id``."""
+    data = _json()
+    staff = community_auth.current_user
+    resident = assisted.resident_in_district(db.session, staff, resident_id)
+    campaign_id = _id(data, "campaign_id")
+    entry = lottery.enter(db.session, campaign_id, resident.id, _now(), pii.vault)
+    assisted.record(db.session, staff, resident.id, "enter",
+                    {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
+    db.session.commit()
+    return lottery.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
