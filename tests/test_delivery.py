@@ -139,3 +139,41 @@ def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, 
     assert taken.json["order"]["channel"] == "collection_point"
     with app.app_context():
         assert db.session.query(DeliveryOrder).count() == 1
+
+
+def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(app, client):
+    from tests.official import run_jobs
+    from tests.worlds import build
+    from wx_backend.staff.accounts import create_editor
+
+    world = build(app, "guangzhou")
+    home, unknown = residents(app, 2)
+    with app.app_context():
+        db.session.get(Resident, home.id).address = "广州市越秀区北京路街道文德路12号3栋501"
+        create_editor(db.session, "editor.gz", "a long enough password")
+        db.session.commit()
+    booked = {}
+    for person in (home, unknown):
+        answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                             json={"store_id": world.store_ids[0]}, headers=auth(person.token))
+        assert answer.status_code == 201, answer.json
+        booked[person.id] = answer.json["reservation_no"]
+    run_jobs(app)
+    token = client.post("/api/v1/admin/login", json={
+        "username": "editor.gz", "password": "a long enough password"}).json["token"]
+    made = client.post("/api/v1/admin/announcements", headers=auth(token), json={
+        "title": "改为免费送货上门", "body": "即日起已预约的口罩免费送货上门，无需到店。",
+        "campaign_id": world.campaign_id,
+        "rules": {"fulfilment": ["express"], "delivery": {"area": ["越秀区"]}}}).json
+    assert client.post(f"/api/v1/admin/announcements/{made['id']}/publish",
+                       headers=auth(token)).status_code == 200
+
+    run_jobs(app)
+    run_jobs(app)
+
+    with app.app_context():
+        orders = db.session.scalars(db.select(DeliveryOrder)).all()
+        assert [(o.reservation_no, o.channel, o.status) for o in orders] == [
+            (booked[home.id], "express", "pending")]
+    switched = [m["text"] for m in client.get("/dev/outbox").json["sms"] if "送货上门" in m["text"]]
+    assert len(switched) == 1 and booked[home.id] in switched[0]

@@ -7,6 +7,9 @@ moved along by the couriers' status files.
 - ``export_csv``: the orders of one courier made on one day (campaign time), with what the
   courier needs to deliver (name, phone, address in full: this file goes to the courier,
   not to the public).
+- ``switch_bookings``: a rules change that drops pickup (Guangzhou moved to free home
+  delivery mid-campaign) sends the live bookings of the campaign to their holders' homes;
+  a holder whose address is missing or outside the delivery area keeps the pickup.
 - ``import_statuses``: a CSV of ``order_id,status,tracking_no`` from the courier; statuses
   move ``pending -> shipped -> delivered | failed`` only; one bad line and nothing changes.
 
@@ -25,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.errors import Conflict, InvalidInput
 from wx_backend.households import in_area
-from wx_backend.models import DeliveryOrder, Resident, Store
+from wx_backend.models import Booking, DeliveryOrder, Resident, Store
 from wx_backend.models.types import utcnow
 from wx_backend.rules import Rules
 
@@ -37,7 +40,7 @@ EXPORT_COLUMNS = ("order_id", "reservation_no", "channel", "name", "phone", "add
 
 def order_for(session: Session, rules: Rules, campaign_id: int, resident: Resident,
               reservation_no: str, channel: str, store_id: int | None = None,
-              entry_id: int | None = None) -> DeliveryOrder:
+              entry_id: int | None = None, booking_id: int | None = None) -> DeliveryOrder:
     """A pending order for one portion; refuses an address outside the delivery area."""
     settings = rules.delivery
     if channel in ("postal", "express"):
@@ -57,6 +60,7 @@ def order_for(session: Session, rules: Rules, campaign_id: int, resident: Reside
     else:
         raise InvalidInput("invalid_fulfilment", "领取方式不正确", fields={"fulfilment": channel})
     order = DeliveryOrder(campaign_id=campaign_id, resident_id=resident.id, entry_id=entry_id,
+                          booking_id=booking_id,
                           reservation_no=reservation_no, channel=channel, courier=courier,
                           store_id=store.id if store else None, name=resident.name,
                           phone=resident.phone, address=resident.address, fee_fen=fee,
@@ -84,6 +88,31 @@ def export_csv(session: Session, campaign_id: int, courier: str, day: date, zone
                          order.address, store or "", f"{order.fee_fen / 100:.2f}",
                          "yes" if order.cash_on_delivery else "no"])
     return out.getvalue()
+
+
+def switch_bookings(session: Session, campaign_id: int, rules: Rules,
+                    now: datetime) -> list[int]:
+    """Delivery orders for the campaign's confirmed bookings not yet collected, when the
+    rules no longer offer pickup; answers the ids of the bookings that now travel."""
+    if "pickup" in rules.fulfilment:
+        return []
+    channel = next((c for c in ("express", "postal") if c in rules.fulfilment), None)
+    if channel is None:
+        return []
+    switched = []
+    for booking, resident in session.execute(
+            select(Booking, Resident).join(Resident, Resident.id == Booking.resident_id)
+            .where(Booking.campaign_id == campaign_id, Booking.status == "confirmed",
+                   Booking.pickup_ends_at > now,
+                   ~select(DeliveryOrder.id).where(DeliveryOrder.booking_id == Booking.id)
+                   .exists())
+            .order_by(Booking.id)).all():
+        if not resident.address or not in_area(resident.address, rules.delivery.area):
+            continue
+        order_for(session, rules, campaign_id, resident, booking.reservation_no, channel,
+                  booking_id=booking.id)
+        switched.append(booking.id)
+    return switched
 
 
 @dataclass

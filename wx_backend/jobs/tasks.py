@@ -45,9 +45,29 @@ def announce(event: str, ids: Sequence[int]) -> dict:
 
 @task("notify", timeout=300)
 def push_announcement(announcement_id: int) -> dict:
-    """Emit an announcement's pushes and send them (safe to run twice)."""
+    """Emit an announcement's pushes and send them, and move the campaign's bookings to
+    what its rules change says (safe to run twice)."""
     created = notify.emit_announcement(int(announcement_id))
-    return {"emitted": len(created), "jobs": notify.dispatch(created)}
+    return {"emitted": len(created), "jobs": notify.dispatch(created),
+            **bookings_follow(int(announcement_id))}
+
+
+def bookings_follow(announcement_id: int) -> dict:
+    """When an announcement's rules drop pickup, the live bookings are delivered instead
+    and their holders told (``delivery.switch_bookings``; nothing twice)."""
+    from wx_backend import delivery
+    from wx_backend.campaigns import rules_in_force
+    from wx_backend.models import Announcement
+
+    found = db.session.get(Announcement, announcement_id)
+    if found is None or found.rules is None or "fulfilment" not in found.rules:
+        return {}
+    now = clock.now()
+    rules = rules_in_force(db.session, found.campaign_id, now)[1]
+    switched = delivery.switch_bookings(db.session, found.campaign_id, rules, now)
+    db.session.commit()
+    told = notify.announce("delivery_switched", switched)
+    return {"switched": len(switched), "told": len(told)}
 
 
 # -- the official account -----------------------------------------------------------------
@@ -190,7 +210,7 @@ def publish_announcement(announcement_id: int) -> dict:
     db.session.commit()
     created = notify.emit_announcement(announcement_id)
     return {"announcement": announcement_id, "emitted": len(created),
-            "jobs": notify.dispatch(created)}
+            "jobs": notify.dispatch(created), **bookings_follow(announcement_id)}
 
 
 def lapse_wins() -> dict:

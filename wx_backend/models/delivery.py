@@ -31,6 +31,7 @@ class DeliveryOrder(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), unique=True)
     reservation_no: Mapped[str] = mapped_column(String(8))
     channel: Mapped[str] = mapped_column(String(20))
     courier: Mapped[str] = mapped_column(String(40))

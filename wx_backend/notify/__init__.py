@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 BOOKING_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired",
-                  "booking_cancelled")
+                  "booking_cancelled", "delivery_switched")
 # Events whose subjects are lottery entries (the same columns a booking has for this).
 ENTRY_EVENTS = ("draw_won",)
 WECHAT_BATCH = 50

@@ -75,6 +75,11 @@ EVENTS: dict[str, EventTexts] = {
         "摇号未中签",
         {"thing1": "campaign"},
         {"keyword1": "campaign"}),
+    "delivery_switched": EventTexts(
+        ("campaign", "store", "reservation", "pickup_window"),
+        "预约改为送货上门",
+        {"thing1": "campaign", "character_string2": "reservation"},
+        {"keyword1": "campaign", "keyword2": "reservation"}),
     # Sent over WeChat only: an announcement is pushed, never texted.
     "announcement": EventTexts(
         ("campaign", "title", "summary", "published_at"),

@@ -24,6 +24,8 @@ def upgrade():
         sa.Column("resident_id", sa.BigInteger(), sa.ForeignKey("residents.id"), nullable=False),
         sa.Column("entry_id", sa.BigInteger(), sa.ForeignKey("entries.id"), nullable=True,
                   unique=True),
+        sa.Column("booking_id", sa.BigInteger(), sa.ForeignKey("bookings.id"), nullable=True,
+                  unique=True),
         sa.Column("reservation_no", sa.String(8), nullable=False),
         sa.Column("channel", sa.String(20), nullable=False),
         sa.Column("courier", sa.String(40), nullable=False),
