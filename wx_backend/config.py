@@ -20,7 +20,8 @@ from collections.abc import Mapping
 
 DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
 NOTIFY_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired", "booking_cancelled",
-                 "draw_won", "draw_lost", "announcement", "delivery_switched")
+                 "draw_won", "draw_lost", "announcement", "delivery_switched",
+                 "voucher_released")
 OFFICIAL_MODES = ("plain", "compatible", "safe")
 # Development only: WeChat's own sample-style values, so a local tool can sign messages.
 DEV_OFFICIAL_TOKEN = "devofficialtoken"

@@ -30,7 +30,8 @@ from wx_backend import draw as verifiable
 from wx_backend import reservation
 from wx_backend.campaigns import get_campaign, rules_in_force
 from wx_backend.errors import Conflict, InvalidInput, NotFound
-from wx_backend.models import Campaign, Draw, Entry, Resident
+from wx_backend.models import Campaign, Draw, Entry, Resident, Store
+from wx_backend.models.lottery import LIVE_STATUSES
 from wx_backend.rules import Rules
 
 
@@ -42,8 +43,9 @@ def _lottery_rules(session: Session, campaign_id: int, now: datetime) -> tuple[i
 
 
 def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
-          vault=None) -> Entry:
-    """A new entry in the campaign's pool, or Conflict saying why not.
+          vault=None, store_id: int | None = None) -> Entry:
+    """A new entry in the campaign's pool — or, in a queue campaign, a registration for the
+    pharmacy ``store_id`` awaiting the committee's check — or Conflict saying why not.
 
     "One per person" means one per household when the rules limit per household (then
     ``vault`` makes the household key from the address).
@@ -51,12 +53,22 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     from wx_backend.booking import check_area, resident_booker
 
     campaign = get_campaign(session, campaign_id)
-    version, rules = _lottery_rules(session, campaign_id, now)
+    version, rules = rules_in_force(session, campaign_id, now)
+    if rules.lottery is None and rules.queue is None:
+        raise Conflict("not_a_lottery", "本活动不是摇号或排队登记活动，请直接预约")
+    status = "pooled"
+    if rules.queue is not None:
+        status = "pending"
+        store = session.get(Store, store_id) if store_id else None
+        if store is None or store.campaign_id != campaign_id or not store.active:
+            raise InvalidInput("invalid_store", "请选择本活动的药店", fields={"store_id": "药店不存在"})
+    else:
+        store_id = None
     person = resident_booker(session, resident_id, rules, vault).person_key
     check_area(session, rules, resident_id)
     live = session.scalars(select(Entry).where(
         Entry.campaign_id == campaign_id, Entry.person_key == person,
-        Entry.status.in_(("pooled", "won")))).first()
+        Entry.status.in_(LIVE_STATUSES))).first()
     if live is not None:
         raise Conflict("already_entered", f"您（或同一地址的家庭）已登记，摇号编号 "
                        f"{live.reservation_no}，无需重复登记",
@@ -64,14 +76,14 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     last_win = session.scalar(select(func.max(Entry.won_at)).where(
         Entry.campaign_id == campaign_id, Entry.person_key == person,
         Entry.won_at.is_not(None)))
-    wait = timedelta(days=rules.lottery.reenter_after_days)
+    wait = timedelta(days=rules.lottery.reenter_after_days if rules.lottery else 0)
     if last_win is not None and now < last_win + wait:
         until = (last_win + wait).astimezone(rules.zone)
         raise Conflict("reenter_later", f"中签后{rules.lottery.reenter_after_days}天内不能再次登记，"
                        f"请于{until:%m月%d日%H:%M}后再来", reenter_at=until.isoformat())
     entry_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('entries', 'id'))"))
     entry = Entry(id=entry_id, campaign_id=campaign.id, resident_id=resident_id,
-                  person_key=person, status="pooled", rules_version=version,
+                  person_key=person, status=status, rules_version=version, store_id=store_id,
                   reservation_no=reservation.reservation_number(campaign.reservation_key,
                                                                 entry_id),
                   created_at=now)
@@ -91,6 +103,8 @@ def entry_body(entry: Entry, campaign: Campaign | None = None) -> dict:
             "campaign": campaign.name if campaign else None,
             "reservation_no": entry.reservation_no, "status": entry.status,
             "draw_id": entry.draw_id, "fulfilment": entry.fulfilment,
+            "store_id": entry.store_id, "reject_reason": entry.reject_reason,
+            "voucher_code": entry.voucher_code if entry.status == "released" else None,
             "claim_deadline": entry.claim_deadline.isoformat() if entry.claim_deadline else None,
             "created_at": entry.created_at.isoformat()}
 
@@ -204,9 +218,10 @@ def claim(session: Session, entry: Entry, fulfilment: str, now: datetime,
 
 
 def lapse(session: Session, now: datetime) -> list[int]:
-    """Wins past their claim deadline lapse; answers the lapsed entries' ids."""
+    """Wins and queue vouchers past their deadline lapse; answers the lapsed entries' ids."""
     return list(session.execute(
-        update(Entry).where(Entry.status == "won", Entry.claim_deadline <= now)
+        update(Entry).where(Entry.status.in_(("won", "released")),
+                            Entry.claim_deadline <= now)
         .values(status="lapsed", lapsed_at=now).returning(Entry.id)).scalars())
 
 

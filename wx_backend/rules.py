@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALLOCATIONS = ("fcfs", "lottery", "queue")
 FULFILMENTS = ("pickup", "postal", "express", "collection_point")
-PRESETS = ("zhengzhou", "qingdao", "guangzhou", "fuzhou")
+PRESETS = ("zhengzhou", "qingdao", "guangzhou", "fuzhou", "shanghai")
 
 
 class RulesError(ValueError):
@@ -60,6 +60,13 @@ class LotterySettings:
 
 
 @dataclass(frozen=True)
+class QueueSettings:
+    """A queue campaign: a released resident's voucher is good for ``voucher_days`` days."""
+
+    voucher_days: int = 3
+
+
+@dataclass(frozen=True)
 class DeliverySettings:
     """Home delivery: who carries each channel, what post costs (paid on delivery), and
     where it goes (``area`` empty: everywhere); outside it only collection points."""
@@ -92,6 +99,7 @@ class Rules:
     delegate_pickup: bool = True
     public_list: bool = True
     lottery: LotterySettings | None = None
+    queue: QueueSettings | None = None
     delivery: DeliverySettings = DeliverySettings()
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -140,6 +148,10 @@ class Rules:
         price_text = f"{price:g}元" if price else "免费"
         openings = "、".join(w.opens.strftime("%H:%M") for w in self.windows
                             if isinstance(w, DailyWindow))
+        if self.queue is not None:
+            return (f"按户登记排队，每户{self.item}一份{self.items}只，每只{price_text}；"
+                    f"居委会核实地址后按预约号顺序、随药店每日到货依次发放购买凭证，"
+                    f"凭证{self.queue.voucher_days}天内有效，凭证和身份证到指定药店购买。")
         if self.lottery is not None:
             draws = self.lottery
             parts = [f"随时登记参加摇号，每{draws.draw_every_days}天摇号一次，未中签自动进入下次摇号",
@@ -244,6 +256,11 @@ def parse_rules(data: dict) -> Rules:
             claim_hours=_positive_int(spec.get("claim_hours", 48), "lottery.claim_hours"),
             reenter_after_days=_positive_int(spec.get("reenter_after_days", 0),
                                              "lottery.reenter_after_days", 0))
+    queue = None
+    if allocation == "queue":
+        spec = data.get("queue") or {}
+        queue = QueueSettings(voucher_days=_positive_int(spec.get("voucher_days", 3),
+                                                         "queue.voucher_days"))
     spec = data.get("delivery") or {}
     area = spec.get("area") or []
     if not all(isinstance(a, str) and a.strip() for a in area):
@@ -277,6 +294,7 @@ def parse_rules(data: dict) -> Rules:
         delegate_pickup=bool(data.get("delegate_pickup", True)),
         public_list=bool(data.get("public_list", True)),
         lottery=lottery,
+        queue=queue,
         delivery=delivery,
         raw=data,
     )

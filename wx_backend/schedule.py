@@ -139,7 +139,7 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
         found.append(Planned(f"announcement:{announcement_id}", publish_at,
                              "publish_announcement", (announcement_id,)))
     for deadline in session.scalars(
-            select(Entry.claim_deadline).where(Entry.status == "won",
+            select(Entry.claim_deadline).where(Entry.status.in_(("won", "released")),
                                                Entry.claim_deadline >= lo,
                                                Entry.claim_deadline < hi).distinct()):
         found.append(Planned(f"lapse:{int(deadline.timestamp())}", deadline, "lapse_wins", ()))

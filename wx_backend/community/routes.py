@@ -124,3 +124,42 @@ def enter_for_resident(resident_id: int):
                     {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
     db.session.commit()
     return lottery.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
+
+
+@bp.get("/registrations")
+@bp.auth_required(community_auth)
+@bp.doc(summary="本辖区待审核的排队登记")
+def pending_registrations():
+    """Pending registrations of ``campaign_id`` whose address is in this district."""
+    from wx_backend import queue
+    from wx_backend.pii import mask_name
+
+    raw = request.args.get("campaign_id", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("invalid_campaign_id", "请给出活动编号", fields={"campaign_id": "应为整数"})
+    rows = queue.pending_in_district(db.session, community_auth.current_user, int(raw))
+    return {"registrations": [{"id": entry.id, "reservation_no": entry.reservation_no,
+                               "name": mask_name(resident.name), "address": resident.address,
+                               "store_id": entry.store_id,
+                               "created_at": entry.created_at.isoformat()}
+                              for entry, resident in rows]}
+
+
+@bp.post("/registrations/<int:entry_id>/review")
+@bp.auth_required(community_auth)
+@bp.doc(summary="审核排队登记：通过，或写明原因不通过")
+def review_registration(entry_id: int):
+    """``{"approve": true}`` or ``{"approve": false, "reason": "…"}``."""
+    from wx_backend import queue
+
+    data = _json()
+    if not isinstance(data.get("approve"), bool):
+        raise InvalidInput("invalid_review", "approve 应为 true 或 false", fields={"approve": "必填"})
+    staff = community_auth.current_user
+    entry = queue.review(db.session, staff, entry_id, data["approve"], data.get("reason"),
+                         _now())
+    assisted.record(db.session, staff, entry.resident_id, "review",
+                    {"entry_id": entry.id, "approve": data["approve"],
+                     "reason": entry.reject_reason})
+    db.session.commit()
+    return lottery.entry_body(entry)

@@ -16,13 +16,19 @@ from wx_backend.models import Campaign, Entry
 
 @bp.post("/campaigns/<int:campaign_id>/entries")
 @bp.auth_required(auth)
-@bp.doc(summary="登记摇号（摇号活动）", security="BearerAuth",
+@bp.doc(summary="登记摇号或排队（摇号、排队活动）", security="BearerAuth",
         responses={404: "活动不存在", 409: "not_a_lottery / already_entered / reenter_later /"
-                                           " profile_incomplete"})
+                                           " profile_incomplete / promise_required",
+                   422: "invalid_store"})
 def create_entry(campaign_id: int):
-    """Enter the campaign's pool; answers the 8-digit reservation number."""
+    """Enter the campaign's pool (lottery) or register for a pharmacy (queue: ``{"store_id"}``);
+    answers the 8-digit reservation number."""
+    body = request.get_json(silent=True) if request.content_length else None
+    store_id = body.get("store_id") if isinstance(body, dict) else None
+    if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
+        raise InvalidInput("invalid_store", "药店编号不正确", fields={"store_id": "应为整数"})
     entry = lottery.enter(db.session, campaign_id, current_resident_id(),
-                          datetime.now(timezone.utc), pii.vault)
+                          datetime.now(timezone.utc), pii.vault, store_id=store_id)
     db.session.commit()
     return lottery.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
 
@@ -63,3 +69,21 @@ def claim_entry(entry_id: int):
     order = delivery.order_of_entry(db.session, entry.id)
     body["order"] = delivery.order_body(order) if order else None
     return body
+
+
+@bp.get("/entries/<int:entry_id>/voucher.png")
+@bp.auth_required(auth)
+@bp.doc(summary="购买凭证二维码（排队活动，已发放时）", responses={200: {"content": {"image/png": {}}}})
+def voucher_qrcode(entry_id: int):
+    """The voucher code as a QR code for the pharmacy to scan."""
+    from flask import Response
+
+    from wx_backend import pickup
+    from wx_backend.errors import NotFound
+
+    entry = db.session.scalars(db.select(Entry).where(
+        Entry.id == entry_id, Entry.resident_id == current_resident_id())).first()
+    if entry is None or entry.status != "released":
+        raise NotFound("voucher_not_found", "没有可用的购买凭证")
+    return Response(pickup.qr_png(entry.voucher_code), mimetype="image/png",
+                    headers={"Cache-Control": "private, no-store"})

@@ -1,4 +1,4 @@
-"""Lottery campaigns: entries in the pool and the draws made from it."""
+"""Lottery and queue campaigns: entries (registrations) and the draws made from a pool."""
 
 from __future__ import annotations
 
@@ -11,24 +11,32 @@ from sqlalchemy.orm import Mapped, mapped_column
 from wx_backend.extensions import db
 from wx_backend.models.types import Encrypted, utcnow
 
-ENTRY_STATUSES = ("pooled", "won", "claimed", "lapsed", "withdrawn")
+# Lottery: pooled -> won -> claimed | lapsed. Queue: pending -> approved | rejected;
+# approved -> released (a voucher) -> redeemed | lapsed.
+ENTRY_STATUSES = ("pooled", "won", "claimed", "lapsed", "withdrawn", "pending", "approved",
+                  "rejected", "released", "redeemed")
+LIVE_STATUSES = ("pooled", "won", "pending", "approved", "released")
 
 
 class Entry(db.Model):
     """One person's entry in a lottery campaign, with its 8-digit reservation number.
 
     ``pooled`` entries take part in every draw until one picks them (``won``); a person
-    has at most one live (pooled or won) entry per campaign, which the partial unique
-    index guarantees.
+    (or household) has at most one live entry per campaign, which the partial unique
+    index guarantees. In a queue campaign the entry is a registration for one pharmacy.
     """
 
     __tablename__ = "entries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "reservation_no"),
-        CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn')",
+        CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn', "
+                        "'pending', 'approved', 'rejected', 'released', 'redeemed')",
                         name="ck_entries_status"),
         Index("uq_entries_live_person", "campaign_id", "person_key", unique=True,
-              postgresql_where=text("status IN ('pooled', 'won')")),
+              postgresql_where=text(
+                  "status IN ('pooled', 'won', 'pending', 'approved', 'released')")),
+        Index("ix_entries_queue", "store_id", "status", "reservation_no",
+              postgresql_where=text("store_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -48,6 +56,14 @@ class Entry(db.Model):
     lapsed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A lapsed win's unit is added to the quota of this (later) draw.
     returned_to_draw_id: Mapped[int | None] = mapped_column(ForeignKey("draws.id"))
+    # Queue campaigns: the designated pharmacy, the committee's review, the voucher.
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    reviewed_by: Mapped[int | None] = mapped_column(BigInteger)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    voucher_code: Mapped[str | None] = mapped_column(String(6))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Draw(db.Model):

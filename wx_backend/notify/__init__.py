@@ -68,7 +68,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 BOOKING_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired",
                   "booking_cancelled", "delivery_switched")
 # Events whose subjects are lottery entries (the same columns a booking has for this).
-ENTRY_EVENTS = ("draw_won",)
+ENTRY_EVENTS = ("draw_won", "voucher_released")
 WECHAT_BATCH = 50
 # Provider calls one send job makes: fewer, larger jobs spend less on forking work horses
 # and connecting, while each call is still claimed on its own.
@@ -311,14 +311,17 @@ def announcement_subjects(ids: Iterable[int]) -> dict[int, Subject]:
 def entry_subjects(ids: Iterable[int]) -> dict[int, Subject]:
     """Parameters of lottery entries' messages, keyed by entry id."""
     found = db.session.execute(
-        select(Entry.id, Entry.reservation_no, Entry.claim_deadline,
+        select(Entry.id, Entry.reservation_no, Entry.claim_deadline, Entry.voucher_code,
+               Store.name.label("store"),
                Campaign.name.label("campaign"), Campaign.notify_settings, Resident.phone)
         .join(Campaign, Campaign.id == Entry.campaign_id)
         .join(Resident, Resident.id == Entry.resident_id)
+        .outerjoin(Store, Store.id == Entry.store_id)
         .where(Entry.id.in_(list(ids)))).all()
     return {row.id: Subject(
         params={"campaign": row.campaign, "reservation": row.reservation_no,
-                "deadline": _when(row.claim_deadline) if row.claim_deadline else ""},
+                "deadline": _when(row.claim_deadline) if row.claim_deadline else "",
+                "store": row.store or "", "voucher": row.voucher_code or ""},
         phone=row.phone, settings=row.notify_settings or {}) for row in found}
 
 

@@ -75,6 +75,11 @@ EVENTS: dict[str, EventTexts] = {
         "摇号未中签",
         {"thing1": "campaign"},
         {"keyword1": "campaign"}),
+    "voucher_released": EventTexts(
+        ("campaign", "reservation", "deadline", "store", "voucher"),
+        "口罩购买凭证已发放",
+        {"thing1": "store", "character_string2": "voucher", "time3": "deadline"},
+        {"keyword1": "store", "keyword2": "voucher", "keyword3": "deadline"}),
     "delivery_switched": EventTexts(
         ("campaign", "store", "reservation", "pickup_window"),
         "预约改为送货上门",

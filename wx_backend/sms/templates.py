@@ -29,6 +29,9 @@ TEMPLATES: dict[str, str] = {
     "draw_won": (
         "您参加的{campaign}摇号已中签，预约号{reservation}，请于{deadline}前在小程序内确认领取。"),
     "draw_lost": "您参加的{campaign}本期摇号未中签，无需重新登记，将自动参加下一期摇号。",
+    "voucher_released": (
+        "您在{campaign}的登记（预约号{reservation}）已可购买，凭证码{voucher}，请于{deadline}前"
+        "凭凭证码和身份证到{store}购买。"),
     "delivery_switched": (
         "根据{campaign}最新规则，您的口罩预约（预约号{reservation}）改为免费送货上门，"
         "无需到店领取，请保持电话畅通。"),

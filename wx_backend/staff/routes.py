@@ -110,3 +110,48 @@ def store_today():
             "waiting": counts.get("confirmed", 0),
             "cancelled": counts.get("cancelled", 0)}
 
+
+
+@bp.post("/supply")
+@bp.auth_required(staff_auth)
+@bp.doc(summary="录入今日到货（排队活动）：按预约号顺序发放购买凭证")
+def enter_supply():
+    """``{"units": N}``: the next N approved registrations for this pharmacy get vouchers."""
+    from flask import request
+
+    from wx_backend import notify, queue
+
+    data = request.get_json(silent=True)
+    units = data.get("units") if isinstance(data, dict) else None
+    released = queue.release(db.session, staff_auth.current_user, units,
+                             datetime.now(timezone.utc))
+    db.session.commit()
+    notify.announce("voucher_released", [entry.id for entry in released])
+    return {"released": len(released),
+            "reservation_nos": [entry.reservation_no for entry in released]}
+
+
+@bp.post("/vouchers/redeem")
+@bp.auth_required(staff_auth)
+@bp.doc(summary="核销购买凭证（排队活动）",
+        responses={404: "voucher_not_found", 409: "already_redeemed / voucher_expired",
+                   422: "id_mismatch"})
+def redeem_voucher():
+    """``{"voucher_code", "id_last4"}``: sell the portion against the voucher, once."""
+    from flask import request
+
+    from wx_backend import queue
+
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
+    code, last4 = data.get("voucher_code"), data.get("id_last4")
+    if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
+        raise InvalidInput("invalid_voucher", "凭证码应为6位数字", fields={"voucher_code": "格式不正确"})
+    if not isinstance(last4, str) or len(last4) != 4:
+        raise InvalidInput("invalid_id_last4", "请填写身份证号后四位", fields={"id_last4": "必填"})
+    entry = queue.redeem(db.session, staff_auth.current_user, code, last4,
+                         datetime.now(timezone.utc))
+    db.session.commit()
+    holder = db.session.get(Resident, entry.resident_id)
+    return {"reservation_no": entry.reservation_no, "status": entry.status,
+            "holder": mask_name(holder.name), "redeemed_at": entry.redeemed_at.isoformat()}

@@ -1,4 +1,5 @@
-"""Lottery campaigns: entries and draws; the resident's promise (households).
+"""Lottery and queue campaigns: entries (registrations) and draws; the resident's promise
+(households).
 
 Revision ID: 0005
 Revises: 0004
@@ -55,14 +56,25 @@ def upgrade():
         sa.Column("lapsed_at", TZ, nullable=True),
         sa.Column("returned_to_draw_id", sa.BigInteger(), sa.ForeignKey("draws.id"),
                   nullable=True),
+        sa.Column("store_id", sa.BigInteger(), sa.ForeignKey("stores.id"), nullable=True),
+        sa.Column("reviewed_by", sa.BigInteger(), nullable=True),
+        sa.Column("reviewed_at", TZ, nullable=True),
+        sa.Column("reject_reason", sa.Text(), nullable=True),
+        sa.Column("voucher_code", sa.String(6), nullable=True),
+        sa.Column("released_at", TZ, nullable=True),
+        sa.Column("redeemed_at", TZ, nullable=True),
         sa.UniqueConstraint("campaign_id", "reservation_no"),
-        sa.CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn')",
+        sa.CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn', "
+                           "'pending', 'approved', 'rejected', 'released', 'redeemed')",
                            name="ck_entries_status"),
     )
     op.create_index("ix_entries_campaign_id", "entries", ["campaign_id"])
     op.create_index("ix_entries_resident_id", "entries", ["resident_id"])
     op.create_index("uq_entries_live_person", "entries", ["campaign_id", "person_key"],
-                    unique=True, postgresql_where=sa.text("status IN ('pooled', 'won')"))
+                    unique=True, postgresql_where=sa.text(
+                        "status IN ('pooled', 'won', 'pending', 'approved', 'released')"))
+    op.create_index("ix_entries_queue", "entries", ["store_id", "status", "reservation_no"],
+                    postgresql_where=sa.text("store_id IS NOT NULL"))
     op.add_column("residents", sa.Column("promised_at", TZ, nullable=True))
 
 
