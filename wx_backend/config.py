@@ -143,6 +143,9 @@ class Config:
         if self.CLOCK_OFFSET and not dev:
             raise ConfigError("CLOCK_OFFSET is for development and tests; unset it in production")
 
+        # Where scheduled draws take their public value (wx_backend.beacon).
+        self.DRAW_BEACON_URL = get("DRAW_BEACON_URL") or "https://api.drand.sh/"
+
         self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.LOG_LEVEL = (get("LOG_LEVEL") or "INFO").upper()

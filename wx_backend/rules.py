@@ -57,6 +57,11 @@ class LotterySettings:
     draw_every_days: int = 2
     claim_hours: int = 48
     reenter_after_days: int = 0
+    # Scheduled draws (none when 0): commit at ``commit_at`` on every ``draw_every_days``-th
+    # day with this quota, draw ``draw_after_minutes`` later with the beacon's value.
+    quota_per_draw: int = 0
+    commit_at: time = time(10, 0)
+    draw_after_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -255,7 +260,12 @@ def parse_rules(data: dict) -> Rules:
                                           "lottery.draw_every_days"),
             claim_hours=_positive_int(spec.get("claim_hours", 48), "lottery.claim_hours"),
             reenter_after_days=_positive_int(spec.get("reenter_after_days", 0),
-                                             "lottery.reenter_after_days", 0))
+                                             "lottery.reenter_after_days", 0),
+            quota_per_draw=_positive_int(spec.get("quota_per_draw", 0),
+                                         "lottery.quota_per_draw", 0),
+            commit_at=_clock(spec.get("commit_at", "10:00"), "lottery.commit_at"),
+            draw_after_minutes=_positive_int(spec.get("draw_after_minutes", 60),
+                                             "lottery.draw_after_minutes"))
     queue = None
     if allocation == "queue":
         spec = data.get("queue") or {}

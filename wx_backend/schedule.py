@@ -9,7 +9,8 @@ Two kinds of entries:
   into Redis ahead of time, opening and closing it; for each pickup end, the reminder some
   hours before (per campaign) and the expiry of what was not collected; for each
   scheduled announcement, its publication (pushes; it is visible from its moment anyway);
-  for each claim deadline of a lottery win, the lapse of wins not claimed.
+  for each claim deadline of a lottery win or voucher, the lapse of those not used; for
+  lottery campaigns that draw on a schedule, the commitment and, later, the draw.
 
 How they run. Every worker process runs a ``Ticker`` thread that enqueues each periodic
 entry when its slot begins, under the job id ``sched-<name>-<epoch>``; RQ refuses a second
@@ -143,7 +144,37 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
                                                Entry.claim_deadline >= lo,
                                                Entry.claim_deadline < hi).distinct()):
         found.append(Planned(f"lapse:{int(deadline.timestamp())}", deadline, "lapse_wins", ()))
+    found += _planned_draws(lo, hi)
     session.rollback()
+    return found
+
+
+def _planned_draws(lo: datetime, hi: datetime) -> list[Planned]:
+    """Commitments and draws of lottery campaigns that draw on a schedule."""
+    from wx_backend.campaigns import rules_in_force
+
+    session = db.session
+    found = []
+    for campaign_id, created in session.execute(select(Campaign.id, Campaign.created_at)):
+        rules = rules_in_force(session, campaign_id, lo)[1]
+        settings = rules.lottery
+        if settings is None or not settings.quota_per_draw:
+            continue
+        zone = rules.zone
+        first = created.astimezone(zone).date()
+        day = lo.astimezone(zone).date() - timedelta(days=1)
+        while datetime.combine(day, settings.commit_at, zone) < hi:
+            if (day - first).days % settings.draw_every_days == 0:
+                commit_at = datetime.combine(day, settings.commit_at, zone)
+                draw_at = commit_at + timedelta(minutes=settings.draw_after_minutes)
+                epoch = int(commit_at.timestamp())
+                if lo <= commit_at < hi:
+                    found.append(Planned(f"draw_commit:{campaign_id}:{epoch}", commit_at,
+                                         "commit_scheduled_draw", (campaign_id,)))
+                if lo <= draw_at < hi:
+                    found.append(Planned(f"draw_run:{campaign_id}:{epoch}", draw_at,
+                                         "run_scheduled_draw", (campaign_id,)))
+            day += timedelta(days=1)
     return found
 
 

@@ -222,7 +222,46 @@ def lapse_wins() -> dict:
     return {"lapsed": len(lapsed)}
 
 
+def commit_scheduled_draw(campaign_id: int) -> dict:
+    """The scheduled commitment: the pool as it is, the rules' quota per draw."""
+    from wx_backend import lottery
+    from wx_backend.campaigns import rules_in_force
+    from wx_backend.errors import Conflict
+
+    now = clock.now()
+    quota = rules_in_force(db.session, campaign_id, now)[1].lottery.quota_per_draw
+    try:
+        made = lottery.commit_draw(db.session, campaign_id, quota, now)
+    except Conflict as refused:
+        db.session.rollback()
+        return {"skipped": refused.code}
+    db.session.commit()
+    return {"draw": made.id, "quota": made.quota}
+
+
+def run_scheduled_draw(campaign_id: int) -> dict:
+    """The scheduled draw: the beacon's first round after the commitment is the public
+    value; the winners are told. Raises while that round is not out (the tick retries)."""
+    from wx_backend import lottery
+    from wx_backend.beacon import Beacon
+    from wx_backend.models import Draw
+
+    pending = db.session.scalars(select(Draw).where(Draw.campaign_id == campaign_id,
+                                                    Draw.status == "committed")).first()
+    if pending is None:
+        return {"skipped": "no committed draw"}
+    beacon = Beacon(current_app.config["DRAW_BEACON_URL"])
+    value = beacon.value(beacon.first_round_after(pending.committed_at))
+    winners = lottery.run_draw(db.session, pending.id, value.public_value, clock.now())
+    db.session.commit()
+    told = notify.announce("draw_won", lottery.winning_entries(db.session, pending.id))
+    return {"draw": pending.id, "round": value.round, "winners": len(winners),
+            "told": len(told)}
+
+
 HANDLERS = {
+    "commit_scheduled_draw": commit_scheduled_draw,
+    "run_scheduled_draw": run_scheduled_draw,
     "publish_announcement": publish_announcement,
     "lapse_wins": lapse_wins,
     "tick": tick,
