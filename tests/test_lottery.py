@@ -316,3 +316,40 @@ def test_a_scheduled_draw_commits_then_draws_with_the_beacons_next_round(
         assert draw.verify(folder).ok
     finally:
         beacon.stop()
+
+
+def test_special_group_members_win_a_free_portion_outside_the_draw(app, client, tmp_path):
+    from tests.factories import IdNumbers
+
+    rules = load_preset("fuzhou")
+    rules["lottery"]["special_groups_free"] = True
+    with app.app_context():
+        campaign = campaigns.create_campaign(db.session, "fuzhou-low-income", rules,
+                                             now() - timedelta(hours=1), preset="fuzhou")
+        db.session.commit()
+        campaign_id = campaign.id
+    from tests.conftest import Residents
+
+    numbers = IdNumbers()
+    member_number = numbers()
+    member_token = Residents(client).verified("low-income", member_number, "13500000001")
+    (other,) = residents(app, 1)
+    listing = tmp_path / "low-income.csv"
+    runner = app.test_cli_runner()
+    listing.write_text(f"id_number\n{member_number}\n11010519491231002Y\n")
+    bad = runner.invoke(args=["lottery", "special-group", "--campaign", str(campaign_id),
+                              "--group", "低保户", str(listing)])
+    assert bad.exit_code != 0 and "line 3" in bad.output and "nothing was imported" in bad.output
+    listing.write_text(f"id_number\n{member_number}\n{numbers()}\n")
+    done = runner.invoke(args=["lottery", "special-group", "--campaign", str(campaign_id),
+                               "--group", "低保户", str(listing)])
+    assert "2 members added" in done.output, done.output
+
+    won = enter(client, campaign_id, member_token)
+    pooled = enter(client, campaign_id, other.token)
+    assert (won.json["status"], won.json["special_group"]) == ("won", "低保户")
+    assert won.json["claim_deadline"]
+    assert pooled.json["status"] == "pooled"
+    with app.app_context():
+        made = lottery.commit_draw(db.session, campaign_id, 1, now())
+        assert made.entries_text.decode().split() == [pooled.json["reservation_no"]]

@@ -40,7 +40,8 @@ EXPORT_COLUMNS = ("order_id", "reservation_no", "channel", "name", "phone", "add
 
 def order_for(session: Session, rules: Rules, campaign_id: int, resident: Resident,
               reservation_no: str, channel: str, store_id: int | None = None,
-              entry_id: int | None = None, booking_id: int | None = None) -> DeliveryOrder:
+              entry_id: int | None = None, booking_id: int | None = None,
+              free: bool = False) -> DeliveryOrder:
     """A pending order for one portion; refuses an address outside the delivery area."""
     settings = rules.delivery
     if channel in ("postal", "express"):
@@ -49,7 +50,7 @@ def order_for(session: Session, rules: Rules, campaign_id: int, resident: Reside
                            "您的地址不在配送范围（" + "、".join(settings.area)
                            + "），请选择到自提点领取")
         courier = settings.postal_courier if channel == "postal" else settings.express_courier
-        fee = settings.postal_fee_fen if channel == "postal" else 0
+        fee = settings.postal_fee_fen if channel == "postal" and not free else 0
         store = None
     elif channel == "collection_point":
         store = session.get(Store, store_id) if store_id else None

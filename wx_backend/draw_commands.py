@@ -164,3 +164,30 @@ def export_command(draw_id, directory) -> None:
     for name, data in lottery.published_files(found).items():
         (folder / name).write_bytes(data)
     click.echo(f"draw {draw_id}: files written to {folder}")
+
+
+@lottery_cli.command("special-group")
+@click.option("--campaign", "campaign_id", type=int, required=True)
+@click.option("--group", required=True, help="For example 低保户.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def special_group_command(campaign_id, group, path) -> None:
+    """Import a special group's ID numbers (CSV column id_number); all or nothing."""
+    from wx_backend import lottery
+    from wx_backend.errors import DomainError
+    from wx_backend.extensions import db, pii
+
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    try:
+        added, errors = lottery.import_special_group(db.session, pii.vault, campaign_id, group,
+                                                     text)
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    if errors:
+        db.session.rollback()
+        for line in errors:
+            click.echo(line, err=True)
+        raise click.ClickException(f"{len(errors)} bad line(s); nothing was imported")
+    db.session.commit()
+    click.echo(f"{added} members added to {group}")

@@ -12,6 +12,9 @@
   stays in the pool for the next draw without entering again.
 - ``claim``: a winner orders the portion, with the phone and address of their verified
   profile (no other), delivered (``express``) or to a collection point.
+- ``import_special_group``: a list of ID numbers (for example low-income residents); when
+  the rules say so (``lottery.special_groups_free``), a member who enters wins a free
+  portion at once, outside the draw and its quota.
 - ``lapse``: wins not claimed by their deadline lapse; each lapsed unit is added to the
   quota of the next draw committed (``Draw.returned`` of it).
 
@@ -20,9 +23,12 @@ Plain functions over a SQLAlchemy session; the caller commits.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,8 +36,10 @@ from wx_backend import draw as verifiable
 from wx_backend import reservation
 from wx_backend.campaigns import get_campaign, rules_in_force
 from wx_backend.errors import Conflict, InvalidInput, NotFound
-from wx_backend.models import Campaign, Draw, Entry, Resident, Store
+from wx_backend.identity import normalise_id_number
+from wx_backend.models import Campaign, Draw, Entry, Resident, SpecialGroupMember, Store
 from wx_backend.models.lottery import LIVE_STATUSES
+from wx_backend.pii import INDEX_ID_NUMBER
 from wx_backend.rules import Rules
 
 
@@ -81,12 +89,23 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
         until = (last_win + wait).astimezone(rules.zone)
         raise Conflict("reenter_later", f"中签后{rules.lottery.reenter_after_days}天内不能再次登记，"
                        f"请于{until:%m月%d日%H:%M}后再来", reenter_at=until.isoformat())
+    group = None
+    if rules.lottery is not None and rules.lottery.special_groups_free:
+        resident = session.get(Resident, resident_id)
+        group = session.scalar(select(SpecialGroupMember.group_name).where(
+            SpecialGroupMember.campaign_id == campaign_id,
+            SpecialGroupMember.id_number_index == resident.id_number_index))
     entry_id = session.scalar(text("SELECT nextval(pg_get_serial_sequence('entries', 'id'))"))
     entry = Entry(id=entry_id, campaign_id=campaign.id, resident_id=resident_id,
                   person_key=person, status=status, rules_version=version, store_id=store_id,
                   reservation_no=reservation.reservation_number(campaign.reservation_key,
                                                                 entry_id),
                   created_at=now)
+    if group is not None:
+        entry.status = "won"
+        entry.special_group = group
+        entry.won_at = now
+        entry.claim_deadline = now + timedelta(hours=rules.lottery.claim_hours)
     session.add(entry)
     try:
         session.flush()
@@ -97,6 +116,35 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     return entry
 
 
+def import_special_group(session: Session, vault, campaign_id: int, group: str,
+                         text_csv: str) -> tuple[int, list[str]]:
+    """Add the ID numbers of CSV ``text_csv`` (column ``id_number``) to ``group`` for the
+    campaign; all or nothing. Answers (members added, errors by line)."""
+    get_campaign(session, campaign_id)
+    group = (group or "").strip()
+    if not 1 <= len(group) <= 40:
+        return 0, ["the group name must have 1 to 40 characters"]
+    reader = csv.DictReader(io.StringIO(text_csv.lstrip("\ufeff")))
+    if "id_number" not in (reader.fieldnames or []):
+        return 0, ["header: missing column id_number"]
+    indexes, errors = set(), []
+    for line, row in enumerate(reader, start=2):
+        try:
+            number = normalise_id_number((row.get("id_number") or "").strip())
+        except InvalidInput as error:
+            errors.append(f"line {line}: {error.message}")
+            continue
+        indexes.add(vault.blind_index(number, INDEX_ID_NUMBER))
+    if errors or not indexes:
+        return 0, errors or ["no ID numbers in the file"]
+    added = session.execute(
+        insert(SpecialGroupMember).values([
+            {"campaign_id": campaign_id, "id_number_index": index, "group_name": group}
+            for index in sorted(indexes)]).on_conflict_do_nothing()
+        .returning(SpecialGroupMember.id_number_index)).all()
+    return len(added), []
+
+
 def entry_body(entry: Entry, campaign: Campaign | None = None) -> dict:
     """An entry as its holder sees it."""
     return {"id": entry.id, "campaign_id": entry.campaign_id,
@@ -104,6 +152,7 @@ def entry_body(entry: Entry, campaign: Campaign | None = None) -> dict:
             "reservation_no": entry.reservation_no, "status": entry.status,
             "draw_id": entry.draw_id, "fulfilment": entry.fulfilment,
             "store_id": entry.store_id, "reject_reason": entry.reject_reason,
+            "special_group": entry.special_group,
             "voucher_code": entry.voucher_code if entry.status == "released" else None,
             "claim_deadline": entry.claim_deadline.isoformat() if entry.claim_deadline else None,
             "created_at": entry.created_at.isoformat()}
@@ -209,7 +258,8 @@ def claim(session: Session, entry: Entry, fulfilment: str, now: datetime,
         raise Conflict("address_required", "请先在实名信息中填写收货地址（与登记时相同的手机号和地址）")
     if fulfilment != "pickup":
         delivery.order_for(session, rules, entry.campaign_id, resident, entry.reservation_no,
-                           fulfilment, store_id=store_id, entry_id=entry.id)
+                           fulfilment, store_id=store_id, entry_id=entry.id,
+                           free=entry.special_group is not None)
     entry.status = "claimed"
     entry.claimed_at = now
     entry.fulfilment = fulfilment

@@ -62,6 +62,9 @@ class LotterySettings:
     quota_per_draw: int = 0
     commit_at: time = time(10, 0)
     draw_after_minutes: int = 60
+    # Members of imported special groups win a free portion when they enter, outside the
+    # draw and its quota.
+    special_groups_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -265,7 +268,8 @@ def parse_rules(data: dict) -> Rules:
                                          "lottery.quota_per_draw", 0),
             commit_at=_clock(spec.get("commit_at", "10:00"), "lottery.commit_at"),
             draw_after_minutes=_positive_int(spec.get("draw_after_minutes", 60),
-                                             "lottery.draw_after_minutes"))
+                                             "lottery.draw_after_minutes"),
+            special_groups_free=bool(spec.get("special_groups_free", False)))
     queue = None
     if allocation == "queue":
         spec = data.get("queue") or {}

@@ -5,14 +5,16 @@ from wx_backend.models.campaigns import Campaign, RulesVersion, Store, Window
 from wx_backend.models.community import AssistedAction, CommunityStaff
 from wx_backend.models.delivery import ORDER_STATUSES, DeliveryOrder
 from wx_backend.models.identity import Resident
-from wx_backend.models.lottery import ENTRY_STATUSES, Draw, Entry
+from wx_backend.models.lottery import ENTRY_STATUSES, Draw, Entry, SpecialGroupMember
 from wx_backend.models.notify import (CHANNELS, DELIVERY_STATUSES, Delivery, Follower,
                                       ScheduleRun, SubscribeConsent)
 from wx_backend.models.official import (ANNOUNCEMENT_STATUSES, Announcement, Editor,
                                         FaqSynonym, KnowledgeEntry)
 from wx_backend.models.sms import OutboxSms
 
-__all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "AssistedAction", "CommunityStaff", "BOOKING_STATUSES", "Editor", "FaqSynonym",
-           "KnowledgeEntry", "Booking", "CHANNELS", "Campaign", "DELIVERY_STATUSES", "Delivery",
-           "DeliveryOrder", "Draw", "ORDER_STATUSES", "ENTRY_STATUSES", "Entry", "Follower", "OutboxSms", "Resident", "RulesVersion", "ScheduleRun", "Staff", "Store",
-           "SubscribeConsent", "Window"]
+__all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "AssistedAction", "BOOKING_STATUSES",
+           "Booking", "CHANNELS", "Campaign", "CommunityStaff", "DELIVERY_STATUSES",
+           "Delivery", "DeliveryOrder", "Draw", "ENTRY_STATUSES", "Editor", "Entry",
+           "FaqSynonym", "Follower", "KnowledgeEntry", "ORDER_STATUSES", "OutboxSms",
+           "Resident", "RulesVersion", "ScheduleRun", "SpecialGroupMember", "Staff",
+           "Store", "SubscribeConsent", "Window"]

@@ -64,6 +64,21 @@ class Entry(db.Model):
     voucher_code: Mapped[str | None] = mapped_column(String(6))
     released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the entry won outside the draw as a member of a special group (free).
+    special_group: Mapped[str | None] = mapped_column(String(40))
+
+
+class SpecialGroupMember(db.Model):
+    """A person on a special group's list for a campaign (for example low-income
+    residents), known only by the blind index of their ID number."""
+
+    __tablename__ = "special_group_members"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    id_number_index: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(40))
+    imported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now())
 
 
 class Draw(db.Model):

@@ -1,5 +1,5 @@
-"""Lottery and queue campaigns: entries (registrations) and draws; the resident's promise
-(households).
+"""Lottery and queue campaigns: entries (registrations) and draws; special groups; the
+resident's promise (households).
 
 Revision ID: 0005
 Revises: 0004
@@ -63,6 +63,7 @@ def upgrade():
         sa.Column("voucher_code", sa.String(6), nullable=True),
         sa.Column("released_at", TZ, nullable=True),
         sa.Column("redeemed_at", TZ, nullable=True),
+        sa.Column("special_group", sa.String(40), nullable=True),
         sa.UniqueConstraint("campaign_id", "reservation_no"),
         sa.CheckConstraint("status IN ('pooled', 'won', 'claimed', 'lapsed', 'withdrawn', "
                            "'pending', 'approved', 'rejected', 'released', 'redeemed')",
@@ -76,9 +77,18 @@ def upgrade():
     op.create_index("ix_entries_queue", "entries", ["store_id", "status", "reservation_no"],
                     postgresql_where=sa.text("store_id IS NOT NULL"))
     op.add_column("residents", sa.Column("promised_at", TZ, nullable=True))
+    op.create_table(
+        "special_group_members",
+        sa.Column("campaign_id", sa.BigInteger(), sa.ForeignKey("campaigns.id"),
+                  primary_key=True),
+        sa.Column("id_number_index", sa.String(64), primary_key=True),
+        sa.Column("group_name", sa.String(40), nullable=False),
+        sa.Column("imported_at", TZ, nullable=False, server_default=sa.text("now()")),
+    )
 
 
 def downgrade():
+    op.drop_table("special_group_members")
     op.drop_column("residents", "promised_at")
     op.drop_table("entries")
     op.drop_table("draws")
