@@ -353,3 +353,19 @@ def test_special_group_members_win_a_free_portion_outside_the_draw(app, client, 
     with app.app_context():
         made = lottery.commit_draw(db.session, campaign_id, 1, now())
         assert made.entries_text.decode().split() == [pooled.json["reservation_no"]]
+
+
+def test_entries_after_the_last_draw_are_refused(app, client):
+    rules = load_preset("fuzhou")
+    rules["lottery"]["entries_until"] = (now() - timedelta(minutes=1)).isoformat()
+    with app.app_context():
+        campaign = campaigns.create_campaign(db.session, "fuzhou-closed", rules,
+                                             now() - timedelta(days=3), preset="fuzhou")
+        db.session.commit()
+        campaign_id = campaign.id
+    (person,) = residents(app, 1)
+
+    late = enter(client, campaign_id, person.token)
+
+    assert late.status_code == 409 and late.json["error"]["code"] == "entries_closed"
+    assert statuses(app, campaign_id) == {}

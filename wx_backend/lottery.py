@@ -64,6 +64,10 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     version, rules = rules_in_force(session, campaign_id, now)
     if rules.lottery is None and rules.queue is None:
         raise Conflict("not_a_lottery", "本活动不是摇号或排队登记活动，请直接预约")
+    closes = rules.lottery.entries_until if rules.lottery else None
+    if closes is not None and now >= closes:
+        raise Conflict("entries_closed", f"登记已于{closes.astimezone(rules.zone):%m月%d日%H:%M}截止",
+                       closed_at=closes.isoformat())
     status = "pooled"
     if rules.queue is not None:
         status = "pending"

@@ -65,6 +65,8 @@ class LotterySettings:
     # Members of imported special groups win a free portion when they enter, outside the
     # draw and its quota.
     special_groups_free: bool = False
+    # Entries are refused from this moment on (the campaign's last draw); None: always open.
+    entries_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,9 @@ def parse_rules(data: dict) -> Rules:
             commit_at=_clock(spec.get("commit_at", "10:00"), "lottery.commit_at"),
             draw_after_minutes=_positive_int(spec.get("draw_after_minutes", 60),
                                              "lottery.draw_after_minutes"),
-            special_groups_free=bool(spec.get("special_groups_free", False)))
+            special_groups_free=bool(spec.get("special_groups_free", False)),
+            entries_until=(_instant(spec["entries_until"], "lottery.entries_until")
+                           if spec.get("entries_until") else None))
     queue = None
     if allocation == "queue":
         spec = data.get("queue") or {}

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timezone
 
 import redis
-from flask import current_app, request
+from flask import current_app
 
 from wx_backend import sessions
 from wx_backend.account_auth import account_auth
@@ -17,6 +17,7 @@ from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, knowledge
 from wx_backend.official_account.bot import forget_texts, normalise
 from wx_backend.staff.accounts import authenticate_editor
+from wx_backend.web_input import credentials, json_object as _json
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,6 @@ editor_auth = account_auth(Editor, sessions.EDITOR, "EditorAuth",
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
-
-def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("invalid_json", "请求体应为 JSON 对象")
-    return data
 
 
 def _moment(value, field: str) -> datetime:
@@ -53,12 +48,7 @@ def _moment(value, field: str) -> datetime:
 @bp.doc(summary="编辑登录")
 def editor_login():
     """Exchange username and password for an editor token."""
-    data = _json()
-    username, password = data.get("username"), data.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise InvalidInput("invalid_credentials", "请填写用户名和密码",
-                           fields={"username": "必填", "password": "必填"})
-    editor = authenticate_editor(db.session, username[:64], password[:200])
+    editor = authenticate_editor(db.session, *credentials())
     issued = sessions.issue(redis_store.client, editor.id, EDITOR_SESSION_TTL,
                             prefix=sessions.EDITOR)
     return {"token": issued.token, "expires_in": issued.expires_in, "role": editor.role}

@@ -14,6 +14,7 @@ from wx_backend.extensions import db, pii, redis_store
 from wx_backend.identity import masked_profile
 from wx_backend.models import Booking, Campaign, CommunityStaff, Entry
 from wx_backend.staff.accounts import authenticate_community_staff
+from wx_backend.web_input import credentials, json_object as _json
 
 SESSION_TTL = 12 * 3600
 
@@ -24,12 +25,6 @@ community_auth = account_auth(CommunityStaff, sessions.COMMUNITY, "CommunityAuth
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
-
-def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("invalid_json", "请求体应为 JSON 对象")
-    return data
 
 
 def _id(data: dict, name: str) -> int:
@@ -43,11 +38,7 @@ def _id(data: dict, name: str) -> int:
 @bp.doc(summary="社区工作人员登录")
 def community_login():
     """Exchange username and password for a token."""
-    data = _json()
-    username, password = data.get("username"), data.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise InvalidInput("invalid_credentials", "请填写用户名和密码")
-    staff = authenticate_community_staff(db.session, username[:64], password[:200])
+    staff = authenticate_community_staff(db.session, *credentials())
     issued = sessions.issue(redis_store.client, staff.id, SESSION_TTL, prefix=sessions.COMMUNITY)
     return {"token": issued.token, "expires_in": issued.expires_in, "district": staff.district}
 
