@@ -177,3 +177,49 @@ def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(a
             (booked[home.id], "express", "pending")]
     switched = [m["text"] for m in client.get("/dev/outbox").json["sms"] if "送货上门" in m["text"]]
     assert len(switched) == 1 and booked[home.id] in switched[0]
+
+
+def test_a_postal_booking_counts_against_the_same_limit_as_a_pickup(app, client, tmp_path):
+    """Qingdao: remote residents book at the post office; one success in either channel
+    blocks the other."""
+    from tests.worlds import build
+    from wx_backend import campaigns as campaign_domain
+    from wx_backend.models import Store
+
+    world = build(app, "qingdao")
+    with app.app_context():
+        campaign = db.session.get(campaign_domain.Campaign, world.campaign_id)
+        csv_text = ("name,address,district,lat,lng,daily_cap,opening_hours,channel\n"
+                    "即墨邮政局,即墨区振华街1号,即墨区,36.39,120.45,100,08:00-17:00,postal\n")
+        result = campaign_domain.import_stores(db.session, campaign, csv_text, 100)
+        assert not result.errors, result.errors
+        db.session.commit()
+        post_office = db.session.scalars(db.select(Store.id).where(Store.channel == "postal")).one()
+    app.extensions["directory"].forget()
+    remote, town = residents(app, 2)
+    with app.app_context():
+        db.session.get(Resident, remote.id).address = "青岛市即墨区龙山街道东关村88号"
+        db.session.get(Resident, town.id).address = "青岛市市南区香港中路10号1栋101"
+        db.session.commit()
+
+    def book(person, store_id):
+        return client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                           json={"store_id": store_id}, headers=auth(person.token))
+
+    assert book(town, post_office).json["error"]["code"] == "outside_delivery_area"
+    posted = book(remote, post_office)
+    assert posted.status_code == 201, posted.json
+    with app.app_context():
+        order = db.session.scalars(db.select(DeliveryOrder)).one()
+        assert (order.channel, order.fee_fen, order.cash_on_delivery) == ("postal", 1300, True)
+        assert order.reservation_no == posted.json["reservation_no"]
+    pickup = book(remote, world.store_ids[0])
+    assert pickup.status_code == 409
+    assert pickup.json["error"]["code"] in ("already_booked", "cooldown")
+
+    bad = store_csv([10]).replace("opening_hours\n", "opening_hours,channel\n").replace(
+        "09:00-18:00\n", "09:00-18:00,drone\n")
+    with app.app_context():
+        campaign = db.session.get(campaign_domain.Campaign, world.campaign_id)
+        refused = campaign_domain.import_stores(db.session, campaign, bad, 10)
+        assert refused.errors and "drone" in refused.errors[0]

@@ -140,7 +140,8 @@ def import_stores(session: Session, campaign: Campaign, text: str,
     """Create or update (by name) the stores listed in CSV ``text``.
 
     Columns: name, address, district, lat, lng, daily_cap (blank: the rules' cap),
-    opening_hours. Nothing is written when any row is bad; every bad row is reported.
+    opening_hours, and optionally channel (``pickup``, the default, or ``postal`` for the
+    post office). Nothing is written when any row is bad; every bad row is reported.
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in STORE_COLUMNS if c not in (reader.fieldnames or [])]
@@ -172,12 +173,16 @@ def import_stores(session: Session, campaign: Campaign, text: str,
         except ValueError:
             problems.append(f"daily_cap {values['daily_cap']!r} is not a whole number >= 0")
             cap = 0
+        channel = (row.get("channel") or "").strip() or "pickup"
+        if channel not in ("pickup", "postal"):
+            problems.append(f"channel {channel!r} is not pickup or postal")
         if problems:
             errors.append(f"line {line}: " + "; ".join(problems))
             continue
         rows.append(dict(name=values["name"], address=values["address"],
                          district=values["district"], lat=lat, lng=lng, daily_cap=cap,
-                         opening_hours=values["opening_hours"] or "09:00-18:00"))
+                         opening_hours=values["opening_hours"] or "09:00-18:00",
+                         channel=channel))
     if errors:
         return StoreImport(errors=errors)
     if not rows:

@@ -172,6 +172,23 @@ def import_statuses(session: Session, text: str) -> StatusImport:
     return result
 
 
+def check_deliverable(session: Session, rules: Rules, resident_id: int) -> Resident:
+    """The resident, if the post can reach them: an address inside the delivery area."""
+    resident = session.get(Resident, resident_id)
+    if resident is None or not resident.address:
+        raise Conflict("address_required", "邮寄需要收货地址，请先在实名信息中填写住址")
+    if not in_area(resident.address, rules.delivery.area):
+        raise Conflict("outside_delivery_area",
+                       "邮寄仅限" + "、".join(rules.delivery.area) + "，请选择药店领取")
+    return resident
+
+
+def order_of_booking(session: Session, booking_id: int) -> DeliveryOrder | None:
+    """The order made for a booking (a replayed request finds the first one)."""
+    return session.scalars(select(DeliveryOrder)
+                           .where(DeliveryOrder.booking_id == booking_id)).first()
+
+
 def order_of_entry(session: Session, entry_id: int) -> DeliveryOrder | None:
     """The order made for a lottery entry (None when it is collected in a store)."""
     return session.scalars(select(DeliveryOrder)

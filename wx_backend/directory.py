@@ -46,6 +46,7 @@ class StoreInfo:
     lng: float
     daily_cap: int
     opening_hours: str
+    channel: str = "pickup"
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def load_snapshot(session: Session, campaign_id: int, now: datetime) -> Snapshot
     campaign = get_campaign(session, campaign_id)
     version, rules = rules_in_force(session, campaign_id, now)
     stores = {s.id: StoreInfo(s.id, s.name, s.address, s.district, s.lat, s.lng, s.daily_cap,
-                              s.opening_hours)
+                              s.opening_hours, s.channel)
               for s in session.scalars(select(Store).where(Store.campaign_id == campaign_id,
                                                            Store.active))}
     windows = [WindowInfo(w.id, w.opens_at, w.closes_at, w.quota, w.pickup_date,

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from flask import Response, current_app, request
 
-from wx_backend import booking, notify, pickup
+from wx_backend import booking, delivery, notify, pickup
 from wx_backend.errors import InvalidInput
 from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
@@ -143,9 +143,18 @@ def create_booking(campaign_id: int, body):
         booker = booking.resident_booker(db.session, session.resident_id)
     booking.check_rules_version(snapshot, body["rules_version"] or _shown_rules_version())
     booking.check_eligible(db.session, snapshot, session.resident_id)
+    store = snapshot.stores.get(body["store_id"])
+    postal = store is not None and store.channel == "postal"
+    if postal:
+        resident = delivery.check_deliverable(db.session, snapshot.rules, session.resident_id)
     made = booking.book(db.session, _stock(), _directory(), snapshot, booker,
                         body["store_id"], now, pickup_slot=body["pickup_slot"],
                         idempotency_key=idempotency_key)
+    if postal and not delivery.order_of_booking(db.session, made["id"]):
+        # Sent by post to the holder's address; the same claim and cooldown as a pickup.
+        delivery.order_for(db.session, snapshot.rules, campaign_id, resident,
+                           made["reservation_no"], "postal", booking_id=made["id"])
+        db.session.commit()
     # The confirmation goes out from a worker, batched with everyone else's.
     notify.nudge(_stock().client)
     return made, 201

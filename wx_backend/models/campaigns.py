@@ -68,6 +68,7 @@ class Store(db.Model):
         CheckConstraint("daily_cap >= 0", name="ck_stores_daily_cap"),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lng BETWEEN -180 AND 180",
                         name="ck_stores_coordinates"),
+        CheckConstraint("channel IN ('pickup', 'postal')", name="ck_stores_channel"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -81,6 +82,9 @@ class Store(db.Model):
     daily_cap: Mapped[int] = mapped_column(Integer)
     opening_hours: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # "postal": not a pharmacy but the post office: a booking here is sent to the holder's
+    # address (the campaign's remote areas), and counts against the same limits.
+    channel: Mapped[str] = mapped_column(String(20), default="pickup", server_default="pickup")
 
 
 class Window(db.Model):
