@@ -269,11 +269,16 @@ def main() -> int:
         print(f"oversold + double-booked + stores over cap, all rounds: {failures}")
         return 1 if failures else 0
     finally:
-        for process in processes:
-            stop(process)
-        with psycopg.connect(args.database_url, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        client.flushdb()
+        tear_down(processes, args.database_url, schema, client)
+
+
+def tear_down(processes: list, database_url: str, schema: str, client: redis.Redis) -> None:
+    """Stop the servers, drop the run's schema and empty its Redis database."""
+    for process in processes:
+        stop(process)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    client.flushdb()
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -55,7 +55,7 @@ from wechatpy.utils import WeChatSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from booking import (ROOT, free_port, gunicorn_command, parse_server_arguments,  # noqa: E402
-                     server_arguments, server_env, stop, wait_ready)
+                     server_arguments, server_env, tear_down, wait_ready)
 
 TOKEN = "benchofficialtoken"
 AES_KEY = "YmVuY2gtb2ZmaWNpYWwtYWNjb3VudC1hZXMta2V5LTE"  # EncodingAESKey: 43 characters
@@ -344,11 +344,7 @@ def main() -> int:
         clean = not errors
         return 0 if clean else 1
     finally:
-        for process in processes:
-            stop(process)
-        with psycopg.connect(args.database_url, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        client.flushdb()
+        tear_down(processes, args.database_url, schema, client)
         if clean:  # otherwise the servers' logs stay for a look
             shutil.rmtree(instance, ignore_errors=True)
 
