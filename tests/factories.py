@@ -1,30 +1,40 @@
-"""Test data: valid Chinese resident ID numbers and mobile numbers."""
+"""Test data: valid identity document numbers and mobile numbers, varied the way real
+residents' are (see ``wx_backend.dev.people``)."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import date
 
-from stdnum.cn import ric
+from wx_backend.dev import people
+from wx_backend.identity import check_character
 
 
 def id_number(region: str = "110105", birth: date = date(1985, 6, 15), serial: int = 1) -> str:
-    """A valid 18-digit ID number (check digit computed) for the given parts."""
+    """A valid 18-digit ID number (check character computed) for the given parts."""
     body = f"{region}{birth:%Y%m%d}{serial:03d}"
-    return body + ric.calc_check_digit(body + "0")
+    return body + check_character(body)
 
 
 class IdNumbers:
-    """Distinct valid ID numbers, one per call, from several real Beijing districts."""
+    """Distinct valid ID card numbers, one per call: regions from the seed cities and the
+    provinces people come from (retired codes too), births from 1930 to 2008. ``region``
+    pins the region code when a test needs one."""
+
+    # Far above the numbers wx_backend.dev.residents hands out in tests and benchmarks.
+    _FIRST = 20_000_000
 
     def __init__(self):
-        self._serials = itertools.count(1)
+        self._serials = itertools.count(self._FIRST)
 
-    def __call__(self, region: str = "110105") -> str:
-        serial = next(self._serials)
-        return id_number(region, date(1960, 1, 1) + timedelta(days=serial * 97), serial % 1000)
+    def __call__(self, region: str | None = None) -> str:
+        number = people.id_number(next(self._serials))
+        if region is None:
+            return number
+        body = region + number[6:17]
+        return body + check_character(body)
 
 
 def phone(n: int) -> str:
-    """The n-th test mobile number (139 0000 nnnn)."""
-    return f"1390000{n:04d}"
+    """The n-th test mobile number, across the carriers' prefixes."""
+    return people.phone(n)

@@ -38,9 +38,11 @@ def _text(data: dict, name: str) -> str:
 def register(session: Session, vault: PiiVault, staff: CommunityStaff, data: dict,
              now: datetime) -> Resident:
     """Register a resident of the staff's district with a verified profile."""
+    id_number = identity.normalise_id_number(_text(data, "id_number"))
     profile = identity.ProfileInput(
         name=identity.normalise_name(_text(data, "name")),
-        id_number=identity.normalise_id_number(_text(data, "id_number")),
+        id_number=id_number,
+        id_kind=identity.check_id_kind(id_number, data.get("id_kind")),
         phone=identity.normalise_phone(_text(data, "phone")),
         address=identity.normalise_address(_text(data, "address")),
         promise=data.get("promise") is True)

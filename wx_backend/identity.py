@@ -2,10 +2,19 @@
 
 Decisions recorded here:
 
-- ID numbers are the 18-digit second-generation numbers, checked with ``stdnum.cn.ric``
-  (checksum, a real birth date that is not in the future, a region code that existed at
-  that date). The old 15-digit numbers are refused with their own message: they stopped
-  being valid documents on 2013-01-01 and carry no checksum, so they cannot be verified.
+- Identity documents (``read_id_document``): the resident ID card, the Hong Kong / Macau /
+  Taiwan residents' residence permit and the foreigner's permanent residence card, the
+  documents a resident of a Chinese city can hold. The kind follows from the number itself
+  and is recorded with the profile. See ``read_id_document`` for what is checked; in short,
+  what can really be issued is accepted and the rest refused with its own message.
+- The region code of an ID number is checked against every code GB/T 2260 has ever had
+  (python-stdnum's table), whatever the birth year. python-stdnum's own rule, that the code
+  must have existed in the birth year, refuses real cards: numbers were assigned from the
+  mid-1980s on, with the code of the place of household registration *at issue*, so a
+  person born in 1955 in a district created in 1983 carries that district's code, and
+  retired codes stay printed on valid cards (stdnum issue #442).
+- The old 15-digit numbers are refused with their own message: they stopped being valid
+  documents on 2013-01-01 and carry no checksum, so they cannot be verified.
 - One ID number binds to one WeChat account (a unique blind index). Once a profile is
   complete, name and ID number are fixed: changing them would let one account book as
   several people. Phone and address may change, the phone only with a fresh SMS code.
@@ -24,8 +33,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from stdnum import exceptions as stdnum_errors
-from stdnum.cn import ric
+from stdnum import numdb
 
 from wx_backend.errors import Conflict, InvalidInput
 from wx_backend.models import Follower, Resident
@@ -55,30 +63,109 @@ def normalise_name(raw: str) -> str:
     return name
 
 
-def normalise_id_number(raw: str, today: date | None = None) -> str:
-    """An 18-digit resident ID number, upper-case X, or InvalidInput with the reason."""
+DOCUMENT_KINDS = {
+    "resident_id": "居民身份证",
+    "hmt_permit": "港澳台居民居住证",
+    "foreign_permanent": "外国人永久居留身份证",
+}
+# Residence permits of Hong Kong, Macau and Taiwan residents (since 2018-09-01): 18 digits,
+# the ID card's layout and checksum, with these fixed codes in place of the region.
+_PERMIT_REGIONS = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
+# Codes printed on real documents that python-stdnum's table lacks. 830000 is not a
+# GB/T 2260 region (Taiwan's code there is 710000) but the Taiwan residents' permit code.
+_EXTRA_REGIONS = {"830000"}
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARACTERS = "10X98765432"
+
+
+@dataclass(frozen=True)
+class IdDocument:
+    """An identity document's number, normalised, and its kind (a DOCUMENT_KINDS key)."""
+
+    kind: str
+    number: str
+
+    @property
+    def kind_name(self) -> str:
+        return DOCUMENT_KINDS[self.kind]
+
+
+def region_ever_existed(code: str) -> bool:
+    """True when the 6-digit ``code`` is, or ever was, a GB/T 2260 administrative region."""
+    if code in _EXTRA_REGIONS:
+        return True
+    if len(code) != 6 or not code.isdigit():
+        return False
+    return any("county" in props for _, props in numdb.get("cn/loc").info(code))
+
+
+def check_character(body: str) -> str:
+    """The GB 11643 (ISO 7064 MOD 11-2) check character of 17 digits."""
+    return _CHECK_CHARACTERS[sum(int(d) * w for d, w in zip(body, _WEIGHTS)) % 11]
+
+
+def read_id_document(raw: str, today: date | None = None) -> IdDocument:
+    """The identity document a number belongs to, or InvalidInput naming what is wrong.
+
+    Accepted: an 18-character number (resident ID card, a residence permit with 810000,
+    820000 or 830000, or the permanent residence card issued since 2023-12-01, which starts
+    with 9 and the issuing province's two digits) whose check character is right, whose
+    birth date is a real date from 1900 up to today, and whose region (or province) code
+    exists or ever existed; and the 2017 permanent residence card, three Latin letters of
+    nationality and twelve digits whose first two are the issuing province. The 2017
+    card's check digit rule is not published, so its number is checked for form only; the
+    card itself is looked at when the masks are collected. Spaces, dashes, full-width
+    characters and a lower-case x are normalised.
+    """
     def refuse(message: str):
         return InvalidInput("invalid_id_number", message, fields={"id_number": message})
 
     number = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", raw)).upper()
+    if re.fullmatch(r"[A-Z]{3}\d{12}", number):
+        if not region_ever_existed(number[3:5] + "0000"):
+            raise refuse("证件号码中的地区代码不存在，请核对")
+        return IdDocument("foreign_permanent", number)
     if len(number) == 15 and number.isdigit():
         raise refuse("不支持15位旧身份证号，请填写18位居民身份证号码")
-    if len(number) != 18 or not number[:17].isdigit() or not (
-            number[17].isdigit() or number[17] == "X"):
+    if len(number) != 18:
         raise refuse("身份证号应为18位，最后一位可以是数字或X")
-    if number[17] != ric.calc_check_digit(number):
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise refuse("身份证号应为18位数字，只有最后一位可以是X")
+    if number[17] != check_character(number[:17]):
         raise refuse("身份证号校验位不正确，请核对")
     try:
-        birth = ric.get_birth_date(number)
-    except stdnum_errors.ValidationError:
+        birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
         raise refuse("身份证号中的出生日期不存在，请核对") from None
     if birth > (today or date.today()) or birth.year < 1900:
         raise refuse("身份证号中的出生日期不正确，请核对")
-    try:
-        ric.get_birth_place(number)
-    except stdnum_errors.ValidationError:
-        raise refuse("身份证号中的地区代码不存在，请核对") from None
-    return number
+    if number[0] == "9":
+        if not region_ever_existed(number[1:3] + "0000"):
+            raise refuse("证件号码中的地区代码不存在，请核对")
+        return IdDocument("foreign_permanent", number)
+    if number[:6] in _PERMIT_REGIONS:
+        return IdDocument("hmt_permit", number)
+    if not region_ever_existed(number[:6]):
+        raise refuse("身份证号中的地区代码不存在，请核对")
+    return IdDocument("resident_id", number)
+
+
+def normalise_id_number(raw: str, today: date | None = None) -> str:
+    """The number of any accepted identity document (see read_id_document), normalised."""
+    return read_id_document(raw, today).number
+
+
+def check_id_kind(number: str, kind: str | None) -> str:
+    """The document kind of an accepted ``number``; InvalidInput when the resident chose
+    another kind than the number belongs to (``kind`` None: no choice made)."""
+    found = read_id_document(number).kind
+    if kind is not None and kind not in DOCUMENT_KINDS:
+        message = "证件类型应为居民身份证、港澳台居民居住证或外国人永久居留身份证"
+        raise InvalidInput("invalid_id_kind", message, fields={"id_kind": message})
+    if kind is not None and kind != found:
+        message = f"这是{DOCUMENT_KINDS[found]}的号码，请把证件类型选为“{DOCUMENT_KINDS[found]}”"
+        raise InvalidInput("id_kind_mismatch", message, fields={"id_kind": message})
+    return found
 
 
 def normalise_phone(raw: str) -> str:
@@ -138,6 +225,7 @@ class ProfileInput:
     phone: str
     address: str | None = None
     promise: bool = False
+    id_kind: str = "resident_id"
 
 
 def complete_profile(session: Session, vault: PiiVault, resident_id: int,
@@ -167,6 +255,7 @@ def complete_profile(session: Session, vault: PiiVault, resident_id: int,
     resident.name = profile.name
     resident.id_number = profile.id_number
     resident.id_number_index = id_index
+    resident.id_kind = profile.id_kind
     resident.phone = profile.phone
     resident.phone_index = vault.blind_index(profile.phone, INDEX_PHONE)
     if profile.address is not None:
@@ -198,6 +287,8 @@ def masked_profile(resident: Resident) -> dict:
         "profile_complete": resident.profile_complete,
         "name": mask_name(resident.name) if resident.name else None,
         "id_number": mask_id_number(resident.id_number) if resident.id_number else None,
+        "id_kind": resident.id_kind if resident.id_number else None,
+        "id_kind_name": DOCUMENT_KINDS[resident.id_kind] if resident.id_number else None,
         "phone": mask_phone(resident.phone) if resident.phone else None,
         "address": mask_address(resident.address) if resident.address else None,
         "verified_at": resident.profile_completed_at,

@@ -16,6 +16,7 @@ Plain functions over a SQLAlchemy session; the caller commits.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -34,14 +35,34 @@ def _queue_rules(session: Session, campaign_id: int, now: datetime):
     return rules
 
 
-def pending_in_district(session: Session, staff: CommunityStaff, campaign_id: int) -> list:
-    """Registrations awaiting review whose address lies in the staff's district."""
+_LIVE = ("pending", "approved", "released", "redeemed")
+
+
+@dataclass(frozen=True)
+class PendingRegistration:
+    """A registration awaiting review, with the district's other live registrations whose
+    address is nearly the same (perhaps one household written twice)."""
+
+    entry: Entry
+    resident: Resident
+    possible_duplicates: list[tuple[Entry, Resident]]
+
+
+def pending_in_district(session: Session, staff: CommunityStaff,
+                        campaign_id: int) -> list[PendingRegistration]:
+    """Registrations awaiting review whose address lies in the staff's district, each with
+    its possible duplicates among the district's live registrations."""
     rows = session.execute(
         select(Entry, Resident).join(Resident, Resident.id == Entry.resident_id)
-        .where(Entry.campaign_id == campaign_id, Entry.status == "pending")
+        .where(Entry.campaign_id == campaign_id, Entry.status.in_(_LIVE))
         .order_by(Entry.reservation_no)).all()
-    return [(entry, resident) for entry, resident in rows
-            if resident.address and households.in_area(resident.address, [staff.district])]
+    mine = {entry.id: (entry, resident) for entry, resident in rows
+            if resident.address and households.in_area(resident.address, [staff.district])}
+    near = households.possible_duplicates(
+        {entry_id: resident.address for entry_id, (_, resident) in mine.items()})
+    return [PendingRegistration(entry, resident,
+                                [mine[other] for other in sorted(near.get(entry.id, []))])
+            for entry, resident in mine.values() if entry.status == "pending"]
 
 
 def review(session: Session, staff: CommunityStaff, entry_id: int, approve: bool,

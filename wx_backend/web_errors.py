@@ -55,6 +55,7 @@ FIELD_LABELS = {
     "code": "登录凭证",
     "name": "姓名",
     "id_number": "身份证号",
+    "id_kind": "证件类型",
     "phone": "手机号",
     "sms_code": "验证码",
     "address": "地址",

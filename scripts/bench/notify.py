@@ -218,7 +218,9 @@ def main() -> int:
             "SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
         records = requests.get(fake.base_url + "/fake/messages", timeout=30).json()["messages"]
         phones = Counter(record["phone"] for record in records)
-        expected = {f"139{n % 100_000_000:08d}" for n in range(args.count)}
+        from wx_backend.dev import people
+
+        expected = {people.phone(n) for n in range(args.count)}
         duplicates = sum(n - 1 for n in phones.values() if n > 1)
         losses = len(expected - set(phones))
         last = max((record["at"] for record in records), default=started) - started

@@ -128,12 +128,17 @@ def pending_registrations():
     raw = request.args.get("campaign_id", "")
     if not raw.isdigit() or len(raw) > 18:
         raise InvalidInput("invalid_campaign_id", "请给出活动编号", fields={"campaign_id": "应为整数"})
-    rows = queue.pending_in_district(db.session, community_auth.current_user, int(raw))
-    return {"registrations": [{"id": entry.id, "reservation_no": entry.reservation_no,
-                               "name": mask_name(resident.name), "address": resident.address,
-                               "store_id": entry.store_id,
-                               "created_at": entry.created_at.isoformat()}
-                              for entry, resident in rows]}
+    def line(entry, resident) -> dict:
+        return {"id": entry.id, "reservation_no": entry.reservation_no,
+                "status": entry.status, "name": mask_name(resident.name),
+                "address": resident.address, "store_id": entry.store_id,
+                "created_at": entry.created_at.isoformat()}
+
+    pending = queue.pending_in_district(db.session, community_auth.current_user, int(raw))
+    return {"registrations": [
+        {**line(one.entry, one.resident),
+         "possible_duplicates": [line(*other) for other in one.possible_duplicates]}
+        for one in pending]}
 
 
 @bp.post("/registrations/<int:entry_id>/review")

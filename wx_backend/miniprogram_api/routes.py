@@ -91,6 +91,8 @@ def put_profile(body):
     """Verify the phone by SMS code, then store the real-name profile encrypted."""
     _codes().verify(body["phone"], "profile", body["sms_code"])
     profile = identity.ProfileInput(name=body["name"], id_number=body["id_number"],
+                                    id_kind=identity.check_id_kind(body["id_number"],
+                                                                   body["id_kind"]),
                                     phone=body["phone"], address=body["address"],
                                     promise=body["promise"])
     resident = identity.complete_profile(db.session, pii.vault, current_resident_id(), profile,

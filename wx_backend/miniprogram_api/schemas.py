@@ -56,7 +56,13 @@ class SmsCodeOut(Schema):
 
 class ProfileIn(Schema):
     name = Normalised(identity.normalise_name, required=True)
-    id_number = Normalised(identity.normalise_id_number, required=True)
+    id_number = Normalised(identity.normalise_id_number, required=True, metadata={
+        "description": "证件号码：18位居民身份证号、港澳台居民居住证号，或外国人永久居留身份证号"
+                       "（2023版18位，2017版3位字母加12位数字）"})
+    id_kind = String(load_default=None, allow_none=True,
+                     validate=OneOf(list(identity.DOCUMENT_KINDS), error="证件类型不正确"),
+                     metadata={"description": "证件类型；不填时按号码判断。"
+                               + "，".join(f"{k}：{v}" for k, v in identity.DOCUMENT_KINDS.items())})
     phone = Normalised(identity.normalise_phone, required=True)
     sms_code = String(required=True, validate=Regexp(r"^\d{6}$", error="验证码应为6位数字"))
     address = Normalised(identity.normalise_address, load_default=None, allow_none=True)
@@ -68,6 +74,8 @@ class ProfileOut(Schema):
     profile_complete = Boolean(required=True)
     name = String(allow_none=True, metadata={"example": "张*三"})
     id_number = String(allow_none=True, metadata={"example": "110105********002X"})
+    id_kind = String(allow_none=True, metadata={"example": "resident_id"})
+    id_kind_name = String(allow_none=True, metadata={"example": "居民身份证"})
     phone = String(allow_none=True, metadata={"example": "138****5678"})
     address = String(allow_none=True)
     verified_at = DateTime(allow_none=True)

@@ -27,6 +27,8 @@ class Resident(db.Model):
             " AND phone_index IS NOT NULL)",
             name="ck_residents_complete_profile",
         ),
+        CheckConstraint("id_kind IN ('resident_id', 'hmt_permit', 'foreign_permanent')",
+                        name="ck_residents_id_kind"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -35,6 +37,9 @@ class Resident(db.Model):
     name: Mapped[str | None] = mapped_column(Encrypted("resident.name"))
     id_number: Mapped[str | None] = mapped_column(Encrypted("resident.id_number"))
     id_number_index: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Which document the number is from (wx_backend.identity.DOCUMENT_KINDS).
+    id_kind: Mapped[str] = mapped_column(String(20), default="resident_id",
+                                         server_default="resident_id")
     phone: Mapped[str | None] = mapped_column(Encrypted("resident.phone"))
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     address: Mapped[str | None] = mapped_column(Encrypted("resident.address"))
