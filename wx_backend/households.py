@@ -94,28 +94,39 @@ def _division_names() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
              for first, names in by_first.items()}, frozenset(short))
 
 
-def _division_at_start(text: str) -> str | None:
-    """The longest division name ``text`` starts with; a short form only when another
-    division name follows it."""
+def _divisions_at_start(text: str) -> list[str]:
+    """The division names ``text`` starts with; a short form only when another division
+    name follows it."""
     names, short = _division_names()
+    found = []
     for name in names.get(text[:1], ()):
         if not text.startswith(name):
             continue
-        if name not in short:
-            return name
         rest = text[len(name):]
-        if any(rest.startswith(other) for other in names.get(rest[:1], ())):
-            return name
-    return None
+        if name not in short or any(rest.startswith(other) for other in names.get(rest[:1], ())):
+            found.append(name)
+    return found
+
+
+def _leading_divisions(text: str, depth: int = 0) -> list[str]:
+    """The run of division names in front of ``text`` that covers the most of it, leaving
+    something behind: 青岛市南区 is 青岛 + 市南区, not 青岛市 + 南区."""
+    best: list[str] = []
+    if depth < 5:
+        for name in _divisions_at_start(text):
+            if len(text) > len(name):
+                run = [name, *_leading_divisions(text[len(name):], depth + 1)]
+                if sum(map(len, run)) > sum(map(len, best)):
+                    best = run
+    return best
 
 
 def _drop_divisions(text: str) -> str:
     if text.startswith("中国"):
         text = text[2:]
-    dropped_district = False
-    while (name := _division_at_start(text)) and len(text) > len(name):
-        text = text[len(name):]
-        dropped_district = dropped_district or name.endswith(("区", "县", "旗"))
+    run = _leading_divisions(text)
+    text = text[sum(map(len, run)):]
+    dropped_district = any(name.endswith(("区", "县", "旗")) for name in run)
     if (office := _STREET_OFFICE.match(text)) and len(text) > office.end():
         text = text[office.end():]
     elif dropped_district and (town := _TOWN.match(text)) and len(text) > town.end():
