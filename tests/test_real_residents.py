@@ -212,3 +212,27 @@ def test_born_today_is_accepted_and_tomorrow_is_not(residents):
     born = with_check(f"310115{today:%Y%m%d}002")
     assert residents.put_profile(token, name="周一诺", id_number=born, phone=phone,
                                  sms_code=code).status_code == 200
+
+
+def test_rekey_brings_keys_made_by_older_rules_in_line(app, client, pudong, sql):
+    alone, twice, again = living_at(app, ["上海市浦东新区花木路101弄3号1201室",
+                                          "上海市浦东新区花木路88号5栋2单元301",
+                                          "上海市浦东新区花木路八十八号五栋二单元301"])
+    ids = [register(client, pudong, alone).json["id"], register(client, pudong, twice).json["id"]]
+    # Keys as an older version would have made them: the last household got in twice.
+    sql("UPDATE entries SET person_key = 'h:old-' || id WHERE id = ANY(%s) RETURNING id", ids)
+    sql("INSERT INTO entries (campaign_id, resident_id, person_key, status, rules_version, "
+        "store_id, reservation_no, created_at) SELECT campaign_id, %s, 'h:old-x', status, "
+        "rules_version, store_id, '99999999', created_at FROM entries WHERE id = %s RETURNING id",
+        again.id, ids[1])
+
+    result = app.test_cli_runner().invoke(args=["households", "rekey"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 household keys changed" in result.output
+    assert "same household as entry" in result.output
+    keys = dict(sql("SELECT id, person_key FROM entries"))
+    assert not keys[ids[0]].startswith("h:old") and not keys[ids[1]].startswith("h:old")
+    (later,) = living_at(app, ["浦东新区花木路101弄3号楼1201"])
+    refused = register(client, pudong, later)
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "already_entered")

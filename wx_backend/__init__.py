@@ -64,9 +64,11 @@ def _instance_path(settings: Mapping) -> str | None:
 def describe_errors(app: APIFlask) -> None:
     """Document the one error envelope in the OpenAPI spec for every error response."""
     from wx_backend.miniprogram_api.schemas import ERROR_SPEC
+    from wx_backend.web_errors import document_error_answers
 
     app.config["HTTP_ERROR_SCHEMA"] = ERROR_SPEC
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SPEC
+    document_error_answers(app)
 
 
 def configure_logging(app: APIFlask) -> None:

@@ -28,7 +28,7 @@ from wx_backend import households, reservation
 from wx_backend.campaigns import rules_in_force
 from wx_backend.directory import Directory, Snapshot, StoreInfo, WindowInfo
 from wx_backend.errors import Conflict, InvalidInput, NotFound, TooManyRequests
-from wx_backend.models import Booking, Campaign, Resident, Store, Window
+from wx_backend.models import Booking, Campaign, Entry, Resident, Store, Window
 from wx_backend.rules import Rules
 from wx_backend.stock import Stock, Taken, idem_key
 
@@ -401,3 +401,58 @@ def expire(session: Session, stock: Stock, now: datetime) -> list[int]:
     for row in released:
         stock.drop_claim(row.campaign_id, row.person_key, row.window_id, row.seq)
     return [row.id for row in expired]
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    """What ``rekey_households`` did in one campaign."""
+
+    campaign_id: int
+    changed: int
+    same_household: list[tuple[str, int, int]]  # (kind, row id, row id already holding it)
+
+
+def rekey_households(session: Session, vault, stock: Stock | None, now: datetime,
+                     apply: bool = True) -> list[Rekeyed]:
+    """Recompute the household key of every live booking and entry in campaigns limited
+    per household, after the way addresses are canonicalised has changed.
+
+    A row whose new key another live row of its campaign already holds is the same
+    household registered twice under the old rules: it keeps its old key and is reported
+    for the residents' committee, never dropped silently. Redis claims are rebuilt for
+    every campaign that changed. With ``apply`` False nothing is written.
+    """
+    live_entry = Entry.status.in_(("pooled", "won", "pending", "approved", "released"))
+    results = []
+    for campaign_id in session.scalars(select(Campaign.id).order_by(Campaign.id)):
+        if rules_in_force(session, campaign_id, now)[1].per != "household":
+            continue
+        changed, twice = 0, []
+        for kind, model, live in (("booking", Booking, Booking.holds_cooldown),
+                                  ("entry", Entry, live_entry)):
+            rows = session.execute(
+                select(model, Resident.address).join(Resident, Resident.id == model.resident_id)
+                .where(model.campaign_id == campaign_id, live).order_by(model.id)).all()
+            holders = {row.person_key: row.id for row, _ in rows}
+            for row, address in rows:
+                try:
+                    key = households.household_key(vault, address or "")
+                except InvalidInput:
+                    continue
+                if key == row.person_key:
+                    continue
+                if key in holders and holders[key] != row.id:
+                    twice.append((kind, row.id, holders[key]))
+                    continue
+                holders.pop(row.person_key, None)
+                holders[key] = row.id
+                row.person_key = key
+                changed += 1
+        results.append(Rekeyed(campaign_id, changed, twice))
+        if apply:
+            session.flush()
+            if changed and stock is not None:
+                sync_claims(session, stock, campaign_id, now)
+    if not apply:
+        session.rollback()
+    return results

@@ -19,6 +19,7 @@ bookings_cli = AppGroup("bookings", help="Scheduled booking work.")
 editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
 community_cli = AppGroup("community", help="Community staff accounts (assisted registration).")
 delivery_cli = AppGroup("delivery", help="Delivery orders: export for couriers, import statuses.")
+households_cli = AppGroup("households", help="Household keys of per-household campaigns.")
 
 
 def register_commands(app: Flask) -> None:
@@ -31,7 +32,7 @@ def register_commands(app: Flask) -> None:
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
                     staff_cli, bookings_cli, worker_command, jobs_cli, editor_cli,
                     official_account_cli, lottery_cli, delivery_cli,
-                    community_cli):
+                    community_cli, households_cli):
         app.cli.add_command(command)
 
 
@@ -55,6 +56,28 @@ def pii_rotate() -> None:
         rewritten = reencrypt(connection, db.metadata, pii.vault)
     for table, count in rewritten.items():
         click.echo(f"{table}: {count} rows re-encrypted with key {pii.vault.current_id}")
+
+
+@households_cli.command("rekey")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+def households_rekey(dry_run) -> None:
+    """Recompute household keys of live bookings and entries after an upgrade that reads
+    addresses differently; a household found registered twice is listed, not dropped."""
+    from wx_backend import booking
+    from wx_backend.extensions import db, pii
+
+    results = booking.rekey_households(db.session, pii.vault, current_app.extensions["stock"],
+                                       _now(), apply=not dry_run)
+    if not dry_run:
+        db.session.commit()
+    for result in results:
+        click.echo(f"campaign {result.campaign_id}: {result.changed} household keys "
+                   f"{'to change' if dry_run else 'changed'}")
+        for kind, row_id, holder in result.same_household:
+            click.echo(f"  same household as {kind} {holder}: {kind} {row_id} "
+                       "(kept apart; for the residents' committee to review)")
+    if not results:
+        click.echo("no campaign limits per household")
 
 
 @click.command("reconcile")

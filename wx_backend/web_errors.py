@@ -15,7 +15,7 @@ from apiflask import APIFlask, HTTPError
 from flask import jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from wx_backend.errors import DomainError
 
@@ -165,3 +165,40 @@ def register_error_handlers(app: APIFlask) -> None:
     def last_resort(error: Exception):
         log.exception("unhandled error")
         return envelope(500)
+
+
+# Answers any route of the API can give, whatever it does: (methods, status, description).
+_COMMON_ANSWERS = (
+    ({"POST", "PUT", "PATCH", "DELETE"}, 400, "请求内容不是有效的JSON"),
+    ({"POST", "PUT", "PATCH", "DELETE"}, 413, "提交的内容太大"),
+    ({"POST", "PUT", "PATCH", "DELETE"}, 422, "提交的信息有误：error.fields 按字段说明"),
+    ({"GET", "POST", "PUT", "PATCH", "DELETE"}, 503, "数据库或Redis暂时不可用，稍后重试（Retry-After）"),
+)
+
+
+def document_error_answers(app: APIFlask) -> None:
+    """Answer 404 for URL ids past bigint (no such row), and add to the OpenAPI spec the
+    error answers every route can give (malformed or oversized bodies, validation, a
+    backing service down), each with the one error envelope; route-specific ones are
+    declared on the routes."""
+
+    @app.url_value_preprocessor
+    def no_row_past_bigint(endpoint, values):
+        if any(isinstance(v, int) and not -2**63 <= v < 2**63 for v in (values or {}).values()):
+            raise NotFound()
+
+    @app.spec_processor
+    def add_common_answers(spec: dict) -> dict:
+        envelope_schema = {"$ref": "#/components/schemas/HTTPError"}
+        for path, operations in spec.get("paths", {}).items():
+            if not path.startswith("/api/"):
+                continue
+            for method, operation in operations.items():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                for methods, status, description in _COMMON_ANSWERS:
+                    if method.upper() in methods:
+                        operation["responses"].setdefault(str(status), {
+                            "description": description,
+                            "content": {"application/json": {"schema": envelope_schema}}})
+        return spec

@@ -45,7 +45,8 @@ def _moment(value, field: str) -> datetime:
 
 
 @bp.post("/login")
-@bp.doc(summary="编辑登录")
+@bp.doc(summary="编辑登录",
+        responses={200: "成功", 401: "用户名或密码不正确"})
 def editor_login():
     """Exchange username and password for an editor token."""
     editor = authenticate_editor(db.session, *credentials())
@@ -69,7 +70,8 @@ def list_announcements():
 
 @bp.post("/announcements")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="新建公告草稿（可附规则调整）")
+@bp.doc(summary="新建公告草稿（可附规则调整）",
+        responses={201: "已创建", 404: "活动不存在", 409: "规则调整与当前规则冲突"})
 def create_announcement():
     """A new draft: ``title``, ``body``, optional ``campaign_id``, ``rules`` (a patch of the
     campaign's rules) and ``push`` (default true)."""
@@ -80,7 +82,8 @@ def create_announcement():
 
 @bp.get("/announcements/<int:announcement_id>")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="公告详情")
+@bp.doc(summary="公告详情",
+        responses={200: "成功", 404: "公告不存在"})
 def get_announcement(announcement_id: int):
     """One announcement."""
     return announcements.announcement_body(announcements.get(db.session, announcement_id),
@@ -89,7 +92,8 @@ def get_announcement(announcement_id: int):
 
 @bp.put("/announcements/<int:announcement_id>")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="修改草稿")
+@bp.doc(summary="修改草稿",
+        responses={200: "成功", 404: "公告不存在", 409: "只有草稿可以修改"})
 def update_announcement(announcement_id: int):
     """Change a draft's fields."""
     found = announcements.get(db.session, announcement_id, for_update=True)
@@ -100,7 +104,8 @@ def update_announcement(announcement_id: int):
 
 @bp.get("/announcements/<int:announcement_id>/preview")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="预览：机器人回复、推送内容、规则前后对比、推送人数")
+@bp.doc(summary="预览：机器人回复、推送内容、规则前后对比、推送人数",
+        responses={200: "成功", 404: "公告不存在"})
 def preview_announcement(announcement_id: int):
     """What publishing would show and whom it would reach."""
     result = announcements.preview(db.session, announcements.get(db.session, announcement_id),
@@ -111,7 +116,8 @@ def preview_announcement(announcement_id: int):
 
 @bp.post("/announcements/<int:announcement_id>/schedule")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="定时发布（规则调整同时生效）")
+@bp.doc(summary="定时发布（规则调整同时生效）",
+        responses={200: "成功", 404: "公告不存在", 409: "当前状态不能定时发布"})
 def schedule_announcement(announcement_id: int):
     """Schedule for ``publish_at``; its rules change takes effect at the same moment."""
     data = _json()
@@ -125,7 +131,8 @@ def schedule_announcement(announcement_id: int):
 
 @bp.post("/announcements/<int:announcement_id>/publish")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="立即发布并推送")
+@bp.doc(summary="立即发布并推送",
+        responses={200: "成功", 404: "公告不存在", 409: "当前状态不能发布"})
 def publish_announcement(announcement_id: int):
     """Publish now: visible at once, rules change in force at once, pushes queued."""
     found = announcements.get(db.session, announcement_id, for_update=True)
@@ -138,7 +145,8 @@ def publish_announcement(announcement_id: int):
 
 @bp.post("/announcements/<int:announcement_id>/retract")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="撤回公告（尚未生效的规则调整一并撤回）")
+@bp.doc(summary="撤回公告（尚未生效的规则调整一并撤回）",
+        responses={200: "成功", 404: "公告不存在", 409: "当前状态不能撤回"})
 def retract_announcement(announcement_id: int):
     """Hide it; ``reason`` is required."""
     data = _json()
@@ -180,7 +188,8 @@ def list_faq():
 
 @bp.post("/faq")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="新增问题")
+@bp.doc(summary="新增问题",
+        responses={201: "已创建", 409: "问题编号已存在"})
 def create_faq():
     """A new entry: ``key``, ``question``, ``answer``, ``phrasings``, ``keywords``."""
     entry = knowledge.save_entry(db.session, editor_auth.current_user.id, _json())
@@ -191,7 +200,8 @@ def create_faq():
 
 @bp.put("/faq/<key>")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="修改问题")
+@bp.doc(summary="修改问题",
+        responses={200: "成功", 404: "问题不存在"})
 def update_faq(key: str):
     """Change an entry's fields (``active: false`` hides it from the bot)."""
     entry = knowledge.save_entry(db.session, editor_auth.current_user.id, _json(), key=key)
@@ -202,7 +212,8 @@ def update_faq(key: str):
 
 @bp.delete("/faq/<key>")
 @bp.auth_required(editor_auth)
-@bp.doc(summary="删除问题")
+@bp.doc(summary="删除问题",
+        responses={200: "成功", 404: "问题不存在"})
 def delete_faq(key: str):
     """Remove an entry."""
     knowledge.delete_entry(db.session, key)

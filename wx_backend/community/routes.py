@@ -35,7 +35,8 @@ def _id(data: dict, name: str) -> int:
 
 
 @bp.post("/login")
-@bp.doc(summary="社区工作人员登录")
+@bp.doc(summary="社区工作人员登录",
+        responses={200: "成功", 401: "用户名或密码不正确"})
 def community_login():
     """Exchange username and password for a token."""
     staff = authenticate_community_staff(db.session, *credentials())
@@ -45,7 +46,8 @@ def community_login():
 
 @bp.post("/residents")
 @bp.auth_required(community_auth)
-@bp.doc(summary="为无智能手机的居民实名登记（核验身份证原件）")
+@bp.doc(summary="为无智能手机的居民实名登记（核验身份证原件）",
+        responses={201: "已创建", 403: "out_of_district", 409: "id_number_taken"})
 def register_resident():
     """Register a resident of this district: ``name``, ``id_number``, ``phone``, ``address``,
     ``promise``."""
@@ -57,7 +59,8 @@ def register_resident():
 
 @bp.get("/residents/<int:resident_id>")
 @bp.auth_required(community_auth)
-@bp.doc(summary="居民的登记、预约和代办记录")
+@bp.doc(summary="居民的登记、预约和代办记录",
+        responses={200: "成功", 403: "out_of_district", 404: "resident_not_found"})
 def get_resident(resident_id: int):
     """The resident's masked profile, bookings, entries and the audit trail."""
     resident = assisted.resident_in_district(db.session, community_auth.current_user,
@@ -76,7 +79,10 @@ def get_resident(resident_id: int):
 
 @bp.post("/residents/<int:resident_id>/bookings")
 @bp.auth_required(community_auth)
-@bp.doc(summary="代居民预约（同样的规则和限购）")
+@bp.doc(summary="代居民预约（同样的规则和限购）",
+        responses={201: "已创建", 403: "out_of_district", 404: "居民、活动或药店不存在",
+                   409: "sold_out / store_full / already_booked / cooldown / window_closed /"
+                        " not_eligible", 429: "busy"})
 def book_for_resident(resident_id: int):
     """Book for the resident: ``campaign_id``, ``store_id``, ``pickup_slot``?"""
     data = _json()
@@ -103,7 +109,9 @@ def book_for_resident(resident_id: int):
 
 @bp.post("/residents/<int:resident_id>/entries")
 @bp.auth_required(community_auth)
-@bp.doc(summary="代居民登记摇号")
+@bp.doc(summary="代居民登记摇号",
+        responses={201: "已创建", 403: "out_of_district", 404: "居民或活动不存在",
+                   409: "not_a_lottery / already_entered / reenter_later"})
 def enter_for_resident(resident_id: int):
     """Enter the resident in a lottery campaign: ``campaign_id``."""
     data = _json()
@@ -119,7 +127,8 @@ def enter_for_resident(resident_id: int):
 
 @bp.get("/registrations")
 @bp.auth_required(community_auth)
-@bp.doc(summary="本辖区待审核的排队登记")
+@bp.doc(summary="本辖区待审核的排队登记",
+        responses={200: "成功", 422: "invalid_campaign_id"})
 def pending_registrations():
     """Pending registrations of ``campaign_id`` whose address is in this district."""
     from wx_backend import queue
@@ -143,7 +152,9 @@ def pending_registrations():
 
 @bp.post("/registrations/<int:entry_id>/review")
 @bp.auth_required(community_auth)
-@bp.doc(summary="审核排队登记：通过，或写明原因不通过")
+@bp.doc(summary="审核排队登记：通过，或写明原因不通过",
+        responses={200: "成功", 403: "out_of_district", 404: "registration_not_found",
+                   409: "already_reviewed / not_a_queue"})
 def review_registration(entry_id: int):
     """``{"approve": true}`` or ``{"approve": false, "reason": "…"}``."""
     from wx_backend import queue

@@ -45,7 +45,8 @@ class RedeemIn(Schema):
 
 @bp.post("/login")
 @bp.input(StaffLoginIn, arg_name="body")
-@bp.doc(summary="药店工作人员登录")
+@bp.doc(summary="药店工作人员登录",
+        responses={200: "成功", 401: "用户名或密码不正确"})
 def staff_login(body):
     """Exchange username and password for a staff token."""
     staff = authenticate_staff(db.session, body["username"], body["password"])
@@ -58,7 +59,7 @@ def staff_login(body):
 @bp.auth_required(staff_auth)
 @bp.input(RedeemIn, arg_name="body")
 @bp.doc(summary="核销取货：扫码或输入取货码，核对身份证后四位",
-        responses={403: "wrong_store", 404: "booking_not_found",
+        responses={200: "成功", 403: "wrong_store", 404: "booking_not_found",
                    409: "already_collected / outside_pickup_window / not_collectable",
                    422: "id_mismatch"})
 def redeem(body):
@@ -114,7 +115,8 @@ def store_today():
 
 @bp.post("/supply")
 @bp.auth_required(staff_auth)
-@bp.doc(summary="录入今日到货（排队活动）：按预约号顺序发放购买凭证")
+@bp.doc(summary="录入今日到货（排队活动）：按预约号顺序发放购买凭证",
+        responses={200: "成功", 409: "not_a_queue"})
 def enter_supply():
     """``{"units": N}``: the next N approved registrations for this pharmacy get vouchers."""
     from flask import request
@@ -134,7 +136,7 @@ def enter_supply():
 @bp.post("/vouchers/redeem")
 @bp.auth_required(staff_auth)
 @bp.doc(summary="核销购买凭证（排队活动）",
-        responses={404: "voucher_not_found", 409: "already_redeemed / voucher_expired",
+        responses={200: "成功", 404: "voucher_not_found", 409: "already_redeemed / voucher_expired",
                    422: "id_mismatch"})
 def redeem_voucher():
     """``{"voucher_code", "id_last4"}``: sell the portion against the voucher, once."""
