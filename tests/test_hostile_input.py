@@ -45,3 +45,18 @@ def test_hostile_bodies_get_a_clear_error(client, residents, sql, method, path, 
         error = answer.json["error"]
         assert error["code"] and error["message"] and isinstance(error["fields"], dict)
     assert sql("SELECT count(*) FROM residents WHERE profile_completed_at IS NOT NULL") == [(0,)]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/staff/login", "/api/v1/admin/login",
+                                  "/api/v1/community/login"])
+def test_a_nul_in_a_staff_login_is_a_wrong_login(client, path):
+    answer = client.post(path, json={"username": "counter\x00", "password": "x" * 12})
+    assert answer.status_code == 401
+    assert answer.json["error"]["code"] == "bad_credentials"
+
+
+def test_ids_past_what_a_row_can_have_are_not_found(client, residents):
+    token = residents.login("alice")
+    answer = client.get(f"/api/v1/bookings/{2**70}", headers=residents.headers(token))
+    assert answer.status_code == 404 and answer.json["error"]["code"] == "not_found"
+    assert client.get(f"/api/v1/campaigns/{2**64}").status_code == 404

@@ -13,7 +13,7 @@ import logging
 import redis
 from apiflask import APIFlask, HTTPError
 from flask import jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
@@ -153,6 +153,13 @@ def register_error_handlers(app: APIFlask) -> None:
         headers = {name: value for name, value in error.get_headers()
                    if name.lower() not in {"content-type", "content-length"}}
         return envelope(status, headers=headers)
+
+    @app.errorhandler(DataError)
+    def unstorable_value(error: DataError):
+        # A value PostgreSQL cannot hold (a NUL character, a number out of range) that a
+        # route let through: the statement failed, so nothing was written.
+        log.warning("value refused by the database: %s", error.orig.__class__.__name__)
+        return envelope(422, "invalid_value", "提交的内容含有无法保存的字符或数值，请检查后重试")
 
     @app.errorhandler(redis.RedisError)
     @app.errorhandler(OperationalError)

@@ -35,7 +35,9 @@ def _new_account(session: Session, model, username: str, password: str, **values
 
 
 def _authenticate(session: Session, model, username: str, password: str):
-    account = session.scalars(select(model).where(model.username == username)).first()
+    # No username holds a NUL (PostgreSQL text cannot), so such a login matches no one.
+    account = None if "\x00" in username else session.scalars(
+        select(model).where(model.username == username)).first()
     valid = check_password_hash(account.password_hash if account else _DUMMY_HASH, password)
     if account is None or not valid or not account.active:
         raise NotAuthenticated("bad_credentials", "用户名或密码不正确")
