@@ -139,7 +139,10 @@ def register_error_handlers(app: APIFlask) -> None:
         if error.status_code == 422 and error.detail:
             fields = _field_messages(error.detail)
             name, text = next(iter(fields.items()), (None, None))
-            message = f"{FIELD_LABELS.get(name, name)}：{text}" if name else None
+            label = FIELD_LABELS.get(name, name)
+            # "身份证号：…" unless the field's own message already names it.
+            named = isinstance(text, str) and text.startswith(str(label))
+            message = (text if named else f"{label}：{text}") if name else None
             return envelope(422, message=message, fields=fields, headers=error.headers)
         return envelope(error.status_code, headers=error.headers,
                         **(error.extra_data or {}))
