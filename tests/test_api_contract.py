@@ -11,7 +11,6 @@ the suite is ``CONTRACT_EXAMPLES=300 scripts/test tests/test_api_contract.py``.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 import pytest
 import requests

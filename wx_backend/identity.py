@@ -70,7 +70,7 @@ DOCUMENT_KINDS = {
 }
 # Residence permits of Hong Kong, Macau and Taiwan residents (since 2018-09-01): 18 digits,
 # the ID card's layout and checksum, with these fixed codes in place of the region.
-_PERMIT_REGIONS = {"810000": "香港", "820000": "澳门", "830000": "台湾"}
+_PERMIT_REGIONS = frozenset({"810000", "820000", "830000"})  # 香港, 澳门, 台湾
 # Codes printed on real documents that python-stdnum's table lacks. 830000 is not a
 # GB/T 2260 region (Taiwan's code there is 710000) but the Taiwan residents' permit code.
 _EXTRA_REGIONS = {"830000"}
