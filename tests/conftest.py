@@ -28,8 +28,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.factories import IdNumbers
 from wx_backend import create_app
-from wx_backend.fakes.wechat_api import FakeWeChatServer
-from wx_backend.pii import new_key_spec
+from wx_backend.dev.fakes.wechat_api import FakeWeChatServer
+from wx_backend.core.pii import new_key_spec
 
 MINIPROGRAM = ("wxtestminiprog01", "test-mp-secret")
 OFFICIAL = ("wxtestofficial01", "test-oa-secret")
@@ -57,7 +57,7 @@ def services(tmp_path_factory):
                 "start them (see README) or set TEST_DATABASE_URL / TEST_REDIS_URL",
                 returncode=3,
             )
-        from wx_backend import embedded
+        from wx_backend.core import embedded
 
         instance = str(tmp_path_factory.mktemp("embedded"))
         database = embedded.start_postgres(instance).replace("+psycopg", "")

@@ -7,7 +7,7 @@ import itertools
 from datetime import date
 
 from wx_backend.dev import people
-from wx_backend.identity import check_character
+from wx_backend.identity.residents import check_character
 
 
 def id_number(region: str = "110105", birth: date = date(1985, 6, 15), serial: int = 1) -> str:

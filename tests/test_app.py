@@ -14,7 +14,7 @@ from wx_backend import ConfigError, create_app
 
 
 def test_importing_the_package_connects_nothing():
-    script = ("import wx_backend, wx_backend.cli, wx_backend.models, wx_backend.dev,"
+    script = ("import wx_backend, wx_backend.cli.main, wx_backend.models, wx_backend.dev,"
               " wx_backend.miniprogram_api, wx_backend.sms.codes; print('ok')")
     env = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
            "REDIS_URL": "redis://127.0.0.1:1/0", "PATH": "/usr/bin:/bin"}

@@ -9,10 +9,10 @@ import pytest
 
 from tests.factories import IdNumbers
 from tests.worlds import auth, build, now
-from wx_backend import campaigns
+from wx_backend.campaigns import manage
 from wx_backend.extensions import db
 from wx_backend.models import AssistedAction, Resident
-from wx_backend.rules import load_preset
+from wx_backend.campaigns.rules import load_preset
 
 ADDRESS = "郑州市金水区花园路街道经三路88号2栋1单元302"
 
@@ -103,7 +103,7 @@ def test_bad_registrations_are_refused_and_change_nothing(app, client, staff):
 
 def test_staff_enter_a_resident_in_a_draw(app, client, staff):
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "fuzhou-assisted",
+        campaign = manage.create_campaign(db.session, "fuzhou-assisted",
                                              load_preset("fuzhou"), now() - timedelta(hours=1))
         db.session.commit()
         campaign_id = campaign.id

@@ -9,7 +9,7 @@ import pytest
 
 from tests.worlds import auth, build, move_window, now, residents
 from wx_backend.models import Booking
-from wx_backend.rules import load_preset
+from wx_backend.campaigns.rules import load_preset
 
 
 def _book(client, world, token, store=None, **extra):
@@ -100,7 +100,7 @@ def test_cooldown_blocks_the_next_window(app, client):
     (alice,) = residents(app, 1)
     assert _book(client, world, alice.token).status_code == 201
     with app.app_context():
-        from wx_backend import campaigns
+        from wx_backend.campaigns import manage
         from wx_backend.extensions import db
         from wx_backend.models import Window
         old = db.session.get(Window, world.window_id)
@@ -272,7 +272,7 @@ def test_session_from_before_profile_completion_can_book(app, client, residents)
 
 
 def test_district_eligibility(app, client, residents):
-    from wx_backend.rules import load_preset
+    from wx_backend.campaigns.rules import load_preset
     rules = load_preset("zhengzhou")
     rules["eligibility"] = {"districts": ["金水区"]}
     world = build(app, rules=rules)

@@ -21,7 +21,7 @@ import requests
 from sqlalchemy import func, select
 
 from tests.worlds import auth, build, residents
-from wx_backend import sessions
+from wx_backend.identity import sessions
 from wx_backend.extensions import db
 from wx_backend.models import Booking
 
@@ -160,7 +160,7 @@ def gunicorn_server(base_config, app, tmp_path):
            **{k: base_config[k] for k in ("WECHAT_MINIPROGRAM_APPID", "WECHAT_MINIPROGRAM_SECRET",
                                           "WECHAT_OFFICIAL_APPID", "WECHAT_OFFICIAL_SECRET")}}
     log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "serve", "--bind",
+    server = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
                                f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -204,9 +204,9 @@ def test_worker_killed_mid_request_leaves_nothing_confirmed_unrecorded(app, guni
     rows, ok = _check_invariants(app, world, answers, 300, caps)
     assert ok and len(rows) >= len(ok)
     with app.app_context():
-        from wx_backend import booking
+        from wx_backend.booking import first_come
         from datetime import datetime, timezone
-        booking.reconcile(db.session, app.extensions["stock"], datetime.now(timezone.utc))
+        first_come.reconcile(db.session, app.extensions["stock"], datetime.now(timezone.utc))
         confirmed = db.session.scalar(select(func.count()).select_from(Booking)
                                       .where(Booking.campaign_id == world.campaign_id,
                                              Booking.holds_unit))

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from tests.worlds import auth, move_window, now, residents, store_csv
-from wx_backend import campaigns
+from wx_backend.campaigns import manage
 from wx_backend.extensions import db
 from wx_backend.models import Campaign, Store, Window
-from wx_backend.rules import RulesError, load_preset, parse_rules
+from wx_backend.campaigns.rules import RulesError, load_preset, parse_rules
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -113,7 +113,7 @@ def test_rules_change_makes_a_new_version_in_force(app, client, tmp_path):
     rules["portion"]["items"] = 20
     with app.app_context():
         campaign = db.session.get(Campaign, campaign_id)
-        campaigns.change_rules(db.session, campaign, rules, now(), "每人增至20只", now())
+        manage.change_rules(db.session, campaign, rules, now(), "每人增至20只", now())
         db.session.commit()
         app.extensions["directory"].forget()
 

@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 
 from tests.worlds import auth, now, residents, store_csv
-from wx_backend import campaigns, lottery
+from wx_backend.campaigns import manage
+from wx_backend.lottery import pool
 from wx_backend.extensions import db
-from wx_backend.models import DeliveryOrder, Entry, Resident
-from wx_backend.rules import load_preset
+from wx_backend.models import PostalOrder, Entry, Resident
+from wx_backend.campaigns.rules import load_preset
 
 INSIDE = "福州市鼓楼区五四路100号3栋2单元201"
 OUTSIDE = "福州市闽侯县上街镇学府路8号1栋101"
@@ -25,12 +26,12 @@ def campaign(app) -> dict:
     rules["fulfilment"] = ["express", "postal", "collection_point"]
     rules["delivery"]["postal_fee_fen"] = 1300
     with app.app_context():
-        made = campaigns.create_campaign(db.session, "fuzhou-delivery", rules,
+        made = manage.create_campaign(db.session, "fuzhou-delivery", rules,
                                          now() - timedelta(hours=1), preset="fuzhou")
-        campaigns.import_stores(db.session, made, store_csv([50, 50], prefix="自提点"), 50)
+        manage.import_stores(db.session, made, store_csv([50, 50], prefix="自提点"), 50)
         db.session.commit()
-        stores = [s.id for s in db.session.scalars(db.select(campaigns.Store)
-                                                   .where(campaigns.Store.campaign_id == made.id))]
+        stores = [s.id for s in db.session.scalars(db.select(manage.Store)
+                                                   .where(manage.Store.campaign_id == made.id))]
         return {"id": made.id, "stores": stores}
 
 
@@ -44,8 +45,8 @@ def winners(app, client, campaign_id: int, addresses: list[str]):
         assert client.post(f"/api/v1/campaigns/{campaign_id}/entries",
                            headers=auth(person.token)).status_code == 201
     with app.app_context():
-        made = lottery.commit_draw(db.session, campaign_id, len(people), now())
-        lottery.run_draw(db.session, made.id, "4821", now())
+        made = pool.commit_draw(db.session, campaign_id, len(people), now())
+        pool.run_draw(db.session, made.id, "4821", now())
         db.session.commit()
         entries = {e.resident_id: e.id for e in db.session.scalars(db.select(Entry))}
     return [(person, entries[person.id]) for person in people]
@@ -96,7 +97,7 @@ def test_orders_are_exported_per_courier_and_moved_by_status_files(app, client, 
     statuses.write_text(f"order_id,status,tracking_no\n{order_id},delivered,\n")
     assert "1 orders updated" in runner.invoke(args=["delivery", "import", str(statuses)]).output
     with app.app_context():
-        order = db.session.get(DeliveryOrder, int(order_id))
+        order = db.session.get(PostalOrder, int(order_id))
         assert (order.status, order.tracking_no) == ("delivered", "EMS123456")
 
 
@@ -116,7 +117,7 @@ def test_a_bad_status_file_changes_nothing(app, client, campaign, tmp_path):
     for expected in ("no order 99999", "'lost'", "'abc'"):
         assert expected in done.output
     with app.app_context():
-        assert db.session.get(DeliveryOrder, order_id).status == "pending"
+        assert db.session.get(PostalOrder, order_id).status == "pending"
     jump = tmp_path / "jump.csv"
     jump.write_text(f"order_id,status\n{order_id},delivered\n{order_id},pending\n")
     jumped = app.test_cli_runner().invoke(args=["delivery", "import", str(jump)])
@@ -138,13 +139,13 @@ def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, 
     assert taken.status_code == 200, taken.json
     assert taken.json["order"]["channel"] == "collection_point"
     with app.app_context():
-        assert db.session.query(DeliveryOrder).count() == 1
+        assert db.session.query(PostalOrder).count() == 1
 
 
 def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(app, client):
     from tests.official import run_jobs
     from tests.worlds import build
-    from wx_backend.staff.accounts import create_editor
+    from wx_backend.identity.accounts import create_editor
 
     world = build(app, "guangzhou")
     home, unknown = residents(app, 2)
@@ -172,7 +173,7 @@ def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(a
     run_jobs(app)
 
     with app.app_context():
-        orders = db.session.scalars(db.select(DeliveryOrder)).all()
+        orders = db.session.scalars(db.select(PostalOrder)).all()
         assert [(o.reservation_no, o.channel, o.status) for o in orders] == [
             (booked[home.id], "express", "pending")]
     switched = [m["text"] for m in client.get("/dev/outbox").json["sms"] if "送货上门" in m["text"]]
@@ -183,7 +184,7 @@ def test_a_postal_booking_counts_against_the_same_limit_as_a_pickup(app, client,
     """Qingdao: remote residents book at the post office; one success in either channel
     blocks the other."""
     from tests.worlds import build
-    from wx_backend import campaigns as campaign_domain
+    from wx_backend.campaigns import manage as campaign_domain
     from wx_backend.models import Store
 
     world = build(app, "qingdao")
@@ -210,7 +211,7 @@ def test_a_postal_booking_counts_against_the_same_limit_as_a_pickup(app, client,
     posted = book(remote, post_office)
     assert posted.status_code == 201, posted.json
     with app.app_context():
-        order = db.session.scalars(db.select(DeliveryOrder)).one()
+        order = db.session.scalars(db.select(PostalOrder)).one()
         assert (order.channel, order.fee_fen, order.cash_on_delivery) == ("postal", 1300, True)
         assert order.reservation_no == posted.json["reservation_no"]
     pickup = book(remote, world.store_ids[0])

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 
 from tests.worlds import auth, build, now, residents
-from wx_backend import campaigns
-from wx_backend.errors import InvalidInput
+from wx_backend.campaigns import manage
+from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db
-from wx_backend.households import canonical_address, in_area
+from wx_backend.booking.households import canonical_address, in_area
 from wx_backend.models import Booking, Resident
-from wx_backend.rules import load_preset
+from wx_backend.campaigns.rules import load_preset
 
 HOME = "福建省福州市鼓楼区五四路100号3幢2单元201室"
 
@@ -117,7 +117,7 @@ def test_a_lottery_per_household_takes_one_entry_per_address(app, client):
     rules = load_preset("fuzhou")
     rules["limit"]["per"] = "household"
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "fuzhou-households", rules,
+        campaign = manage.create_campaign(db.session, "fuzhou-households", rules,
                                              now() - timedelta(hours=1), preset="fuzhou")
         db.session.commit()
         campaign_id = campaign.id

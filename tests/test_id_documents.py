@@ -14,8 +14,8 @@ from importlib import resources
 
 import pytest
 
-from wx_backend.errors import InvalidInput
-from wx_backend.identity import read_id_document
+from wx_backend.core.errors import InvalidInput
+from wx_backend.identity.residents import read_id_document
 
 WEIGHTS = [2 ** (17 - i) % 11 for i in range(17)]   # 7, 9, 10, 5, 8, 4, 2, 1, 6, 3, ...
 THIS_YEAR = date.today().year

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from tests.conftest import MINIPROGRAM
-from wx_backend.fakes.wechat_api import openid_for, unionid_for
+from wx_backend.dev.fakes.wechat_api import openid_for, unionid_for
 
 
 def test_dev_code_logs_in_and_creates_one_resident(client, sql):

@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests.worlds import auth, build, now, residents
-from wx_backend import campaigns, draw, lottery
+from wx_backend.campaigns import manage
+from wx_backend.lottery import draw, pool
 from wx_backend.extensions import db
 from wx_backend.models import Entry
-from wx_backend.rules import load_preset
+from wx_backend.campaigns.rules import load_preset
 
 
 @pytest.fixture
 def fuzhou(app) -> int:
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "fuzhou-test", load_preset("fuzhou"),
+        campaign = manage.create_campaign(db.session, "fuzhou-test", load_preset("fuzhou"),
                                              now() - timedelta(hours=1), preset="fuzhou")
         db.session.commit()
         return campaign.id
@@ -38,14 +39,14 @@ def statuses(app, campaign_id: int) -> dict[str, str]:
 
 def commit(app, campaign_id: int, quota: int) -> int:
     with app.app_context():
-        made = lottery.commit_draw(db.session, campaign_id, quota, now())
+        made = pool.commit_draw(db.session, campaign_id, quota, now())
         db.session.commit()
         return made.id
 
 
 def run(app, draw_id: int, public_value: str, at=None) -> list[str]:
     with app.app_context():
-        winners = lottery.run_draw(db.session, draw_id, public_value, at or now())
+        winners = pool.run_draw(db.session, draw_id, public_value, at or now())
         db.session.commit()
         return winners
 
@@ -238,7 +239,7 @@ def test_winners_are_told_claim_in_time_and_lapsed_units_return_to_the_next_draw
         db.session.execute(db.update(Entry).where(Entry.id == second.id)
                            .values(claim_deadline=now() - timedelta(minutes=1)))
         db.session.commit()
-        from wx_backend import schedule
+        from wx_backend.jobs import schedule
         planned = schedule.planned(now() - timedelta(hours=1), now() + timedelta(hours=1))
         assert any(p.task == "lapse_wins" for p in planned)
         assert tasks.HANDLERS["lapse_wins"]() == {"lapsed": 1}
@@ -274,9 +275,9 @@ def test_a_scheduled_draw_commits_then_draws_with_the_beacons_next_round(
         app, client, fuzhou, monkeypatch, tmp_path):
     import time
 
-    from wx_backend import schedule
-    from wx_backend.beacon import BeaconUnavailable
-    from wx_backend.fakes.beacon import FakeBeaconServer, randomness
+    from wx_backend.jobs import schedule
+    from wx_backend.lottery.beacon import BeaconUnavailable
+    from wx_backend.dev.fakes.beacon import FakeBeaconServer, randomness
     from wx_backend.jobs import tasks
     from wx_backend.models import Draw
 
@@ -308,7 +309,7 @@ def test_a_scheduled_draw_commits_then_draws_with_the_beacons_next_round(
             made = db.session.get(Draw, committed["draw"])
             assert made.public_value == (f"drand round {drawn['round']} randomness "
                                          f"{randomness(drawn['round'])}")
-            files = lottery.published_files(made)
+            files = pool.published_files(made)
         folder = tmp_path / "scheduled"
         folder.mkdir()
         for name, data in files.items():
@@ -324,7 +325,7 @@ def test_special_group_members_win_a_free_portion_outside_the_draw(app, client, 
     rules = load_preset("fuzhou")
     rules["lottery"]["special_groups_free"] = True
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "fuzhou-low-income", rules,
+        campaign = manage.create_campaign(db.session, "fuzhou-low-income", rules,
                                              now() - timedelta(hours=1), preset="fuzhou")
         db.session.commit()
         campaign_id = campaign.id
@@ -351,7 +352,7 @@ def test_special_group_members_win_a_free_portion_outside_the_draw(app, client, 
     assert won.json["claim_deadline"]
     assert pooled.json["status"] == "pooled"
     with app.app_context():
-        made = lottery.commit_draw(db.session, campaign_id, 1, now())
+        made = pool.commit_draw(db.session, campaign_id, 1, now())
         assert made.entries_text.decode().split() == [pooled.json["reservation_no"]]
 
 
@@ -359,7 +360,7 @@ def test_entries_after_the_last_draw_are_refused(app, client):
     rules = load_preset("fuzhou")
     rules["lottery"]["entries_until"] = (now() - timedelta(minutes=1)).isoformat()
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "fuzhou-closed", rules,
+        campaign = manage.create_campaign(db.session, "fuzhou-closed", rules,
                                              now() - timedelta(days=3), preset="fuzhou")
         db.session.commit()
         campaign_id = campaign.id

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from tests.worlds import auth, build, now, residents
 from wx_backend.extensions import db
 from wx_backend.models import Booking
-from wx_backend.pii import mask_name
+from wx_backend.core.pii import mask_name
 
 PASSWORD = "counter-pass-2020"
 
@@ -73,7 +73,7 @@ def test_redeem_by_qr_token_with_a_delegate(app, client, booked):
     _pickup_open(app, body["id"])
     staff = _staff_token(client, "counter1")
     with app.app_context():
-        from wx_backend import pickup
+        from wx_backend.booking import pickup
         row = db.session.get(Booking, body["id"])
         token = pickup.qr_token(app.config["SECRET_KEY"], row)
 
@@ -97,7 +97,7 @@ def test_forged_qr_wrong_store_wrong_id_and_outside_window(app, client, booked):
     _pickup_open(app, body["id"])
     forged = _redeem(client, counter1, qr="eyJiIjoxLCJjIjoiMTIzNDU2In0.forged", id_last4=last4)
     with app.app_context():
-        from wx_backend import pickup
+        from wx_backend.booking import pickup
         qr = pickup.qr_token(app.config["SECRET_KEY"], db.session.get(Booking, body["id"]))
     wrong_store = _redeem(client, counter2, qr=qr, id_last4=last4)
     wrong_id = _redeem(client, counter1, pickup_code=body["pickup_code"], id_last4=wrong4)

@@ -10,11 +10,11 @@ import pytest
 
 from tests.official import run_jobs
 from tests.worlds import auth, now, residents, store_csv
-from wx_backend import campaigns
+from wx_backend.campaigns import manage
 from wx_backend.extensions import db
 from wx_backend.models import Entry, Resident, Store
-from wx_backend.rules import load_preset
-from wx_backend.staff.accounts import create_community_staff, create_staff
+from wx_backend.campaigns.rules import load_preset
+from wx_backend.identity.accounts import create_community_staff, create_staff
 
 PASSWORD = "a long enough password"
 
@@ -22,9 +22,9 @@ PASSWORD = "a long enough password"
 @pytest.fixture
 def queue_world(app, client) -> dict:
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "shanghai-test", load_preset("shanghai"),
+        campaign = manage.create_campaign(db.session, "shanghai-test", load_preset("shanghai"),
                                              now() - timedelta(hours=1), preset="shanghai")
-        campaigns.import_stores(db.session, campaign, store_csv([100, 100]), 100)
+        manage.import_stores(db.session, campaign, store_csv([100, 100]), 100)
         stores = sorted(db.session.scalars(db.select(Store.id)
                                            .where(Store.campaign_id == campaign.id)))
         create_staff(db.session, "pharmacy.0", PASSWORD, stores[0])

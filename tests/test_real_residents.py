@@ -9,13 +9,13 @@ import pytest
 
 from tests.test_id_documents import broken_variants, with_check
 from tests.worlds import auth, now, residents as made_residents, store_csv
-from wx_backend import campaigns
+from wx_backend.campaigns import manage
 from wx_backend.dev import people
 from wx_backend.extensions import db
-from wx_backend.households import canonical_address
+from wx_backend.booking.households import canonical_address
 from wx_backend.models import Entry, Resident, Store
-from wx_backend.rules import load_preset
-from wx_backend.staff.accounts import create_community_staff
+from wx_backend.campaigns.rules import load_preset
+from wx_backend.identity.accounts import create_community_staff
 
 PASSWORD = "a long enough password"
 
@@ -138,9 +138,9 @@ def test_roads_named_after_places_keep_their_name():
 def pudong(app, client):
     """A shanghai (queue, per household) campaign with a pharmacy and Pudong's committee."""
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "shanghai-pudong", load_preset("shanghai"),
+        campaign = manage.create_campaign(db.session, "shanghai-pudong", load_preset("shanghai"),
                                              now() - timedelta(hours=1), preset="shanghai")
-        campaigns.import_stores(db.session, campaign, store_csv([100]), 100)
+        manage.import_stores(db.session, campaign, store_csv([100]), 100)
         store = db.session.scalars(db.select(Store.id).where(Store.campaign_id == campaign.id)).one()
         create_community_staff(db.session, "huamu.c", PASSWORD, "浦东新区")
         db.session.commit()

@@ -15,12 +15,7 @@ import requests
 from flask import Flask
 
 from wx_backend.config import ConfigError
-from wx_backend.fakes.sms_providers import (
-    FakeAliyunSms,
-    FakeTencentSms,
-    aliyun_template_codes,
-    tencent_template_codes,
-)
+from wx_backend.dev.fakes.sms_providers import FakeAliyunSms, FakeTencentSms, aliyun_template_codes, tencent_template_codes
 from wx_backend.sms import SmsMessage, SmsSendError, init_app
 from wx_backend.sms.aliyun import AliyunSender
 from wx_backend.sms.tencent import TencentSender

@@ -10,7 +10,7 @@ import requests
 from wechatpy.exceptions import APILimitedException, WeChatClientException
 
 from tests.conftest import MINIPROGRAM, OFFICIAL
-from wx_backend.wechat import LockedWeChatClient
+from wx_backend.core.wechat import LockedWeChatClient
 
 
 @pytest.fixture

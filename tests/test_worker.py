@@ -14,14 +14,13 @@ import requests
 from sqlalchemy import select, update
 
 from tests.workers import WorkerProcess, wait_for
-from wx_backend.fakes.sms_providers import FakeAliyunSms, aliyun_template_codes
+from wx_backend.dev.fakes.sms_providers import FakeAliyunSms, aliyun_template_codes
 from tests.worlds import auth, build, residents
-from wx_backend import campaigns
+from wx_backend.campaigns import manage
 from wx_backend.extensions import db
-from wx_backend.models import (Booking, Delivery, Follower, OutboxSms, Resident, ScheduleRun,
-                               Window)
-from wx_backend.rules import load_preset
-from wx_backend.stock import window_key
+from wx_backend.models import Booking, Delivery, Follower, OutboxSms, Resident, ScheduleRun, Window
+from wx_backend.campaigns.rules import load_preset
+from wx_backend.booking.stock import window_key
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -168,9 +167,9 @@ def test_expiry_runs_after_the_pickup_window(app, client, workers):
 def test_the_schedule_opens_zhengzhou_windows_at_0930_and_1400(app, workers, redis_client):
     tomorrow = datetime.now(BEIJING).date() + timedelta(days=1)
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, "zz-schedule", load_preset("zhengzhou"),
+        campaign = manage.create_campaign(db.session, "zz-schedule", load_preset("zhengzhou"),
                                              datetime.now(timezone.utc), preset="zhengzhou")
-        campaigns.plan_windows(db.session, campaign, tomorrow, 1, datetime.now(timezone.utc))
+        manage.plan_windows(db.session, campaign, tomorrow, 1, datetime.now(timezone.utc))
         db.session.commit()
         windows = db.session.scalars(select(Window).order_by(Window.opens_at)).all()
         morning, afternoon = [(w.id, w.opens_at) for w in windows]

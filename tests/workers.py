@@ -31,7 +31,7 @@ def worker_env(config: dict, **settings) -> dict:
 
 
 class WorkerProcess:
-    """One ``python -m wx_backend.cli worker`` in its own process group."""
+    """One ``python -m wx_backend.cli.main worker`` in its own process group."""
 
     def __init__(self, config: dict, log_dir: Path, name: str = "w", **settings):
         self.env = worker_env(config, **settings)
@@ -41,7 +41,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "wx_backend.cli", "worker"], cwd=ROOT, env=self.env,
+            [sys.executable, "-m", "wx_backend.cli.main", "worker"], cwd=ROOT, env=self.env,
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

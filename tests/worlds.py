@@ -8,11 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import update
 
-from wx_backend import booking, campaigns
+from wx_backend.booking import first_come
+
+from wx_backend.campaigns import manage
 from wx_backend.dev.residents import make_residents
 from wx_backend.extensions import db, pii
 from wx_backend.models import Window
-from wx_backend.rules import load_preset
+from wx_backend.campaigns.rules import load_preset
 
 _slugs = itertools.count(1)
 _people = itertools.count(0, 10_000)
@@ -47,12 +49,12 @@ def build(app, preset: str = "zhengzhou", *, quota: int | None = None, caps=(100
                             "closes_at": (start + timedelta(minutes=minutes)).isoformat(),
                             "quota": quota or 10000}]
     with app.app_context():
-        campaign = campaigns.create_campaign(db.session, f"test-{next(_slugs)}", data,
+        campaign = manage.create_campaign(db.session, f"test-{next(_slugs)}", data,
                                              now() - timedelta(hours=1), preset=preset)
-        result = campaigns.import_stores(db.session, campaign, store_csv(list(caps)),
+        result = manage.import_stores(db.session, campaign, store_csv(list(caps)),
                                          data["store_daily_cap"])
         assert not result.errors, result.errors
-        windows = campaigns.plan_windows(db.session, campaign, now().date() - timedelta(days=1),
+        windows = manage.plan_windows(db.session, campaign, now().date() - timedelta(days=1),
                                          3, now())
         db.session.commit()
         snapshot = app.extensions["directory"].snapshot(db.session, campaign.id, now())
@@ -69,7 +71,7 @@ def move_window(app, window_id: int, opens_at: datetime, closes_at: datetime) ->
         db.session.commit()
         window = db.session.get(Window, window_id)
         app.extensions["directory"].forget()
-        booking.sync_window(db.session, app.extensions["stock"], window)
+        first_come.sync_window(db.session, app.extensions["stock"], window)
 
 
 def residents(app, count: int):

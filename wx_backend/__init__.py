@@ -64,7 +64,7 @@ def _instance_path(settings: Mapping) -> str | None:
 def describe_errors(app: APIFlask) -> None:
     """Document the one error envelope in the OpenAPI spec for every error response."""
     from wx_backend.miniprogram_api.schemas import ERROR_SPEC
-    from wx_backend.web_errors import document_error_answers
+    from wx_backend.web.errors import document_error_answers
 
     app.config["HTTP_ERROR_SCHEMA"] = ERROR_SPEC
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SPEC
@@ -88,7 +88,7 @@ def resolve_services(app: APIFlask) -> None:
     else:
         check_production(config)
 
-    from wx_backend import embedded
+    from wx_backend.core import embedded
 
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = embedded.start_postgres(app.instance_path)
@@ -98,7 +98,7 @@ def resolve_services(app: APIFlask) -> None:
 
     if not config.get("WECHAT_API_BASE_URL"):
         if config["FAKE_WECHAT"]:
-            from wx_backend.fakes import wechat_api
+            from wx_backend.dev.fakes import wechat_api
 
             config["WECHAT_API_BASE_URL"] = wechat_api.ensure_running({
                 config["WECHAT_MINIPROGRAM_APPID"]: config["WECHAT_MINIPROGRAM_SECRET"],
@@ -123,9 +123,10 @@ def _sqlalchemy_url(url: str) -> str:
 
 def register_extensions(app: APIFlask) -> None:
     """Bind the unbound extension objects to this app."""
-    from wx_backend import models, sms, wechat  # noqa: F401  (models register tables)
-    from wx_backend.directory import Directory
-    from wx_backend.stock import Stock
+    from wx_backend import models, sms
+    from wx_backend.core import wechat  # noqa: F401  (models register tables)
+    from wx_backend.campaigns.directory import Directory
+    from wx_backend.booking.stock import Stock
     from wx_backend.extensions import db, migrate, pii, redis_store
 
     pii.init_app(app)
@@ -140,7 +141,8 @@ def register_extensions(app: APIFlask) -> None:
 
 def register_blueprints(app: APIFlask) -> None:
     """Mount each surface under its prefix; dev tools only when DEV_TOOLS is on."""
-    from wx_backend import admin, community, miniprogram_api, official_account, public, staff
+    from wx_backend import miniprogram_api, official_account
+    from wx_backend.web import admin, community, public, staff
 
     app.register_blueprint(miniprogram_api.bp)
     app.register_blueprint(admin.bp)
@@ -158,8 +160,8 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
     """Answer bookings for sold-out windows before Flask does any work (see directory)."""
     import json
 
-    from wx_backend.booking import sold_out
-    from wx_backend.directory import SoldOutShortcut
+    from wx_backend.booking.first_come import sold_out
+    from wx_backend.campaigns.directory import SoldOutShortcut
 
     refusal = sold_out()
     body = json.dumps({"error": {"code": refusal.code, "message": refusal.message,
@@ -169,13 +171,13 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
 
 def register_commands(app: APIFlask) -> None:
     """Operator commands, reachable as ``wx-backend <command>``."""
-    from wx_backend.commands import register_commands as register
+    from wx_backend.cli.operations import register_commands as register
 
     register(app)
 
 
 def register_error_handlers(app: APIFlask) -> None:
     """Every error answers with the JSON envelope."""
-    from wx_backend.web_errors import register_error_handlers as register
+    from wx_backend.web.errors import register_error_handlers as register
 
     register(app)

@@ -125,7 +125,7 @@ class Config:
         self.TENCENT_SMS_ENDPOINT = get("TENCENT_SMS_ENDPOINT") or "sms.tencentcloudapi.com"
         self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
 
-        # Notifications (wx_backend.notify) and the job schedule (wx_backend.schedule).
+        # Notifications (wx_backend.notify) and the job schedule (wx_backend.jobs.schedule).
         # WeChat template ids per event, as JSON ({"booking_confirmed": "<id>", ...}); an
         # event without one is not sent over that channel.
         dev_templates = json.dumps({event: f"dev-{event}" for event in NOTIFY_EVENTS})
@@ -143,7 +143,7 @@ class Config:
         if self.CLOCK_OFFSET and not dev:
             raise ConfigError("CLOCK_OFFSET is for development and tests; unset it in production")
 
-        # Where scheduled draws take their public value (wx_backend.beacon).
+        # Where scheduled draws take their public value (wx_backend.lottery.beacon).
         self.DRAW_BEACON_URL = get("DRAW_BEACON_URL") or "https://api.drand.sh/"
 
         self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
@@ -189,7 +189,7 @@ def load_dev_secrets(instance_path: str) -> dict[str, str]:
     import json
     import secrets as random_secrets
 
-    from wx_backend.pii import new_key_spec
+    from wx_backend.core.pii import new_key_spec
 
     path = os.path.join(instance_path, "dev-secrets.json")
     os.makedirs(instance_path, exist_ok=True)

@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
 from wx_backend.config import ConfigError
-from wx_backend.pii import PiiKeyError, PiiVault
+from wx_backend.core.pii import PiiKeyError, PiiVault
 
 
 class Base(DeclarativeBase):

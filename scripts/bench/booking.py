@@ -125,7 +125,7 @@ def summarise(name: str, seconds: float, results) -> dict:
 
 
 def server_env(database_url: str, redis_url: str, instance: Path) -> dict:
-    from wx_backend.pii import new_key_spec
+    from wx_backend.core.pii import new_key_spec
 
     return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
             "WXB_MODE": "development", "WXB_INSTANCE_PATH": str(instance),
@@ -198,7 +198,7 @@ def main() -> int:
 
         port = free_port()
         log = instance / "server.log"
-        real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "serve", "--bind",
+        real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
                                  f"127.0.0.1:{port}", "--workers", str(args.workers),
                                  "--threads", str(args.threads), "--no-access-log"],
                                 env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -311,10 +311,10 @@ def new_campaign(app, slug: str, stock: int, stores: int):
     """A campaign with ``stores`` stores of stock/stores each and one window open now."""
     from sqlalchemy import select
 
-    from wx_backend import campaigns
+    from wx_backend.campaigns import manage
     from wx_backend.extensions import db
     from wx_backend.models import Store
-    from wx_backend.rules import load_preset
+    from wx_backend.campaigns.rules import load_preset
 
     with app.app_context():
         now = datetime.now(timezone.utc)
@@ -323,12 +323,12 @@ def new_campaign(app, slug: str, stock: int, stores: int):
                              "closes_at": (now + timedelta(hours=2)).isoformat(),
                              "quota": stock}]
         rules["store_daily_cap"] = stock // stores
-        campaign = campaigns.create_campaign(db.session, slug, rules, now - timedelta(hours=1))
+        campaign = manage.create_campaign(db.session, slug, rules, now - timedelta(hours=1))
         lines = ["name,address,district,lat,lng,daily_cap,opening_hours"]
         lines += [f"药店{n},郑州市金水区花园路{n}号,金水区,{34.7 + n / 1000:.4f},"
                   f"{113.6 + n / 1000:.4f},,09:00-18:00" for n in range(stores)]
-        campaigns.import_stores(db.session, campaign, "\n".join(lines), stock // stores)
-        campaigns.plan_windows(db.session, campaign, now.date() - timedelta(days=1), 3, now)
+        manage.import_stores(db.session, campaign, "\n".join(lines), stock // stores)
+        manage.plan_windows(db.session, campaign, now.date() - timedelta(days=1), 3, now)
         db.session.commit()
         store_ids = db.session.scalars(select(Store.id).where(
             Store.campaign_id == campaign.id)).all()

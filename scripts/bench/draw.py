@@ -1,4 +1,4 @@
-"""Draw benchmark: a verifiable draw (``wx_backend.draw``) of COUNT entries, timed step by
+"""Draw benchmark: a verifiable draw (``wx_backend.lottery.draw``) of COUNT entries, timed step by
 step — the entries file, the commitment, the draw itself (seed, one HMAC-SHA256 per entry,
 the ranking), writing the four public files, and their verification from scratch.
 
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from wx_backend import draw
+from wx_backend.lottery import draw
 
 
 def main() -> int:

@@ -120,7 +120,7 @@ def main() -> int:
         args.count, args.peer_count, lease = 1000, 20, 5
         args.latency = args.latency or 0.1
 
-    from wx_backend.fakes import sms_providers
+    from wx_backend.dev.fakes import sms_providers
 
     if args.provider == "aliyun":
         fake = sms_providers.FakeAliyunSms().start()
@@ -174,7 +174,7 @@ def main() -> int:
         for n in range(args.workers):
             log = (instance / f"worker-{n}.log").open("wb")
             workers.append(subprocess.Popen(
-                [sys.executable, "-m", "wx_backend.cli", "worker", "--name", f"bench-{n}"],
+                [sys.executable, "-m", "wx_backend.cli.main", "worker", "--name", f"bench-{n}"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True))
         connection = redis.Redis.from_url(args.redis_url)

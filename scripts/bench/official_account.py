@@ -304,7 +304,7 @@ def main() -> int:
             print("  the knowledge base is empty: migration 0004 did not seed it")
             return 1
 
-        from wx_backend.fakes.wechat_api import openid_for
+        from wx_backend.dev.fakes.wechat_api import openid_for
 
         followers = [openid_for(APPID, f"bench-{n}") for n in range(args.followers)]
         redis_pid = int(client.info("server")["process_id"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from wx_backend.identity import check_character
+from wx_backend.identity.residents import check_character
 
 # Region codes as printed on cards: the five seed cities' districts (including ones created
 # after many of their residents were born), other provinces, and codes since retired.

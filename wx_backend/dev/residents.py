@@ -15,10 +15,10 @@ import redis
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from wx_backend import sessions
+from wx_backend.identity import sessions
 from wx_backend.dev import people
 from wx_backend.models import Resident
-from wx_backend.pii import INDEX_ID_NUMBER, INDEX_PHONE, PiiVault
+from wx_backend.core.pii import INDEX_ID_NUMBER, INDEX_PHONE, PiiVault
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from wx_backend import clock, notify, schedule
+from wx_backend import notify
+from wx_backend.core import clock
+from wx_backend.jobs import schedule
 from wx_backend.extensions import db
 from wx_backend.jobs import task
 from wx_backend.models import Booking, Window
@@ -54,9 +56,9 @@ def push_announcement(announcement_id: int) -> dict:
 
 def bookings_follow(announcement_id: int) -> dict:
     """When an announcement's rules drop pickup, the live bookings are delivered instead
-    and their holders told (``delivery.switch_bookings``; nothing twice)."""
-    from wx_backend import delivery
-    from wx_backend.campaigns import rules_in_force
+    and their holders told (``postal.switch_bookings``; nothing twice)."""
+    from wx_backend.booking import postal
+    from wx_backend.campaigns.manage import rules_in_force
     from wx_backend.models import Announcement
 
     found = db.session.get(Announcement, announcement_id)
@@ -64,7 +66,7 @@ def bookings_follow(announcement_id: int) -> dict:
         return {}
     now = clock.now()
     rules = rules_in_force(db.session, found.campaign_id, now)[1]
-    switched = delivery.switch_bookings(db.session, found.campaign_id, rules, now)
+    switched = postal.switch_bookings(db.session, found.campaign_id, rules, now)
     db.session.commit()
     told = notify.announce("delivery_switched", switched)
     return {"switched": len(switched), "told": len(told)}
@@ -125,17 +127,17 @@ def sweep_notifications(moment: datetime) -> dict:
 
 def reconcile_stock(moment: datetime) -> dict:
     """Rebuild Redis from PostgreSQL when Redis lost its state; otherwise leave it be."""
-    from wx_backend import booking
+    from wx_backend.booking import first_come
 
     stock = current_app.extensions["stock"]
-    if not booking.needs_reconcile(stock.client):
+    if not first_come.needs_reconcile(stock.client):
         return {"skipped": "Redis holds its state"}
-    return booking.reconcile(db.session, stock, clock.now())
+    return first_come.reconcile(db.session, stock, clock.now())
 
 
 def publish_public_lists(moment: datetime) -> dict:
     """Freeze the day's public lists (``public.publish_day``) for campaigns that publish."""
-    from wx_backend import public
+    from wx_backend.web import public
 
     return public.publish_day(db.session, moment)
 
@@ -147,24 +149,24 @@ def prune_runs(moment: datetime) -> dict:
 
 def preload_window(window_id: int) -> dict:
     """Load a window's stock into Redis ahead of its opening."""
-    from wx_backend import booking
+    from wx_backend.booking import first_come
 
     if db.session.get(Window, window_id) is None:
         return {"skipped": "window gone"}
-    loaded = booking.ensure_loaded(db.session, current_app.extensions["stock"], window_id,
+    loaded = first_come.ensure_loaded(db.session, current_app.extensions["stock"], window_id,
                                    clock.now())
     return {"window": window_id, "loaded": loaded}
 
 
 def open_window(window_id: int) -> dict:
     """The window opens: its stock must be in Redis now (if preloading was missed)."""
-    from wx_backend import booking
+    from wx_backend.booking import first_come
 
     window = db.session.get(Window, window_id)
     if window is None:
         return {"skipped": "window gone"}
     stock = current_app.extensions["stock"]
-    loaded = booking.ensure_loaded(db.session, stock, window_id, clock.now())
+    loaded = first_come.ensure_loaded(db.session, stock, window_id, clock.now())
     log.info("window %s open (quota %s)", window_id, window.quota)
     return {"window": window_id, "quota": window.quota, "loaded_now": loaded}
 
@@ -193,9 +195,9 @@ def remind_pickup(window_id: int, ends_at: str) -> dict:
 
 def expire_bookings() -> dict:
     """Expire what was not collected by the end of its pickup, and tell the holders."""
-    from wx_backend import booking
+    from wx_backend.booking import first_come
 
-    expired = booking.expire(db.session, current_app.extensions["stock"], clock.now())
+    expired = first_come.expire(db.session, current_app.extensions["stock"], clock.now())
     return {"expired": len(expired),
             "notified": len(notify.announce("booking_expired", expired))}
 
@@ -215,23 +217,23 @@ def publish_announcement(announcement_id: int) -> dict:
 
 def lapse_wins() -> dict:
     """Wins not claimed by their deadline lapse; their units go to the next draw."""
-    from wx_backend import lottery
+    from wx_backend.lottery import pool
 
-    lapsed = lottery.lapse(db.session, clock.now())
+    lapsed = pool.lapse(db.session, clock.now())
     db.session.commit()
     return {"lapsed": len(lapsed)}
 
 
 def commit_scheduled_draw(campaign_id: int) -> dict:
     """The scheduled commitment: the pool as it is, the rules' quota per draw."""
-    from wx_backend import lottery
-    from wx_backend.campaigns import rules_in_force
-    from wx_backend.errors import Conflict
+    from wx_backend.lottery import pool
+    from wx_backend.campaigns.manage import rules_in_force
+    from wx_backend.core.errors import Conflict
 
     now = clock.now()
     quota = rules_in_force(db.session, campaign_id, now)[1].lottery.quota_per_draw
     try:
-        made = lottery.commit_draw(db.session, campaign_id, quota, now)
+        made = pool.commit_draw(db.session, campaign_id, quota, now)
     except Conflict as refused:
         db.session.rollback()
         return {"skipped": refused.code}
@@ -242,8 +244,8 @@ def commit_scheduled_draw(campaign_id: int) -> dict:
 def run_scheduled_draw(campaign_id: int) -> dict:
     """The scheduled draw: the beacon's first round after the commitment is the public
     value; the winners are told. Raises while that round is not out (the tick retries)."""
-    from wx_backend import lottery
-    from wx_backend.beacon import Beacon
+    from wx_backend.lottery import pool
+    from wx_backend.lottery.beacon import Beacon
     from wx_backend.models import Draw
 
     pending = db.session.scalars(select(Draw).where(Draw.campaign_id == campaign_id,
@@ -252,9 +254,9 @@ def run_scheduled_draw(campaign_id: int) -> dict:
         return {"skipped": "no committed draw"}
     beacon = Beacon(current_app.config["DRAW_BEACON_URL"])
     value = beacon.value(beacon.first_round_after(pending.committed_at))
-    winners = lottery.run_draw(db.session, pending.id, value.public_value, clock.now())
+    winners = pool.run_draw(db.session, pending.id, value.public_value, clock.now())
     db.session.commit()
-    told = notify.announce("draw_won", lottery.winning_entries(db.session, pending.id))
+    told = notify.announce("draw_won", pool.winning_entries(db.session, pending.id))
     return {"draw": pending.id, "round": value.round, "winners": len(winners),
             "told": len(told)}
 

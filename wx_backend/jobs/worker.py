@@ -3,7 +3,7 @@
 The app is made once in the worker process; RQ forks a work horse per job, and each horse
 runs its job in that app's context with fresh database connections (``wx_backend.jobs``).
 Beside RQ's scheduler (``with_scheduler=True``: scheduled jobs and retries) the process runs
-the schedule's ``Ticker`` thread (periodic entries, see ``wx_backend.schedule``).
+the schedule's ``Ticker`` thread (periodic entries, see ``wx_backend.jobs.schedule``).
 
 The worker's TTL is short (60 s, so its blocking wait returns every 45 s and RQ's
 maintenance — including taking over the scheduler of a worker that died — runs often).
@@ -20,9 +20,9 @@ from flask import Flask
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from wx_backend import clock
+from wx_backend.core import clock
 from wx_backend.jobs import QUEUES, queue, rq_connection, set_worker_app
-from wx_backend.schedule import Ticker
+from wx_backend.jobs.schedule import Ticker
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,15 @@ from datetime import datetime, timezone
 
 from flask import Response, current_app, request
 
-from wx_backend import booking, delivery, notify, pickup
-from wx_backend.errors import InvalidInput
+from wx_backend import notify
+from wx_backend.booking import first_come, postal, pickup
+from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
 from wx_backend.models import Booking, Campaign, Store, Window
-from wx_backend.rules import DailyWindow
+from wx_backend.campaigns.rules import DailyWindow
 
 
 def _now() -> datetime:
@@ -102,7 +103,7 @@ def list_stores(campaign_id: int, query):
     if window is not None:
         stock = _stock()
         if not stock.is_loaded(window.id):
-            booking.ensure_loaded(db.session, stock, window.id, now)
+            first_come.ensure_loaded(db.session, stock, window.id, now)
         window_left, store_left = stock.left(
             window.id, [(store.id, window.pickup_date) for store, _ in ranked])
     stores = [{
@@ -135,24 +136,24 @@ def create_booking(campaign_id: int, body):
     idempotency_key = _idempotency_key()
     session = authenticate()
     if snapshot.rules.per == "household":
-        booker = booking.resident_booker(db.session, session.resident_id, snapshot.rules,
+        booker = first_come.resident_booker(db.session, session.resident_id, snapshot.rules,
                                          pii.vault)
     elif session.person_key:
-        booker = booking.Booker(session.resident_id, session.person_key)
+        booker = first_come.Booker(session.resident_id, session.person_key)
     else:
-        booker = booking.resident_booker(db.session, session.resident_id)
-    booking.check_rules_version(snapshot, body["rules_version"] or _shown_rules_version())
-    booking.check_eligible(db.session, snapshot, session.resident_id)
+        booker = first_come.resident_booker(db.session, session.resident_id)
+    first_come.check_rules_version(snapshot, body["rules_version"] or _shown_rules_version())
+    first_come.check_eligible(db.session, snapshot, session.resident_id)
     store = snapshot.stores.get(body["store_id"])
     postal = store is not None and store.channel == "postal"
     if postal:
-        resident = delivery.check_deliverable(db.session, snapshot.rules, session.resident_id)
-    made = booking.book(db.session, _stock(), _directory(), snapshot, booker,
+        resident = postal.check_deliverable(db.session, snapshot.rules, session.resident_id)
+    made = first_come.book(db.session, _stock(), _directory(), snapshot, booker,
                         body["store_id"], now, pickup_slot=body["pickup_slot"],
                         idempotency_key=idempotency_key)
-    if postal and not delivery.order_of_booking(db.session, made["id"]):
+    if postal and not postal.order_of_booking(db.session, made["id"]):
         # Sent by post to the holder's address; the same claim and cooldown as a pickup.
-        delivery.order_for(db.session, snapshot.rules, campaign_id, resident,
+        postal.order_for(db.session, snapshot.rules, campaign_id, resident,
                            made["reservation_no"], "postal", booking_id=made["id"])
         db.session.commit()
     # The confirmation goes out from a worker, batched with everyone else's.
@@ -186,7 +187,7 @@ def _with_context(row: Booking) -> dict:
     store = db.session.get(Store, row.store_id)
     window = db.session.get(Window, row.window_id)
     rules = _snapshot(row.campaign_id).rules
-    return booking.booking_body(row, rules, store, window)
+    return first_come.booking_body(row, rules, store, window)
 
 
 @bp.get("/me/bookings")
@@ -200,7 +201,7 @@ def my_bookings():
         .join(Store, Store.id == Booking.store_id).join(Window, Window.id == Booking.window_id)
         .where(Booking.resident_id == current_resident_id())
         .order_by(Booking.id.desc()).limit(100)).all()
-    return {"bookings": [booking.booking_body(row, _snapshot(row.campaign_id).rules, store, window)
+    return {"bookings": [first_come.booking_body(row, _snapshot(row.campaign_id).rules, store, window)
                          for row, store, window in rows]}
 
 
@@ -210,7 +211,7 @@ def my_bookings():
 @bp.doc(summary="预约详情（仅本人）")
 def get_booking(booking_id: int):
     """One of the resident's own bookings."""
-    return _with_context(booking.own_booking(db.session, current_resident_id(), booking_id))
+    return _with_context(first_come.own_booking(db.session, current_resident_id(), booking_id))
 
 
 @bp.get("/bookings/<int:booking_id>/qrcode.png")
@@ -218,7 +219,7 @@ def get_booking(booking_id: int):
 @bp.doc(summary="取货二维码（PNG）", responses={200: {"content": {"image/png": {}}}})
 def booking_qrcode(booking_id: int):
     """A QR code carrying a signed pickup token for pharmacy staff to scan."""
-    row = booking.own_booking(db.session, current_resident_id(), booking_id)
+    row = first_come.own_booking(db.session, current_resident_id(), booking_id)
     token = pickup.qr_token(current_app.config["SECRET_KEY"], row)
     return Response(pickup.qr_png(token), mimetype="image/png",
                     headers={"Cache-Control": "private, no-store"})
@@ -230,8 +231,8 @@ def booking_qrcode(booking_id: int):
 @bp.doc(summary="取消预约（预约时段内口罩退回库存）", responses={409: "不能取消"})
 def cancel_booking(booking_id: int):
     """Cancel one's own confirmed booking."""
-    row = booking.own_booking(db.session, current_resident_id(), booking_id, for_update=True)
-    booking.cancel(db.session, _stock(), row, _now())
+    row = first_come.own_booking(db.session, current_resident_id(), booking_id, for_update=True)
+    first_come.cancel(db.session, _stock(), row, _now())
     body = _with_context(row)
     notify.announce("booking_cancelled", [row.id])
     return body

@@ -6,8 +6,9 @@ from datetime import datetime, timezone
 
 from flask import request
 
-from wx_backend import delivery, lottery
-from wx_backend.errors import InvalidInput
+from wx_backend.booking import postal
+from wx_backend.lottery import pool
+from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
@@ -27,10 +28,10 @@ def create_entry(campaign_id: int):
     store_id = body.get("store_id") if isinstance(body, dict) else None
     if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
         raise InvalidInput("invalid_store", "药店编号不正确", fields={"store_id": "应为整数"})
-    entry = lottery.enter(db.session, campaign_id, current_resident_id(),
+    entry = pool.enter(db.session, campaign_id, current_resident_id(),
                           datetime.now(timezone.utc), pii.vault, store_id=store_id)
     db.session.commit()
-    return lottery.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
+    return pool.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
 
 
 @bp.get("/me/entries")
@@ -42,7 +43,7 @@ def my_entries():
         db.select(Entry, Campaign).join(Campaign, Campaign.id == Entry.campaign_id)
         .where(Entry.resident_id == current_resident_id())
         .order_by(Entry.id.desc()).limit(100)).all()
-    return {"entries": [lottery.entry_body(entry, campaign) for entry, campaign in rows]}
+    return {"entries": [pool.entry_body(entry, campaign) for entry, campaign in rows]}
 
 
 @bp.post("/entries/<int:entry_id>/claim")
@@ -62,12 +63,12 @@ def claim_entry(entry_id: int):
     if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
         raise InvalidInput("invalid_collection_point", "自提点编号不正确",
                            fields={"store_id": "应为整数"})
-    entry = lottery.own_entry(db.session, current_resident_id(), entry_id)
-    lottery.claim(db.session, entry, fulfilment, datetime.now(timezone.utc), store_id)
+    entry = pool.own_entry(db.session, current_resident_id(), entry_id)
+    pool.claim(db.session, entry, fulfilment, datetime.now(timezone.utc), store_id)
     db.session.commit()
-    body = lottery.entry_body(entry, db.session.get(Campaign, entry.campaign_id))
-    order = delivery.order_of_entry(db.session, entry.id)
-    body["order"] = delivery.order_body(order) if order else None
+    body = pool.entry_body(entry, db.session.get(Campaign, entry.campaign_id))
+    order = postal.order_of_entry(db.session, entry.id)
+    body["order"] = postal.order_body(order) if order else None
     return body
 
 
@@ -78,8 +79,8 @@ def voucher_qrcode(entry_id: int):
     """The voucher code as a QR code for the pharmacy to scan."""
     from flask import Response
 
-    from wx_backend import pickup
-    from wx_backend.errors import NotFound
+    from wx_backend.booking import pickup
+    from wx_backend.core.errors import NotFound
 
     entry = db.session.scalars(db.select(Entry).where(
         Entry.id == entry_id, Entry.resident_id == current_resident_id())).first()

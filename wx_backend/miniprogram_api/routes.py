@@ -9,24 +9,16 @@ from datetime import datetime, timezone
 
 from flask import current_app, request
 
-from wx_backend import identity, sessions, sms
-from wx_backend.errors import NotAuthenticated
+from wx_backend import sms
+from wx_backend.identity import residents, sessions
+from wx_backend.core.errors import NotAuthenticated
 from wx_backend.extensions import db, pii, redis_store
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
-from wx_backend.miniprogram_api.schemas import (
-    LoginIn,
-    LoginOut,
-    ProfileIn,
-    ProfileOut,
-    SmsCodeIn,
-    SmsCodeOut,
-    SubscriptionsIn,
-    SubscriptionsOut,
-)
+from wx_backend.miniprogram_api.schemas import LoginIn, LoginOut, ProfileIn, ProfileOut, SmsCodeIn, SmsCodeOut, SubscriptionsIn, SubscriptionsOut
 from wx_backend.models import Resident, SubscribeConsent
 from wx_backend.sms.codes import VerificationCodes
-from wx_backend.wechat import code_to_session, miniprogram_client
+from wx_backend.core.wechat import code_to_session, miniprogram_client
 
 
 def _codes() -> VerificationCodes:
@@ -40,7 +32,7 @@ def _codes() -> VerificationCodes:
 def login(body):
     """Exchange a wx.login code for a session token; first login creates the resident."""
     who = code_to_session(miniprogram_client(), body["code"])
-    resident = identity.upsert_resident(db.session, who.openid, who.unionid,
+    resident = residents.upsert_resident(db.session, who.openid, who.unionid,
                                         datetime.now(timezone.utc))
     db.session.commit()
     issued = sessions.issue(redis_store.client, resident.id, current_app.config["SESSION_TTL"],
@@ -79,7 +71,7 @@ def get_profile():
     resident = db.session.get(Resident, current_resident_id())
     if resident is None:
         raise NotAuthenticated("invalid_token", "登录已过期或无效，请重新登录")
-    return identity.masked_profile(resident)
+    return residents.masked_profile(resident)
 
 
 @bp.put("/me/profile")
@@ -90,17 +82,17 @@ def get_profile():
 def put_profile(body):
     """Verify the phone by SMS code, then store the real-name profile encrypted."""
     _codes().verify(body["phone"], "profile", body["sms_code"])
-    profile = identity.ProfileInput(name=body["name"], id_number=body["id_number"],
-                                    id_kind=identity.check_id_kind(body["id_number"],
+    profile = residents.ProfileInput(name=body["name"], id_number=body["id_number"],
+                                    id_kind=residents.check_id_kind(body["id_number"],
                                                                    body["id_kind"]),
                                     phone=body["phone"], address=body["address"],
                                     promise=body["promise"])
-    resident = identity.complete_profile(db.session, pii.vault, current_resident_id(), profile,
+    resident = residents.complete_profile(db.session, pii.vault, current_resident_id(), profile,
                                          datetime.now(timezone.utc))
     db.session.commit()
     sessions.attach_person(redis_store.client, request.authorization.token, resident.id,
                            resident.id_number_index)
-    return identity.masked_profile(resident)
+    return residents.masked_profile(resident)
 
 
 # WeChat lets a user tick "always allow" only per template; one tap allows one message.

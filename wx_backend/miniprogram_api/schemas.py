@@ -9,9 +9,9 @@ from apiflask.fields import Boolean, DateTime, Dict, Float, Integer, List, Neste
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError
 
-from wx_backend import identity
+from wx_backend.identity import residents
 from wx_backend.config import NOTIFY_EVENTS
-from wx_backend.errors import InvalidInput
+from wx_backend.core.errors import InvalidInput
 from wx_backend.sms.codes import PURPOSES
 
 
@@ -44,7 +44,7 @@ class LoginOut(Schema):
 
 
 class SmsCodeIn(Schema):
-    phone = Normalised(identity.normalise_phone, required=True)
+    phone = Normalised(residents.normalise_phone, required=True)
     purpose = String(load_default="profile",
                      validate=OneOf(PURPOSES, error="验证码用途不正确"))
 
@@ -55,17 +55,17 @@ class SmsCodeOut(Schema):
 
 
 class ProfileIn(Schema):
-    name = Normalised(identity.normalise_name, required=True)
-    id_number = Normalised(identity.normalise_id_number, required=True, metadata={
+    name = Normalised(residents.normalise_name, required=True)
+    id_number = Normalised(residents.normalise_id_number, required=True, metadata={
         "description": "证件号码：18位居民身份证号、港澳台居民居住证号，或外国人永久居留身份证号"
                        "（2023版18位，2017版3位字母加12位数字）"})
     id_kind = String(load_default=None, allow_none=True,
-                     validate=OneOf(list(identity.DOCUMENT_KINDS), error="证件类型不正确"),
+                     validate=OneOf(list(residents.DOCUMENT_KINDS), error="证件类型不正确"),
                      metadata={"description": "证件类型；不填时按号码判断。"
-                               + "，".join(f"{k}：{v}" for k, v in identity.DOCUMENT_KINDS.items())})
-    phone = Normalised(identity.normalise_phone, required=True)
+                               + "，".join(f"{k}：{v}" for k, v in residents.DOCUMENT_KINDS.items())})
+    phone = Normalised(residents.normalise_phone, required=True)
     sms_code = String(required=True, validate=Regexp(r"^\d{6}$", error="验证码应为6位数字"))
-    address = Normalised(identity.normalise_address, load_default=None, allow_none=True)
+    address = Normalised(residents.normalise_address, load_default=None, allow_none=True)
     promise = Boolean(load_default=False, metadata={
         "description": "承诺信息真实、同一地址只预约一次（按户限购的活动须先承诺）"})
 

@@ -37,7 +37,7 @@ class Resident(db.Model):
     name: Mapped[str | None] = mapped_column(Encrypted("resident.name"))
     id_number: Mapped[str | None] = mapped_column(Encrypted("resident.id_number"))
     id_number_index: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # Which document the number is from (wx_backend.identity.DOCUMENT_KINDS).
+    # Which document the number is from (wx_backend.identity.residents.DOCUMENT_KINDS).
     id_kind: Mapped[str] = mapped_column(String(20), default="resident_id",
                                          server_default="resident_id")
     phone: Mapped[str | None] = mapped_column(Encrypted("resident.phone"))

@@ -82,7 +82,7 @@ class SpecialGroupMember(db.Model):
 
 
 class Draw(db.Model):
-    """One draw of a lottery campaign (``wx_backend.draw``): committed, then drawn."""
+    """One draw of a lottery campaign (``wx_backend.lottery.draw``): committed, then drawn."""
 
     __tablename__ = "draws"
     __table_args__ = (

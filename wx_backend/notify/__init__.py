@@ -54,10 +54,9 @@ from sqlalchemy import BigInteger, bindparam, func, literal, select, text, updat
 from sqlalchemy.dialects.postgresql import insert
 from wechatpy.exceptions import WeChatClientException
 
-from wx_backend import clock
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models import (CHANNELS, Booking, Campaign, Delivery, Entry, Resident,
-                               Store, SubscribeConsent)
+from wx_backend.models import CHANNELS, Booking, Campaign, Delivery, Entry, Resident, Store, SubscribeConsent
 from wx_backend.notify import texts
 from wx_backend.sms import SmsMessage, SmsSendError, sender
 from wx_backend.sms.templates import placeholders, render_text
@@ -545,7 +544,7 @@ def _provider_batches(messages: Sequence[SmsMessage], size: int) -> list[list[Sm
 
 
 def _send_wechat(channel: str, rows: Sequence, subjects: dict[tuple, Subject]) -> list[Outcome]:
-    from wx_backend.wechat import miniprogram_client, official_account_client
+    from wx_backend.core.wechat import miniprogram_client, official_account_client
 
     kind = "subscribe" if channel == "wx_subscribe" else "template"
     client = miniprogram_client() if kind == "subscribe" else official_account_client()

@@ -6,7 +6,7 @@ and the editors' announcements.
 - ``binding``   the conversation that links a follower to a resident;
 - ``knowledge`` the editors' FAQ base and the matcher built from it (``faq``);
 - ``announcements`` create, preview, schedule, publish, retract; the admin API is in
-  ``wx_backend.admin``.
+  ``wx_backend.web.admin``.
 """
 
 from flask import Blueprint

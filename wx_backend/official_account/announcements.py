@@ -24,12 +24,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from wx_backend import campaigns
-from wx_backend.errors import Conflict, InvalidInput, NotFound
-from wx_backend.models import (Announcement, Booking, Campaign, Follower, RulesVersion,
-                               SubscribeConsent, Window)
+from wx_backend.campaigns import manage
+from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.models import Announcement, Booking, Campaign, Follower, RulesVersion, SubscribeConsent, Window
 from wx_backend.models.types import utcnow
-from wx_backend.rules import RulesError, jsonable, parse_rules
+from wx_backend.campaigns.rules import RulesError, jsonable, parse_rules
 
 TITLE_CHARS = 64
 BODY_CHARS = 2000
@@ -163,7 +162,7 @@ def _take_effect(session: Session, announcement: Announcement, at: datetime,
         campaign = session.get(Campaign, announcement.campaign_id)
         merged = merged_rules(_latest_rules(session, campaign.id).rules, announcement.rules)
         try:
-            version = campaigns.change_rules(session, campaign, merged, effective_at=at,
+            version = manage.change_rules(session, campaign, merged, effective_at=at,
                                              note=f"公告：{announcement.title}", now=now)
         except RulesError as error:
             raise _invalid("rules", f"规则不正确：{error}") from None
@@ -190,7 +189,7 @@ def _withdraw_rules(session: Session, announcement: Announcement, now: datetime)
     session.delete(version)
     session.flush()
     campaign = session.get(Campaign, announcement.campaign_id)
-    campaigns.plan_windows(session, campaign, now.date() - timedelta(days=1), 3, now)
+    manage.plan_windows(session, campaign, now.date() - timedelta(days=1), 3, now)
     announcement.rules_version = None
     return True
 

@@ -26,11 +26,11 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from wx_backend import identity
-from wx_backend.errors import DomainError
+from wx_backend.identity import residents
+from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii, redis_store
 from wx_backend.models import Follower, Resident
-from wx_backend.pii import INDEX_PHONE, mask_phone
+from wx_backend.core.pii import INDEX_PHONE, mask_phone
 from wx_backend.sms.codes import VerificationCodes
 
 STATE_SECONDS = 600
@@ -114,7 +114,7 @@ def _wrong(openid: str, state: dict, message: str) -> str:
 
 def _phone(openid: str, text: str, state: dict) -> str:
     try:
-        phone = identity.normalise_phone(text)
+        phone = residents.normalise_phone(text)
     except DomainError:
         return _wrong(openid, state, "手机号格式不正确，请回复11位手机号。回复“退出”可结束绑定。")
     state.update(step="id", phone_ix=pii.vault.blind_index(phone, INDEX_PHONE))

@@ -27,8 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from wechatpy.replies import BaseReply, TextReply
 
-from wx_backend import campaigns
-from wx_backend.directory import SNAPSHOT_TTL
+from wx_backend.campaigns import manage
+from wx_backend.campaigns.directory import SNAPSHOT_TTL
 from wx_backend.extensions import db, redis_store
 from wx_backend.models import Booking, Campaign, Entry, Follower, Resident, Store
 from wx_backend.official_account import announcements, binding, knowledge
@@ -368,7 +368,7 @@ def _read_rules_text(brief: bool) -> str:
         return "目前没有进行中的预约活动，请留意公告。"
     parts = []
     for campaign in found:
-        version, rules = campaigns.rules_in_force(db.session, campaign.id, now)
+        version, rules = manage.rules_in_force(db.session, campaign.id, now)
         parts.append(f"【{campaign.name}】（规则第{version}版）\n{rules.summary()}")
     if brief:
         return "当前规则：\n" + "\n".join(parts)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def tell(openid: str, content: str) -> bool:
     """Send a customer-service text (allowed for 48 hours after the follower wrote)."""
-    from wx_backend.wechat import official_account_client
+    from wx_backend.core.wechat import official_account_client
 
     try:
         official_account_client().message.send_text(openid, content)
@@ -32,7 +32,7 @@ def tell(openid: str, content: str) -> bool:
 def link_by_unionid(openid: str, answer_status: bool) -> dict:
     """Ask WeChat for the follower's unionid; link them to the resident who has it."""
     from wx_backend.official_account.bot import status_text
-    from wx_backend.wechat import official_account_client
+    from wx_backend.core.wechat import official_account_client
 
     row = db.session.get(Follower, openid)
     if row is None:

@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from wx_backend.errors import InvalidInput, NotFound
+from wx_backend.core.errors import InvalidInput, NotFound
 from wx_backend.models import FaqSynonym, KnowledgeEntry
 from wx_backend.models.types import utcnow
 from wx_backend.official_account.faq import FaqEntry, FaqIndex, FaqMatch, load_seed

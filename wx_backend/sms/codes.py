@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 
 import redis
 
-from wx_backend.errors import InvalidInput, TooManyRequests, Unavailable
-from wx_backend.pii import INDEX_PHONE, PiiVault
+from wx_backend.core.errors import InvalidInput, TooManyRequests, Unavailable
+from wx_backend.core.pii import INDEX_PHONE, PiiVault
 from wx_backend.sms import SmsSender, SmsSendError
 
 CODE_TTL = 300

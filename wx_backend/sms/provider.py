@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from wx_backend.config import ConfigError
-from wx_backend.pii import mask_phone
+from wx_backend.core.pii import mask_phone
 from wx_backend.sms import SmsMessage, SmsOutcome, SmsSendError
 from wx_backend.sms.templates import TEMPLATES, placeholders
 

@@ -1,0 +1,458 @@
+"""First-come-first-served booking: take a unit in Redis, record it in PostgreSQL.
+
+``book`` is the one place where a resident gets a portion. It writes its row in its own
+single-statement transaction: the unit taken in Redis and the row in PostgreSQL must stand
+or fall together, so if the row cannot be written the unit and the claim go straight back. A crash between the two
+leaves a unit taken in Redis with no row, which never oversells and which
+``reconcile`` gives back.
+
+Cancelling, expiring and rebuilding Redis from the database live here too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from wx_backend.booking import households, reservation
+from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.campaigns.directory import Directory, Snapshot, StoreInfo, WindowInfo
+from wx_backend.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from wx_backend.models import Booking, Campaign, Entry, Resident, Store, Window
+from wx_backend.campaigns.rules import Rules
+from wx_backend.booking.stock import Stock, Taken, idem_key
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_TTL = 24 * 3600
+# A Core statement with parameters passed at execution is compiled once and cached.
+_INSERT_BOOKING = insert(Booking.__table__).returning(Booking.__table__.c.id)
+
+
+@dataclass(frozen=True)
+class Booker:
+    """Who is booking: the resident and the key their limit is counted by."""
+
+    resident_id: int
+    person_key: str
+
+
+def _iso(moment: datetime | None, zone=None) -> str | None:
+    if moment is None:
+        return None
+    return (moment.astimezone(zone) if zone else moment).isoformat()
+
+
+def window_closed(snapshot: Snapshot, now: datetime) -> Conflict:
+    """The ``window_closed`` error, naming the next opening when there is one."""
+    upcoming = snapshot.next_window(now)
+    if upcoming is None:
+        return Conflict("window_closed", "当前不在预约时段，暂无新的预约安排", next_opening=None)
+    local = upcoming.opens_at.astimezone(snapshot.rules.zone)
+    return Conflict("window_closed", f"当前不在预约时段，下次开放时间为{local:%m月%d日 %H:%M}",
+                    next_opening=upcoming.opens_at.isoformat())
+
+
+def sold_out() -> Conflict:
+    return Conflict("sold_out", "本时段口罩已约完，请关注下次预约时间")
+
+
+def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
+                 window: WindowInfo | Window) -> dict:
+    """A booking as its holder sees it (store and window as rows or snapshot entries);
+    times in the campaign's time zone."""
+    zone = rules.zone
+    return {
+        "id": booking.id,
+        "campaign_id": booking.campaign_id,
+        "reservation_no": booking.reservation_no,
+        "status": booking.status,
+        "pickup_code": booking.pickup_code,
+        "rules_version": booking.rules_version,
+        "store": {"id": store.id, "name": store.name, "address": store.address,
+                  "district": store.district, "opening_hours": store.opening_hours},
+        "window": {"id": window.id, "opens_at": _iso(window.opens_at, zone),
+                   "closes_at": _iso(window.closes_at, zone)},
+        "pickup": {"date": booking.pickup_date.isoformat(),
+                   "starts_at": _iso(booking.pickup_starts_at, zone),
+                   "ends_at": _iso(booking.pickup_ends_at, zone)},
+        "portion": {"item": rules.item, "items": rules.items,
+                    "unit_price_fen": rules.unit_price_fen},
+        "created_at": _iso(booking.created_at, zone),
+        "cancelled_at": _iso(booking.cancelled_at, zone),
+        "collected_at": _iso(booking.collected_at, zone),
+    }
+
+
+def check_rules_version(snapshot: Snapshot, shown: int | None) -> None:
+    """Refuse a booking from a client showing rules older than those in force, with the
+    new version and its summary so the mini-program can refresh (None: not said)."""
+    if shown is not None and shown != snapshot.rules_version:
+        raise Conflict("rules_changed", "活动规则已更新，请刷新后查看新规则再预约",
+                       rules_version=snapshot.rules_version, summary=snapshot.rules.summary())
+
+
+def _fingerprint(campaign_id: int, store_id: int, pickup_slot: int) -> str:
+    return hashlib.sha256(f"{campaign_id}:{store_id}:{pickup_slot}".encode()).hexdigest()[:16]
+
+
+def _replayed(stored: str, fingerprint: str, client: redis.Redis, key: str) -> dict:
+    """The answer recorded for an idempotency key, waiting briefly if still in flight."""
+    deadline = time.monotonic() + 3
+    while stored.startswith("pending:"):
+        if stored != f"pending:{fingerprint}":
+            break
+        if time.monotonic() > deadline:
+            raise TooManyRequests("busy", "上一次提交仍在处理中，请稍后查看预约结果",
+                                  retry_after=1)
+        time.sleep(0.05)
+        stored = client.get(key) or ""
+        if not stored:
+            raise TooManyRequests("busy", "上一次提交未成功，请重试", retry_after=1)
+    if stored.startswith("pending:") or json.loads(stored).get("_fingerprint") != fingerprint:
+        raise InvalidInput("idempotency_key_reused", "同一个请求编号不能用于不同的预约",
+                           fields={"Idempotency-Key": "已用于另一个预约请求"})
+    body = json.loads(stored)
+    body.pop("_fingerprint", None)
+    return body
+
+
+def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapshot,
+         booker: Booker, store_id: int, now: datetime, *, pickup_slot: int = 0,
+         idempotency_key: str | None = None) -> dict:
+    """Book one portion at ``store_id`` in the window open now; returns the booking body.
+
+    Raises Conflict (``window_closed``, ``sold_out``, ``store_full``, ``already_booked``,
+    ``cooldown``), NotFound, InvalidInput or TooManyRequests (``busy``); on any of them
+    nothing is taken.
+    """
+    rules = snapshot.rules
+    if rules.allocation != "fcfs":
+        raise Conflict("not_first_come", "本活动不是先到先得，请通过登记（摇号或排队）参加")
+    store = snapshot.stores.get(store_id)
+    if store is None:
+        raise NotFound("store_not_found", "该药店不在本次活动中", fields={"store_id": "药店不存在"})
+    if not 0 <= pickup_slot < len(rules.pickup_slots):
+        raise InvalidInput("invalid_pickup_slot", "取货时段不正确",
+                           fields={"pickup_slot": f"应为0到{len(rules.pickup_slots) - 1}"})
+    window = snapshot.window_at(now)
+    if window is None:
+        raise window_closed(snapshot, now)
+    cooldown_from, cooldown_until = rules.cooldown_for(window.opens_at, window.closes_at)
+    fingerprint = _fingerprint(snapshot.id, store_id, pickup_slot)
+    idem = idem_key(booker.resident_id, idempotency_key) if idempotency_key else ""
+
+    def take() -> Taken:
+        return stock.take_unit(campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
+                               pickup_date=window.pickup_date, person_key=booker.person_key,
+                               cooldown_until=cooldown_until, idempotency=idem,
+                               fingerprint=fingerprint, idem_ttl=IDEMPOTENCY_TTL)
+
+    taken = take()
+    if taken.status == "not_loaded":
+        ensure_loaded(session, stock, window.id, now)
+        taken = take()
+    if taken.status == "replay":
+        return _replayed(taken.detail, fingerprint, stock.client, idem)
+    if taken.status != "ok":
+        raise _refusal(taken, window, directory, snapshot, now)
+
+    pickup_starts, pickup_ends = rules.pickup_span(window.pickup_date, pickup_slot)
+    values = dict(
+        campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
+        resident_id=booker.resident_id, person_key=booker.person_key,
+        rules_version=snapshot.rules_version, seq=taken.seq,
+        reservation_no=reservation.reservation_number(snapshot.reservation_key, taken.seq),
+        pickup_code=f"{secrets.randbelow(10**6):06d}", window_slot=taken.window_slot,
+        store_slot=taken.store_slot, pickup_date=window.pickup_date,
+        pickup_starts_at=pickup_starts, pickup_ends_at=pickup_ends, status="confirmed",
+        holds_unit=True, holds_cooldown=True, cooldown_from=cooldown_from,
+        cooldown_until=cooldown_until, created_at=now,
+    )
+    try:
+        # One statement in autocommit: a single round trip, durable when it returns.
+        with session.get_bind().connect() as connection:
+            booking_id = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                _INSERT_BOOKING, values).scalar_one()
+    except DBAPIError as error:
+        raise _undo(stock, snapshot, window, store, booker, taken, idem, error) from None
+
+    booking = Booking(id=booking_id, cancelled_at=None, collected_at=None, **values)
+    body = booking_body(booking, rules, store, window)
+    if idem:
+        stock.client.set(idem, json.dumps({**body, "_fingerprint": fingerprint}),
+                         ex=IDEMPOTENCY_TTL)
+    return body
+
+
+def _refusal(taken: Taken, window: WindowInfo, directory: Directory, snapshot: Snapshot,
+             now: datetime) -> Exception:
+    if taken.status == "sold_out":
+        directory.mark_sold_out(window.id)
+        return sold_out()
+    if taken.status == "store_full":
+        return Conflict("store_full", "该药店今天的口罩已约完，请选择其他药店")
+    if taken.status == "window_closed":
+        return window_closed(snapshot, now)
+    if taken.status == "claimed":
+        held_window = int(taken.detail.split(":")[0])
+        if held_window == window.id:
+            return Conflict("already_booked", "您在本时段已预约成功，请勿重复预约")
+        days = snapshot.rules.cooldown_days
+        return Conflict("cooldown", f"预约成功后{days}天内不能再次预约" if days
+                        else "您已有一份预约，暂不能再次预约")
+    return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
+
+
+def _undo(stock: Stock, snapshot: Snapshot, window: WindowInfo, store: StoreInfo,
+          booker: Booker, taken: Taken, idem: str, error: DBAPIError) -> Exception:
+    """Give back what ``take_unit`` took after the row could not be written."""
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    # A slot the database already holds must not go back into the list (it would be
+    # handed out twice); anything else goes back.
+    window_slot = None if constraint == "uq_bookings_window_slot" else taken.window_slot
+    store_slot = None if constraint == "uq_bookings_store_slot" else taken.store_slot
+    try:
+        stock.release_unit(campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
+                           pickup_date=window.pickup_date, person_key=booker.person_key,
+                           window_slot=window_slot, store_slot=store_slot, seq=taken.seq,
+                           idempotency=idem)
+    except redis.RedisError:
+        log.exception("could not give back a unit of window %s; reconcile will", window.id)
+    if constraint == "bookings_cooldown":
+        return Conflict("cooldown", "您已有一份预约，暂不能再次预约")
+    if isinstance(error, IntegrityError):
+        log.warning("booking row refused by %s in window %s", constraint, window.id)
+    else:
+        log.error("booking row not written in window %s: %s", window.id,
+                  error.__class__.__name__)
+    return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
+
+
+def ensure_loaded(session: Session, stock: Stock, window_id: int, now: datetime) -> bool:
+    """Load a window into Redis from the database unless another process just did.
+
+    Answers whether this call loaded it.
+    """
+    with stock.client.lock(f"wx:lock:sync:{window_id}", timeout=60, blocking_timeout=30):
+        if not stock.is_loaded(window_id):
+            row = session.get(Window, window_id)
+            # Claims first: the window's hash, written last by sync_window, is what lets
+            # bookings through, and none may pass before the claims are back.
+            sync_claims(session, stock, row.campaign_id, now)
+            sync_window(session, stock, row)
+            log.info("window %s loaded into Redis from the database", window_id)
+            return True
+    return False
+
+
+def sync_window(session: Session, stock: Stock, window: Window) -> None:
+    """Make Redis hold exactly the window's and its store days' free slots per the database."""
+    used = set(session.scalars(select(Booking.window_slot).where(
+        Booking.window_id == window.id, Booking.holds_unit)))
+    stores = {s.id: s.daily_cap for s in session.scalars(
+        select(Store).where(Store.campaign_id == window.campaign_id, Store.active))}
+    store_used: dict[int, set[int]] = {sid: set() for sid in stores}
+    for store_id, slot in session.execute(select(Booking.store_id, Booking.store_slot).where(
+            Booking.campaign_id == window.campaign_id, Booking.pickup_date == window.pickup_date,
+            Booking.holds_unit)):
+        store_used.setdefault(store_id, set()).add(slot)
+    stock.load_window(
+        window_id=window.id, opens_at=window.opens_at, closes_at=window.closes_at,
+        quota=window.quota, used_window_slots=used,
+        store_days={(sid, window.pickup_date): (cap, store_used[sid])
+                    for sid, cap in stores.items()},
+    )
+
+
+def sync_claims(session: Session, stock: Stock, campaign_id: int, now: datetime) -> int:
+    """Set every claim whose cooldown still runs, and the sequence, from the database."""
+    rows = session.execute(select(Booking.person_key, Booking.window_id, Booking.seq,
+                                  Booking.cooldown_until).where(
+        Booking.campaign_id == campaign_id, Booking.holds_cooldown,
+        Booking.cooldown_until > now)).all()
+    max_seq = session.scalar(select(Booking.seq).where(Booking.campaign_id == campaign_id)
+                             .order_by(Booking.seq.desc()).limit(1)) or 0
+    stock.load_claims(campaign_id, [tuple(r) for r in rows], max_seq)
+    return len(rows)
+
+
+def reconcile(session: Session, stock: Stock, now: datetime) -> dict[str, int]:
+    """Rebuild every Redis counter and claim from PostgreSQL (``wx-backend reconcile``)."""
+    claims = sum(sync_claims(session, stock, campaign_id, now)
+                 for campaign_id in session.scalars(select(Campaign.id)))
+    windows = session.scalars(select(Window).where(Window.closes_at > now)).all()
+    for window in windows:
+        sync_window(session, stock, window)
+    stock.client.set("wx:reconciled", now.isoformat())
+    return {"windows": len(windows), "claims": claims}
+
+
+def needs_reconcile(client: redis.Redis) -> bool:
+    """True when Redis has lost (or never had) the state reconcile builds."""
+    return not client.exists("wx:reconciled")
+
+
+def resident_booker(session: Session, resident_id: int, rules: Rules | None = None,
+                    vault=None) -> Booker:
+    """The Booker for a resident — the person, or their household when the rules limit
+    per household — or Conflict ``profile_incomplete``."""
+    resident = session.get(Resident, resident_id)
+    if resident is None or not resident.profile_complete:
+        raise Conflict("profile_incomplete", "请先完成实名登记（姓名、身份证号、手机号）")
+    if rules is not None and rules.per == "household":
+        if not resident.address:
+            raise Conflict("profile_incomplete", "本活动按户限购，请先在实名信息中填写住址")
+        if resident.promised_at is None:
+            raise Conflict("promise_required", "本活动按户限购，请先承诺信息真实、同一地址只预约一次")
+        return Booker(resident.id, households.household_key(vault, resident.address))
+    return Booker(resident.id, resident.id_number_index)
+
+
+def check_eligible(session: Session, snapshot: Snapshot, resident_id: int) -> None:
+    """Refuse residents outside the campaign's districts (when the rules name any)."""
+    check_area(session, snapshot.rules, resident_id)
+
+
+def check_area(session: Session, rules: Rules, resident_id: int) -> None:
+    """Refuse a resident whose address lies outside the campaign's area (districts,
+    streets or communities), when the rules name one."""
+    areas = rules.districts
+    if not areas:
+        return
+    resident = session.get(Resident, resident_id)
+    if resident is None or not resident.address:
+        raise Conflict("profile_incomplete", "本活动仅限指定区域居民，请先在实名信息中填写住址")
+    if not households.in_area(resident.address, areas):
+        raise Conflict("not_eligible", "本活动仅限" + "、".join(areas) + "居民参加")
+
+
+def own_booking(session: Session, resident_id: int, booking_id: int,
+                for_update: bool = False) -> Booking:
+    """The resident's own booking, or NotFound (also for other residents' bookings)."""
+    query = select(Booking).where(Booking.id == booking_id, Booking.resident_id == resident_id)
+    if for_update:
+        query = query.with_for_update()
+    booking = session.scalars(query).first()
+    if booking is None:
+        raise NotFound("booking_not_found", "预约记录不存在")
+    return booking
+
+
+def cancel(session: Session, stock: Stock, booking: Booking, now: datetime) -> Booking:
+    """Cancel a confirmed booking before its pickup ends; the unit and the claim go back.
+
+    The caller has locked the row (``own_booking(for_update=True)``); this commits, then
+    returns the unit, so a crash in between only leaves a unit for reconcile to return.
+    """
+    if booking.status != "confirmed":
+        raise Conflict("not_cancellable", {"collected": "已取货的预约不能取消",
+                                           "cancelled": "该预约已取消",
+                                           "expired": "该预约已过期"}[booking.status])
+    if now >= booking.pickup_ends_at:
+        raise Conflict("not_cancellable", "取货时间已过，不能取消")
+    booking.status = "cancelled"
+    booking.cancelled_at = now
+    booking.holds_unit = False
+    booking.holds_cooldown = False
+    session.commit()
+    try:
+        stock.release_unit(campaign_id=booking.campaign_id, window_id=booking.window_id,
+                           store_id=booking.store_id, pickup_date=booking.pickup_date,
+                           person_key=booking.person_key, window_slot=booking.window_slot,
+                           store_slot=booking.store_slot, seq=booking.seq)
+    except redis.RedisError:
+        log.exception("cancelled booking %s but could not return its unit", booking.id)
+    return booking
+
+
+def expire(session: Session, stock: Stock, now: datetime) -> list[int]:
+    """Mark uncollected bookings whose pickup has ended ``expired``; returns their ids.
+
+    Whether an expired booking still blocks its holder is the rules'
+    ``expired_keeps_cooldown``; when it does not, the claim is dropped too.
+    """
+    expired = session.execute(
+        update(Booking).where(Booking.status == "confirmed", Booking.pickup_ends_at <= now)
+        .values(status="expired", expired_at=now)
+        .returning(Booking.id, Booking.campaign_id, Booking.person_key, Booking.window_id,
+                   Booking.seq)).all()
+    released = []
+    rules_by_campaign = {}
+    for row in expired:
+        if row.campaign_id not in rules_by_campaign:
+            rules_by_campaign[row.campaign_id] = rules_in_force(session, row.campaign_id, now)[1]
+        if not rules_by_campaign[row.campaign_id].expired_keeps_cooldown:
+            released.append(row)
+    if released:
+        session.execute(update(Booking).where(Booking.id.in_([r.id for r in released]))
+                        .values(holds_cooldown=False))
+    session.commit()
+    for row in released:
+        stock.drop_claim(row.campaign_id, row.person_key, row.window_id, row.seq)
+    return [row.id for row in expired]
+
+
+@dataclass(frozen=True)
+class Rekeyed:
+    """What ``rekey_households`` did in one campaign."""
+
+    campaign_id: int
+    changed: int
+    same_household: list[tuple[str, int, int]]  # (kind, row id, row id already holding it)
+
+
+def rekey_households(session: Session, vault, stock: Stock | None, now: datetime,
+                     apply: bool = True) -> list[Rekeyed]:
+    """Recompute the household key of every live booking and entry in campaigns limited
+    per household, after the way addresses are canonicalised has changed.
+
+    A row whose new key another live row of its campaign already holds is the same
+    household registered twice under the old rules: it keeps its old key and is reported
+    for the residents' committee, never dropped silently. Redis claims are rebuilt for
+    every campaign that changed. With ``apply`` False nothing is written.
+    """
+    live_entry = Entry.status.in_(("pooled", "won", "pending", "approved", "released"))
+    results = []
+    for campaign_id in session.scalars(select(Campaign.id).order_by(Campaign.id)):
+        if rules_in_force(session, campaign_id, now)[1].per != "household":
+            continue
+        changed, twice = 0, []
+        for kind, model, live in (("booking", Booking, Booking.holds_cooldown),
+                                  ("entry", Entry, live_entry)):
+            rows = session.execute(
+                select(model, Resident.address).join(Resident, Resident.id == model.resident_id)
+                .where(model.campaign_id == campaign_id, live).order_by(model.id)).all()
+            holders = {row.person_key: row.id for row, _ in rows}
+            for row, address in rows:
+                try:
+                    key = households.household_key(vault, address or "")
+                except InvalidInput:
+                    continue
+                if key == row.person_key:
+                    continue
+                if key in holders and holders[key] != row.id:
+                    twice.append((kind, row.id, holders[key]))
+                    continue
+                holders.pop(row.person_key, None)
+                holders[key] = row.id
+                row.person_key = key
+                changed += 1
+        results.append(Rekeyed(campaign_id, changed, twice))
+        if apply:
+            session.flush()
+            if changed and stock is not None:
+                sync_claims(session, stock, campaign_id, now)
+    if not apply:
+        session.rollback()
+    return results

@@ -1,0 +1,109 @@
+"""Pickup: the signed QR token, its PNG, and redemption by pharmacy staff.
+
+The QR code carries ``itsdangerous``-signed ``{"b": booking id, "c": pickup code}``; staff
+scan it or type the 6-digit pickup code, and check the holder's ID card against the last
+four characters of the ID number on file. A delegate (when the rules allow) shows both ID
+cards; their name and ID number are recorded, encrypted. Marking collected is one
+conditional UPDATE, so two counters scanning the same code at once collect it once.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import qrcode
+from itsdangerous import BadSignature, URLSafeSerializer
+from qrcode.image.pure import PyPNGImage
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wx_backend.models import Booking, Resident, Staff
+
+_SALT = "pickup-qr"
+
+
+def qr_token(secret: str, booking: Booking) -> str:
+    """The signed token a booking's QR code carries."""
+    return URLSafeSerializer(secret, salt=_SALT).dumps({"b": booking.id, "c": booking.pickup_code})
+
+
+def read_qr_token(secret: str, token: str) -> tuple[int, str]:
+    """(booking id, pickup code) from a scanned token, or InvalidInput if forged or damaged."""
+    try:
+        data = URLSafeSerializer(secret, salt=_SALT).loads(token)
+        return int(data["b"]), str(data["c"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise InvalidInput("invalid_qr", "二维码无效，请让居民出示短信中的取货码",
+                           fields={"qr": "无效的二维码"}) from None
+
+
+def qr_png(token: str) -> bytes:
+    """A PNG QR code of ``token``."""
+    image = qrcode.make(token, image_factory=PyPNGImage, box_size=8, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Delegate:
+    """Someone collecting for the booking's holder, with both ID cards."""
+
+    name: str
+    id_number: str
+
+
+def redeem(session: Session, secret: str, staff: Staff, *, pickup_code: str | None,
+           qr: str | None, id_last4: str, delegate: Delegate | None,
+           delegates_allowed: bool, now: datetime) -> Booking:
+    """Mark the booking collected at the staff member's store, exactly once.
+
+    The caller commits. Errors: ``booking_not_found``, ``wrong_store``,
+    ``outside_pickup_window``, ``already_collected``, ``not_collectable``, ``id_mismatch``,
+    ``delegate_not_allowed``.
+    """
+    if qr:
+        booking_id, code = read_qr_token(secret, qr)
+        booking = session.get(Booking, booking_id)
+        if booking is not None and booking.pickup_code != code:
+            booking = None
+    else:
+        booking = session.scalars(
+            select(Booking).where(Booking.store_id == staff.store_id,
+                                  Booking.pickup_code == pickup_code,
+                                  Booking.status.in_(("confirmed", "collected")))
+            .order_by((Booking.pickup_starts_at <= now).desc(), Booking.pickup_ends_at.desc())
+            .limit(1)).first()
+    if booking is None:
+        raise NotFound("booking_not_found", "没有找到该取货码对应的预约")
+    if booking.store_id != staff.store_id:
+        raise Forbidden("wrong_store", "该预约不是在本店取货，请居民到预约的药店取货")
+    if booking.status == "collected":
+        local = booking.collected_at
+        raise Conflict("already_collected", f"该预约已于{local:%m-%d %H:%M}取货，不能重复取货")
+    if booking.status != "confirmed":
+        raise Conflict("not_collectable", {"cancelled": "该预约已取消",
+                                           "expired": "该预约已过期"}[booking.status])
+    if not booking.pickup_starts_at <= now < booking.pickup_ends_at:
+        raise Conflict("outside_pickup_window", "不在取货时间内",
+                       pickup_starts_at=booking.pickup_starts_at.isoformat(),
+                       pickup_ends_at=booking.pickup_ends_at.isoformat())
+    holder = session.get(Resident, booking.resident_id)
+    if holder.id_number[-4:].upper() != id_last4.strip().upper():
+        raise InvalidInput("id_mismatch", "身份证号后四位与预约人不符",
+                           fields={"id_last4": "与预约人不符"})
+    if delegate is not None and not delegates_allowed:
+        raise Conflict("delegate_not_allowed", "本活动不允许他人代取")
+    collected = session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.status == "confirmed")
+        .values(status="collected", collected_at=now, collected_by=staff.id,
+                delegate_name=delegate.name if delegate else None,
+                delegate_id_number=delegate.id_number if delegate else None)
+        .returning(Booking.id)).scalar_one_or_none()
+    if collected is None:
+        raise Conflict("already_collected", "该预约已取货，不能重复取货")
+    session.refresh(booking)
+    return booking

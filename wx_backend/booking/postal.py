@@ -1,0 +1,202 @@
+"""Delivery orders: made when a portion is to be sent, exported per courier and day, and
+moved along by the couriers' status files.
+
+- ``order_for``: to the holder's verified address by ``postal`` (the rules' fee, paid on
+  delivery) or ``express`` (free) when the address lies in the delivery area; otherwise,
+  or by choice, to a ``collection_point`` (one of the campaign's stores).
+- ``export_csv``: the orders of one courier made on one day (campaign time), with what the
+  courier needs to deliver (name, phone, address in full: this file goes to the courier,
+  not to the public).
+- ``switch_bookings``: a rules change that drops pickup (Guangzhou moved to free home
+  delivery mid-campaign) sends the live bookings of the campaign to their holders' homes;
+  a holder whose address is missing or outside the delivery area keeps the pickup.
+- ``import_statuses``: a CSV of ``order_id,status,tracking_no`` from the courier; statuses
+  move ``pending -> shipped -> delivered | failed`` only; one bad line and nothing changes.
+
+Plain functions over a SQLAlchemy session; the caller commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wx_backend.core.errors import Conflict, InvalidInput
+from wx_backend.booking.households import in_area
+from wx_backend.models import Booking, PostalOrder, Resident, Store
+from wx_backend.models.types import utcnow
+from wx_backend.campaigns.rules import Rules
+
+NEXT = {"pending": {"shipped", "failed"}, "shipped": {"delivered", "failed"},
+        "delivered": set(), "failed": set()}
+EXPORT_COLUMNS = ("order_id", "reservation_no", "channel", "name", "phone", "address",
+                  "collection_point", "fee_yuan", "cash_on_delivery")
+
+
+def order_for(session: Session, rules: Rules, campaign_id: int, resident: Resident,
+              reservation_no: str, channel: str, store_id: int | None = None,
+              entry_id: int | None = None, booking_id: int | None = None,
+              free: bool = False) -> PostalOrder:
+    """A pending order for one portion; refuses an address outside the delivery area."""
+    settings = rules.delivery
+    if channel in ("postal", "express"):
+        if not in_area(resident.address, settings.area):
+            raise Conflict("outside_delivery_area",
+                           "您的地址不在配送范围（" + "、".join(settings.area)
+                           + "），请选择到自提点领取")
+        courier = settings.postal_courier if channel == "postal" else settings.express_courier
+        fee = settings.postal_fee_fen if channel == "postal" and not free else 0
+        store = None
+    elif channel == "collection_point":
+        store = session.get(Store, store_id) if store_id else None
+        if store is None or store.campaign_id != campaign_id or not store.active:
+            raise InvalidInput("invalid_collection_point", "请选择本活动的自提点",
+                               fields={"store_id": "不是本活动的自提点"})
+        courier, fee = store.name[:40], 0
+    else:
+        raise InvalidInput("invalid_fulfilment", "领取方式不正确", fields={"fulfilment": channel})
+    order = PostalOrder(campaign_id=campaign_id, resident_id=resident.id, entry_id=entry_id,
+                          booking_id=booking_id,
+                          reservation_no=reservation_no, channel=channel, courier=courier,
+                          store_id=store.id if store else None, name=resident.name,
+                          phone=resident.phone, address=resident.address, fee_fen=fee,
+                          cash_on_delivery=fee > 0, status="pending")
+    session.add(order)
+    session.flush()
+    return order
+
+
+def export_csv(session: Session, campaign_id: int, courier: str, day: date, zone) -> str:
+    """The courier's orders made on ``day`` as CSV (UTF-8 with BOM for spreadsheets)."""
+    start = datetime.combine(day, time(0), zone)
+    rows = session.execute(
+        select(PostalOrder, Store.name).outerjoin(Store, Store.id == PostalOrder.store_id)
+        .where(PostalOrder.campaign_id == campaign_id, PostalOrder.courier == courier,
+               PostalOrder.created_at >= start,
+               PostalOrder.created_at < start + timedelta(days=1))
+        .order_by(PostalOrder.id)).all()
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for order, store in rows:
+        writer.writerow([order.id, order.reservation_no, order.channel, order.name, order.phone,
+                         order.address, store or "", f"{order.fee_fen / 100:.2f}",
+                         "yes" if order.cash_on_delivery else "no"])
+    return out.getvalue()
+
+
+def switch_bookings(session: Session, campaign_id: int, rules: Rules,
+                    now: datetime) -> list[int]:
+    """Delivery orders for the campaign's confirmed bookings not yet collected, when the
+    rules no longer offer pickup; answers the ids of the bookings that now travel."""
+    if "pickup" in rules.fulfilment:
+        return []
+    channel = next((c for c in ("express", "postal") if c in rules.fulfilment), None)
+    if channel is None:
+        return []
+    switched = []
+    for booking, resident in session.execute(
+            select(Booking, Resident).join(Resident, Resident.id == Booking.resident_id)
+            .where(Booking.campaign_id == campaign_id, Booking.status == "confirmed",
+                   Booking.pickup_ends_at > now,
+                   ~select(PostalOrder.id).where(PostalOrder.booking_id == Booking.id)
+                   .exists())
+            .order_by(Booking.id)).all():
+        if not resident.address or not in_area(resident.address, rules.delivery.area):
+            continue
+        order_for(session, rules, campaign_id, resident, booking.reservation_no, channel,
+                  booking_id=booking.id)
+        switched.append(booking.id)
+    return switched
+
+
+@dataclass
+class StatusImport:
+    """What an import did, or the errors (by line) that stopped it."""
+
+    updated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def import_statuses(session: Session, text: str) -> StatusImport:
+    """Apply a courier's ``order_id,status,tracking_no`` lines, all or nothing."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in ("order_id", "status") if c not in (reader.fieldnames or [])]
+    if missing:
+        return StatusImport(errors=["header: missing column(s) " + ", ".join(missing)])
+    wanted = []
+    errors = []
+    for line, row in enumerate(reader, start=2):
+        raw_id = (row.get("order_id") or "").strip()
+        status = (row.get("status") or "").strip()
+        tracking = (row.get("tracking_no") or "").strip() or None
+        if not raw_id.isdigit():
+            errors.append(f"line {line}: order_id {raw_id!r} is not a number")
+            continue
+        if status not in NEXT:
+            errors.append(f"line {line}: status {status!r} is not one of shipped, delivered, "
+                          "failed")
+            continue
+        if tracking is not None and len(tracking) > 40:
+            errors.append(f"line {line}: tracking_no longer than 40 characters")
+            continue
+        wanted.append((line, int(raw_id), status, tracking))
+    orders = {o.id: o for o in session.scalars(
+        select(PostalOrder).where(PostalOrder.id.in_([w[1] for w in wanted]))
+        .with_for_update())}
+    for line, order_id, status, _ in wanted:
+        order = orders.get(order_id)
+        if order is None:
+            errors.append(f"line {line}: no order {order_id}")
+        elif status != order.status and status not in NEXT[order.status]:
+            errors.append(f"line {line}: order {order_id} cannot go from {order.status} "
+                          f"to {status}")
+    if errors:
+        return StatusImport(errors=errors)
+    result = StatusImport()
+    now = utcnow()
+    for _, order_id, status, tracking in wanted:
+        order = orders[order_id]
+        if order.status != status or (tracking and order.tracking_no != tracking):
+            order.status = status
+            order.tracking_no = tracking or order.tracking_no
+            order.updated_at = now
+            result.updated += 1
+    session.flush()
+    return result
+
+
+def check_deliverable(session: Session, rules: Rules, resident_id: int) -> Resident:
+    """The resident, if the post can reach them: an address inside the delivery area."""
+    resident = session.get(Resident, resident_id)
+    if resident is None or not resident.address:
+        raise Conflict("address_required", "邮寄需要收货地址，请先在实名信息中填写住址")
+    if not in_area(resident.address, rules.delivery.area):
+        raise Conflict("outside_delivery_area",
+                       "邮寄仅限" + "、".join(rules.delivery.area) + "，请选择药店领取")
+    return resident
+
+
+def order_of_booking(session: Session, booking_id: int) -> PostalOrder | None:
+    """The order made for a booking (a replayed request finds the first one)."""
+    return session.scalars(select(PostalOrder)
+                           .where(PostalOrder.booking_id == booking_id)).first()
+
+
+def order_of_entry(session: Session, entry_id: int) -> PostalOrder | None:
+    """The order made for a lottery entry (None when it is collected in a store)."""
+    return session.scalars(select(PostalOrder)
+                           .where(PostalOrder.entry_id == entry_id)).first()
+
+
+def order_body(order: PostalOrder) -> dict:
+    """An order as its holder sees it (address masked elsewhere; here only what they need)."""
+    return {"id": order.id, "channel": order.channel, "courier": order.courier,
+            "status": order.status, "tracking_no": order.tracking_no,
+            "fee_fen": order.fee_fen, "cash_on_delivery": order.cash_on_delivery}

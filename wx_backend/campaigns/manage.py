@@ -1,0 +1,203 @@
+"""Campaigns: creation from presets, versioned rules, windows and stores.
+
+Plain functions over a SQLAlchemy session; the caller commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from wx_backend.booking import reservation
+from wx_backend.core.errors import NotFound
+from wx_backend.models import Booking, Campaign, RulesVersion, Store, Window
+from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def create_campaign(session: Session, slug: str, rules_data: dict, now: datetime,
+                    preset: str | None = None) -> Campaign:
+    """A new campaign whose rules version 1 takes effect at ``now``."""
+    if not _SLUG.match(slug):
+        raise RulesError("slug must be 2-63 lower-case letters, digits or dashes")
+    rules = parse_rules(rules_data)
+    if session.scalar(select(Campaign.id).where(Campaign.slug == slug)) is not None:
+        raise RulesError(f"a campaign {slug!r} already exists")
+    campaign = Campaign(slug=slug, name=rules.name, preset=preset,
+                        reservation_key=reservation.new_key())
+    session.add(campaign)
+    session.flush()
+    session.add(RulesVersion(campaign_id=campaign.id, version=1, effective_at=now,
+                             rules=jsonable(rules_data), note="初始规则"))
+    session.flush()
+    return campaign
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    """The campaign, or NotFound with a resident-readable message."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound("campaign_not_found", "活动不存在")
+    return campaign
+
+
+def rules_in_force(session: Session, campaign_id: int, at: datetime) -> tuple[int, Rules]:
+    """(version number, Rules) of the version in force at ``at``."""
+    version = session.scalars(
+        select(RulesVersion)
+        .where(RulesVersion.campaign_id == campaign_id, RulesVersion.effective_at <= at)
+        .order_by(RulesVersion.version.desc()).limit(1)
+    ).first()
+    if version is None:
+        version = session.scalars(
+            select(RulesVersion).where(RulesVersion.campaign_id == campaign_id)
+            .order_by(RulesVersion.version).limit(1)).first()
+    if version is None:
+        raise NotFound("campaign_not_found", "活动不存在")
+    return version.version, parse_rules(version.rules)
+
+
+def change_rules(session: Session, campaign: Campaign, rules_data: dict,
+                 effective_at: datetime, note: str, now: datetime) -> RulesVersion:
+    """Add a rules version; windows not yet open after ``effective_at`` are planned anew."""
+    parse_rules(rules_data)
+    latest = session.scalar(select(func.max(RulesVersion.version))
+                            .where(RulesVersion.campaign_id == campaign.id)) or 0
+    version = RulesVersion(campaign_id=campaign.id, version=latest + 1,
+                           effective_at=effective_at, rules=jsonable(rules_data), note=note)
+    session.add(version)
+    booked = select(Booking.window_id).where(Booking.campaign_id == campaign.id)
+    session.execute(delete(Window).where(
+        Window.campaign_id == campaign.id,
+        Window.opens_at >= max(effective_at, now),
+        Window.id.not_in(booked),
+    ))
+    session.flush()
+    start = max(effective_at, now)
+    plan_windows(session, campaign, start.date() - timedelta(days=1), 3, now)
+    return version
+
+
+def plan_windows(session: Session, campaign: Campaign, first_day: date, days: int,
+                 now: datetime) -> list[Window]:
+    """Create the windows of ``days`` days from ``first_day`` that do not exist yet.
+
+    Each window follows the rules version in force at its opening time; windows that have
+    already closed at ``now`` are skipped.
+    """
+    versions = [(v.effective_at, v.version, parse_rules(v.rules)) for v in session.scalars(
+        select(RulesVersion).where(RulesVersion.campaign_id == campaign.id)
+        .order_by(RulesVersion.version))]
+
+    def in_force(moment: datetime):
+        chosen = versions[0]
+        for candidate in versions:
+            if candidate[0] <= moment:
+                chosen = candidate
+        return chosen
+
+    existing = set(session.scalars(select(Window.opens_at)
+                                   .where(Window.campaign_id == campaign.id)))
+    created = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        for _, version, rules in versions:
+            for opens_at, closes_at, quota in rules.spans_on(day):
+                if opens_at in existing or closes_at <= now or in_force(opens_at)[1] != version:
+                    continue
+                window = Window(campaign_id=campaign.id, opens_at=opens_at,
+                                closes_at=closes_at, quota=quota,
+                                pickup_date=rules.pickup_date_for(opens_at),
+                                rules_version=version)
+                session.add(window)
+                existing.add(opens_at)
+                created.append(window)
+    session.flush()
+    return created
+
+
+STORE_COLUMNS = ("name", "address", "district", "lat", "lng", "daily_cap", "opening_hours")
+
+
+@dataclass
+class StoreImport:
+    """What a CSV import did: rows created and updated, and errors by line number."""
+
+    created: int = 0
+    updated: int = 0
+    errors: list[str] | None = None
+
+
+def import_stores(session: Session, campaign: Campaign, text: str,
+                  default_cap: int) -> StoreImport:
+    """Create or update (by name) the stores listed in CSV ``text``.
+
+    Columns: name, address, district, lat, lng, daily_cap (blank: the rules' cap),
+    opening_hours, and optionally channel (``pickup``, the default, or ``postal`` for the
+    post office). Nothing is written when any row is bad; every bad row is reported.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in STORE_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        return StoreImport(errors=[f"header: missing column(s) {', '.join(missing)}"])
+    rows, errors, seen = [], [], set()
+    for line, row in enumerate(reader, start=2):
+        problems = []
+        values = {key: (row.get(key) or "").strip() for key in STORE_COLUMNS}
+        for key in ("name", "address", "district"):
+            if not values[key]:
+                problems.append(f"{key} is empty")
+        if len(values["name"]) > 200 or len(values["address"]) > 300:
+            problems.append("name or address too long")
+        if values["name"] in seen:
+            problems.append(f"name {values['name']!r} appears twice")
+        seen.add(values["name"])
+        try:
+            lat, lng = float(values["lat"]), float(values["lng"])
+            if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+                raise ValueError
+        except ValueError:
+            problems.append(f"lat/lng {values['lat']!r},{values['lng']!r} are not coordinates")
+            lat = lng = 0.0
+        try:
+            cap = int(values["daily_cap"]) if values["daily_cap"] else default_cap
+            if cap < 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"daily_cap {values['daily_cap']!r} is not a whole number >= 0")
+            cap = 0
+        channel = (row.get("channel") or "").strip() or "pickup"
+        if channel not in ("pickup", "postal"):
+            problems.append(f"channel {channel!r} is not pickup or postal")
+        if problems:
+            errors.append(f"line {line}: " + "; ".join(problems))
+            continue
+        rows.append(dict(name=values["name"], address=values["address"],
+                         district=values["district"], lat=lat, lng=lng, daily_cap=cap,
+                         opening_hours=values["opening_hours"] or "09:00-18:00",
+                         channel=channel))
+    if errors:
+        return StoreImport(errors=errors)
+    if not rows:
+        return StoreImport(errors=["no stores in the file"])
+    result = StoreImport(errors=[])
+    current = {s.name: s for s in session.scalars(select(Store)
+                                                  .where(Store.campaign_id == campaign.id))}
+    for values in rows:
+        store = current.get(values["name"])
+        if store is None:
+            session.add(Store(campaign_id=campaign.id, **values))
+            result.created += 1
+        else:
+            for key, value in values.items():
+                setattr(store, key, value)
+            result.updated += 1
+    session.flush()
+    return result

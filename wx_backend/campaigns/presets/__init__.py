@@ -1,0 +1,1 @@
+"""Preset rule sets shipped as data (TOML); see wx_backend.campaigns.rules."""

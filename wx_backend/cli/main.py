@@ -1,0 +1,140 @@
+"""The ``wx-backend`` command: ``serve`` plus the app's commands (``wx_backend.cli.operations``),
+Flask's and Flask-Migrate's (``db``).
+
+``wx-backend serve`` is what ``scripts/run`` calls: it resolves the configuration (starting
+the embedded PostgreSQL, Redis and fake WeChat API in this process when no URLs are set),
+applies migrations, then runs gunicorn and one job worker (``wx-backend worker``) as child
+processes with the resolved URLs in their environment, so they connect to the same servers
+and start nothing themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import click
+import gunicorn
+from flask.cli import FlaskGroup
+
+from wx_backend import ConfigError, create_app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def cli():
+    """Booking backend for scarce goods over WeChat."""
+
+
+@cli.command("serve")
+@click.option("--bind", default=lambda: os.environ.get("WXB_BIND", "127.0.0.1:5000"),
+              show_default="127.0.0.1:5000 or $WXB_BIND", help="Address to listen on.")
+@click.option("--workers", type=int,
+              default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")),
+              show_default="2 or $WEB_CONCURRENCY", help="gunicorn worker processes.")
+@click.option("--threads", type=int, default=lambda: int(os.environ.get("WEB_THREADS", "4")),
+              show_default="4 or $WEB_THREADS", help="Threads per worker.")
+@click.option("--access-log/--no-access-log",
+              default=lambda: os.environ.get("WXB_ACCESS_LOG", "1") != "0",
+              help="Log every request to stdout (default on; WXB_ACCESS_LOG=0 turns it off).")
+@click.option("--jobs/--no-jobs", "run_jobs",
+              default=lambda: os.environ.get("WXB_SERVE_JOBS", "1") != "0",
+              help="Also run one job worker (notifications, the schedule) beside the web "
+                   "server (default on; production usually runs `wx-backend worker` apart).")
+def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: bool) -> None:
+    """Migrate the database and serve the app under gunicorn, with a job worker."""
+    from flask_migrate import upgrade
+
+    try:
+        app = create_app()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    with app.app_context():
+        upgrade(directory=app.extensions["migrate"].directory)
+        prepare(app)
+
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "REDIS_URL", "WECHAT_API_BASE_URL", "WXB_MODE"):
+        env[name] = str(app.config[name])
+    env["WXB_INSTANCE_PATH"] = app.instance_path
+    env["FAKE_WECHAT"] = "1" if app.config["FAKE_WECHAT"] else "0"
+    env["DEV_TOOLS"] = "1" if app.config["DEV_TOOLS"] else "0"
+
+    command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
+               "--worker-class", "gthread", "--threads", str(threads),
+               "--graceful-timeout", "10"]
+    if access_log:
+        command += ["--access-logfile", "-"]
+    if gunicorn.version_info >= (27,):
+        # One control socket per user by default: a second server would fight over it.
+        command.append("--no-control-socket")
+    command.append("wx_backend.wsgi:app")
+    click.echo(f"wx-backend: serving on http://{bind} (mode {app.config['WXB_MODE']}, "
+               f"instance {app.instance_path})", err=True)
+    server = subprocess.Popen(command, env=env)
+    children = [server]
+    if run_jobs:
+        children.append(subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "worker"],
+                                         env=env))
+
+    def forward(signum, frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    code = server.wait()
+    for child in children[1:]:
+        if child.poll() is None:
+            child.terminate()
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    sys.exit(code if code >= 0 else 0)
+
+
+def prepare(app) -> None:
+    """First-start work before serving: demo data (development) and Redis from PostgreSQL."""
+    from datetime import datetime, timezone
+
+    from wx_backend.booking import first_come
+    from wx_backend.campaigns import demo
+    from wx_backend.extensions import db
+    from wx_backend.models import Campaign
+
+    now = datetime.now(timezone.utc)
+    if app.config["WXB_MODE"] == "development" and db.session.scalar(
+            db.select(Campaign.id).limit(1)) is None:
+        campaign = demo.load(db.session, now)
+        click.echo(f"wx-backend: demo campaign {campaign.id} ({campaign.slug}) loaded", err=True)
+    stock = app.extensions["stock"]
+    if first_come.needs_reconcile(stock.client):
+        done = first_come.reconcile(db.session, stock, now)
+        click.echo(f"wx-backend: Redis rebuilt from the database ({done['windows']} windows, "
+                   f"{done['claims']} claims)", err=True)
+    db.session.remove()
+    db.engine.dispose()
+    # This process keeps no connection of its own: the embedded Redis shuts down with it
+    # only when it is its last client.
+    stock.client.connection_pool.disconnect()
+
+
+def _add_standalone_commands() -> None:
+    from wx_backend.cli.lottery import lottery_cli
+
+    cli.add_command(lottery_cli)
+
+
+_add_standalone_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="wx-backend")
+
+
+if __name__ == "__main__":
+    main()

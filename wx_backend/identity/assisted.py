@@ -1,0 +1,75 @@
+"""Help for people without phones: community staff register a resident and book or enter
+for them — under the same rules and limits as everyone (the same domain functions), within
+their own district only, and every step recorded in ``assisted_actions``.
+
+A resident registered this way has no WeChat account: their openid is ``assisted:<random>``
+and their phone (their own, or a family member's) receives the SMS like anyone's. Staff
+check the ID card in person, which stands in for the SMS code of the online profile.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wx_backend.booking import households
+from wx_backend.identity import residents
+from wx_backend.core.errors import Forbidden, InvalidInput, NotFound
+from wx_backend.models import AssistedAction, CommunityStaff, Resident
+from wx_backend.core.pii import PiiVault
+
+
+def record(session: Session, staff: CommunityStaff, resident_id: int, action: str,
+           detail: dict | None = None) -> None:
+    """Add a line to the audit trail (the caller commits it with the action itself)."""
+    session.add(AssistedAction(staff_id=staff.id, resident_id=resident_id, action=action,
+                               detail={"staff": staff.username, **(detail or {})}))
+
+
+def _text(data: dict, name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("invalid_profile", f"请填写{name}", fields={name: "必填"})
+    return value
+
+
+def register(session: Session, vault: PiiVault, staff: CommunityStaff, data: dict,
+             now: datetime) -> Resident:
+    """Register a resident of the staff's district with a verified profile."""
+    id_number = residents.normalise_id_number(_text(data, "id_number"))
+    profile = residents.ProfileInput(
+        name=residents.normalise_name(_text(data, "name")),
+        id_number=id_number,
+        id_kind=residents.check_id_kind(id_number, data.get("id_kind")),
+        phone=residents.normalise_phone(_text(data, "phone")),
+        address=residents.normalise_address(_text(data, "address")),
+        promise=data.get("promise") is True)
+    if not households.in_area(profile.address, [staff.district]):
+        raise Forbidden("out_of_district", f"只能为本辖区（{staff.district}）的居民登记",
+                        fields={"address": "不在本辖区"})
+    resident = residents.upsert_resident(session, f"assisted:{secrets.token_hex(12)}", None, now)
+    resident = residents.complete_profile(session, vault, resident.id, profile, now)
+    record(session, staff, resident.id, "register", {"promise": profile.promise})
+    return resident
+
+
+def resident_in_district(session: Session, staff: CommunityStaff,
+                         resident_id: int) -> Resident:
+    """A resident this staff member may act for: one living in their district."""
+    resident = session.get(Resident, resident_id)
+    if resident is None or not resident.profile_complete:
+        raise NotFound("resident_not_found", "居民不存在")
+    if not resident.address or not households.in_area(resident.address, [staff.district]):
+        raise Forbidden("out_of_district", f"该居民不在本辖区（{staff.district}）")
+    return resident
+
+
+def actions_of(session: Session, resident_id: int) -> list[dict]:
+    """The audit trail for a resident, oldest first."""
+    return [{"action": a.action, "detail": a.detail, "at": a.at.isoformat()}
+            for a in session.scalars(select(AssistedAction)
+                                     .where(AssistedAction.resident_id == resident_id)
+                                     .order_by(AssistedAction.id))]

@@ -1,1 +1,0 @@
-"""Preset rule sets shipped as data (TOML); see wx_backend.rules."""

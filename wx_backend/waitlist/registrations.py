@@ -1,0 +1,135 @@
+"""Queue campaigns (the ``shanghai`` preset): households register for a pharmacy, the
+residents' committee checks each, and each day's supply releases the next in order.
+
+- ``review``: community staff of the district approve a pending registration, or reject it
+  with a reason the resident sees.
+- ``release``: a pharmacy enters the units that arrived; that many approved registrations
+  for it, lowest reservation number first, get a voucher (a 6-digit code, also as a QR
+  code) valid ``queue.voucher_days`` days. Rows are locked with SKIP LOCKED, so two
+  releases at once never hand out one registration twice.
+- ``redeem``: the pharmacy takes the voucher (code and the holder's ID card), once.
+- Vouchers not used by their deadline lapse with lottery wins (``lottery.lapse``).
+
+Plain functions over a SQLAlchemy session; the caller commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from wx_backend.booking import households
+from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wx_backend.models import CommunityStaff, Entry, Resident, Staff, Store
+
+
+def _queue_rules(session: Session, campaign_id: int, now: datetime):
+    rules = rules_in_force(session, campaign_id, now)[1]
+    if rules.queue is None:
+        raise Conflict("not_a_queue", "本活动不是排队登记活动")
+    return rules
+
+
+_LIVE = ("pending", "approved", "released", "redeemed")
+
+
+@dataclass(frozen=True)
+class PendingRegistration:
+    """A registration awaiting review, with the district's other live registrations whose
+    address is nearly the same (perhaps one household written twice)."""
+
+    entry: Entry
+    resident: Resident
+    possible_duplicates: list[tuple[Entry, Resident]]
+
+
+def pending_in_district(session: Session, staff: CommunityStaff,
+                        campaign_id: int) -> list[PendingRegistration]:
+    """Registrations awaiting review whose address lies in the staff's district, each with
+    its possible duplicates among the district's live registrations."""
+    rows = session.execute(
+        select(Entry, Resident).join(Resident, Resident.id == Entry.resident_id)
+        .where(Entry.campaign_id == campaign_id, Entry.status.in_(_LIVE))
+        .order_by(Entry.reservation_no)).all()
+    mine = {entry.id: (entry, resident) for entry, resident in rows
+            if resident.address and households.in_area(resident.address, [staff.district])}
+    near = households.possible_duplicates(
+        {entry_id: resident.address for entry_id, (_, resident) in mine.items()})
+    return [PendingRegistration(entry, resident,
+                                [mine[other] for other in sorted(near.get(entry.id, []))])
+            for entry, resident in mine.values() if entry.status == "pending"]
+
+
+def review(session: Session, staff: CommunityStaff, entry_id: int, approve: bool,
+           reason: str | None, now: datetime) -> Entry:
+    """Approve, or reject with a reason, a pending registration of the staff's district."""
+    entry = session.scalars(select(Entry).where(Entry.id == entry_id)
+                            .with_for_update()).first()
+    if entry is None:
+        raise NotFound("registration_not_found", "登记不存在")
+    _queue_rules(session, entry.campaign_id, now)
+    resident = session.get(Resident, entry.resident_id)
+    if not resident.address or not households.in_area(resident.address, [staff.district]):
+        raise Forbidden("out_of_district", f"该登记的地址不在本辖区（{staff.district}）")
+    if entry.status != "pending":
+        raise Conflict("already_reviewed", "该登记已审核")
+    if not approve:
+        text = (reason or "").strip() if isinstance(reason, str) else ""
+        if not 2 <= len(text) <= 200:
+            raise InvalidInput("reason_required", "不通过时请写明原因（2到200字），居民会看到",
+                               fields={"reason": "必填"})
+        entry.reject_reason = text
+    entry.status = "approved" if approve else "rejected"
+    entry.reviewed_by = staff.id
+    entry.reviewed_at = now
+    session.flush()
+    return entry
+
+
+def release(session: Session, staff: Staff, units: int, now: datetime) -> list[Entry]:
+    """Give vouchers to the next ``units`` approved registrations of the staff's pharmacy."""
+    if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 100_000:
+        raise InvalidInput("invalid_units", "到货数量应为1到100000的整数", fields={"units": "格式不正确"})
+    store = session.get(Store, staff.store_id)
+    rules = _queue_rules(session, store.campaign_id, now)
+    chosen = session.scalars(
+        select(Entry).where(Entry.store_id == store.id, Entry.status == "approved")
+        .order_by(Entry.reservation_no).limit(units)
+        .with_for_update(skip_locked=True)).all()
+    deadline = now + timedelta(days=rules.queue.voucher_days)
+    for entry in chosen:
+        entry.status = "released"
+        entry.voucher_code = f"{secrets.randbelow(10**6):06d}"
+        entry.released_at = now
+        entry.claim_deadline = deadline
+    session.flush()
+    return list(chosen)
+
+
+def redeem(session: Session, staff: Staff, voucher_code: str, id_last4: str,
+           now: datetime) -> Entry:
+    """Take a voucher at its pharmacy, once, after checking the holder's ID card."""
+    entry = session.scalars(
+        select(Entry).where(Entry.store_id == staff.store_id,
+                            Entry.voucher_code == voucher_code,
+                            Entry.status.in_(("released", "redeemed", "lapsed")))
+        .order_by(Entry.released_at.desc()).limit(1).with_for_update()).first()
+    if entry is None:
+        raise NotFound("voucher_not_found", "本店没有这个凭证码")
+    if entry.status == "redeemed":
+        raise Conflict("already_redeemed", "该凭证已使用")
+    if entry.status == "lapsed" or now > entry.claim_deadline:
+        raise Conflict("voucher_expired", "该凭证已过期")
+    holder = session.get(Resident, entry.resident_id)
+    if holder.id_number[-4:].upper() != (id_last4 or "").strip().upper():
+        raise InvalidInput("id_mismatch", "身份证后四位与登记人不符",
+                           fields={"id_last4": "与登记人不符"})
+    entry.status = "redeemed"
+    entry.redeemed_at = now
+    session.flush()
+    return entry

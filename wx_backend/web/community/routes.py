@@ -1,0 +1,175 @@
+"""Community staff routes: log in, register a resident, book or enter for them, see them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import current_app, request
+
+from wx_backend import notify
+from wx_backend.identity import assisted, sessions
+from wx_backend.booking import first_come
+from wx_backend.lottery import pool
+from wx_backend.web.auth import account_auth
+from wx_backend.web.community import bp
+from wx_backend.core.errors import InvalidInput
+from wx_backend.extensions import db, pii, redis_store
+from wx_backend.identity.residents import masked_profile
+from wx_backend.models import Booking, Campaign, CommunityStaff, Entry
+from wx_backend.identity.accounts import authenticate_community_staff
+from wx_backend.web.input import credentials, json_object as _json
+
+SESSION_TTL = 12 * 3600
+
+community_auth = account_auth(CommunityStaff, sessions.COMMUNITY, "CommunityAuth",
+                              "社区工作人员令牌，由 POST /api/v1/community/login 获得")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+
+def _id(data: dict, name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInput("invalid_" + name, f"{name} 应为正整数", fields={name: "格式不正确"})
+    return value
+
+
+@bp.post("/login")
+@bp.doc(summary="社区工作人员登录",
+        responses={200: "成功", 401: "用户名或密码不正确"})
+def community_login():
+    """Exchange username and password for a token."""
+    staff = authenticate_community_staff(db.session, *credentials())
+    issued = sessions.issue(redis_store.client, staff.id, SESSION_TTL, prefix=sessions.COMMUNITY)
+    return {"token": issued.token, "expires_in": issued.expires_in, "district": staff.district}
+
+
+@bp.post("/residents")
+@bp.auth_required(community_auth)
+@bp.doc(summary="为无智能手机的居民实名登记（核验身份证原件）",
+        responses={201: "已创建", 403: "out_of_district", 409: "id_number_taken"})
+def register_resident():
+    """Register a resident of this district: ``name``, ``id_number``, ``phone``, ``address``,
+    ``promise``."""
+    resident = assisted.register(db.session, pii.vault, community_auth.current_user, _json(),
+                                 _now())
+    db.session.commit()
+    return {"resident_id": resident.id, "profile": masked_profile(resident)}, 201
+
+
+@bp.get("/residents/<int:resident_id>")
+@bp.auth_required(community_auth)
+@bp.doc(summary="居民的登记、预约和代办记录",
+        responses={200: "成功", 403: "out_of_district", 404: "resident_not_found"})
+def get_resident(resident_id: int):
+    """The resident's masked profile, bookings, entries and the audit trail."""
+    resident = assisted.resident_in_district(db.session, community_auth.current_user,
+                                             resident_id)
+    bookings = db.session.scalars(db.select(Booking).where(Booking.resident_id == resident.id)
+                                  .order_by(Booking.id.desc())).all()
+    entries = db.session.scalars(db.select(Entry).where(Entry.resident_id == resident.id)
+                                 .order_by(Entry.id.desc())).all()
+    return {"profile": masked_profile(resident),
+            "bookings": [{"id": b.id, "campaign_id": b.campaign_id,
+                          "reservation_no": b.reservation_no, "status": b.status}
+                         for b in bookings],
+            "entries": [pool.entry_body(e) for e in entries],
+            "actions": assisted.actions_of(db.session, resident.id)}
+
+
+@bp.post("/residents/<int:resident_id>/bookings")
+@bp.auth_required(community_auth)
+@bp.doc(summary="代居民预约（同样的规则和限购）",
+        responses={201: "已创建", 403: "out_of_district", 404: "居民、活动或药店不存在",
+                   409: "sold_out / store_full / already_booked / cooldown / window_closed /"
+                        " not_eligible", 429: "busy"})
+def book_for_resident(resident_id: int):
+    """Book for the resident: ``campaign_id``, ``store_id``, ``pickup_slot``?"""
+    data = _json()
+    staff = community_auth.current_user
+    resident = assisted.resident_in_district(db.session, staff, resident_id)
+    campaign_id, store_id = _id(data, "campaign_id"), _id(data, "store_id")
+    pickup_slot = data.get("pickup_slot", 0)
+    if isinstance(pickup_slot, bool) or not isinstance(pickup_slot, int):
+        raise InvalidInput("invalid_pickup_slot", "取货时段不正确", fields={"pickup_slot": "应为整数"})
+    now = _now()
+    snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
+    booker = first_come.resident_booker(db.session, resident.id, snapshot.rules, pii.vault)
+    first_come.check_eligible(db.session, snapshot, resident.id)
+    made = first_come.book(db.session, current_app.extensions["stock"],
+                        current_app.extensions["directory"], snapshot, booker, store_id, now,
+                        pickup_slot=pickup_slot)
+    assisted.record(db.session, staff, resident.id, "book",
+                    {"campaign_id": campaign_id, "booking_id": made["id"],
+                     "reservation_no": made["reservation_no"]})
+    db.session.commit()
+    notify.nudge(redis_store.client)
+    return made, 201
+
+
+@bp.post("/residents/<int:resident_id>/entries")
+@bp.auth_required(community_auth)
+@bp.doc(summary="代居民登记摇号",
+        responses={201: "已创建", 403: "out_of_district", 404: "居民或活动不存在",
+                   409: "not_a_lottery / already_entered / reenter_later"})
+def enter_for_resident(resident_id: int):
+    """Enter the resident in a lottery campaign: ``campaign_id``."""
+    data = _json()
+    staff = community_auth.current_user
+    resident = assisted.resident_in_district(db.session, staff, resident_id)
+    campaign_id = _id(data, "campaign_id")
+    entry = pool.enter(db.session, campaign_id, resident.id, _now(), pii.vault)
+    assisted.record(db.session, staff, resident.id, "enter",
+                    {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
+    db.session.commit()
+    return pool.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
+
+
+@bp.get("/registrations")
+@bp.auth_required(community_auth)
+@bp.doc(summary="本辖区待审核的排队登记",
+        responses={200: "成功", 422: "invalid_campaign_id"})
+def pending_registrations():
+    """Pending registrations of ``campaign_id`` whose address is in this district."""
+    from wx_backend.waitlist import registrations
+    from wx_backend.core.pii import mask_name
+
+    raw = request.args.get("campaign_id", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("invalid_campaign_id", "请给出活动编号", fields={"campaign_id": "应为整数"})
+    def line(entry, resident) -> dict:
+        return {"id": entry.id, "reservation_no": entry.reservation_no,
+                "status": entry.status, "name": mask_name(resident.name),
+                "address": resident.address, "store_id": entry.store_id,
+                "created_at": entry.created_at.isoformat()}
+
+    pending = registrations.pending_in_district(db.session, community_auth.current_user, int(raw))
+    return {"registrations": [
+        {**line(one.entry, one.resident),
+         "possible_duplicates": [line(*other) for other in one.possible_duplicates]}
+        for one in pending]}
+
+
+@bp.post("/registrations/<int:entry_id>/review")
+@bp.auth_required(community_auth)
+@bp.doc(summary="审核排队登记：通过，或写明原因不通过",
+        responses={200: "成功", 403: "out_of_district", 404: "registration_not_found",
+                   409: "already_reviewed / not_a_queue"})
+def review_registration(entry_id: int):
+    """``{"approve": true}`` or ``{"approve": false, "reason": "…"}``."""
+    from wx_backend.waitlist import registrations
+
+    data = _json()
+    if not isinstance(data.get("approve"), bool):
+        raise InvalidInput("invalid_review", "approve 应为 true 或 false", fields={"approve": "必填"})
+    staff = community_auth.current_user
+    entry = registrations.review(db.session, staff, entry_id, data["approve"], data.get("reason"),
+                         _now())
+    assisted.record(db.session, staff, entry.resident_id, "review",
+                    {"entry_id": entry.id, "approve": data["approve"],
+                     "reason": entry.reject_reason})
+    db.session.commit()
+    return pool.entry_body(entry)

@@ -1,0 +1,164 @@
+"""Public pages: the daily list of successful bookings, as HTML and CSV.
+
+Zhengzhou published every day who had booked successfully so residents could check that
+nothing was faked. Names and ID numbers are masked; reservation numbers are shown so a
+resident can find their own line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime, time, timedelta
+
+from flask import Blueprint, Response, current_app, render_template
+from sqlalchemy import select
+
+from wx_backend.core.errors import NotFound
+from wx_backend.extensions import db
+from wx_backend.models import Booking, Campaign, Resident, Store, Window
+from wx_backend.core.pii import mask_id_number, mask_name
+
+bp = Blueprint("public", __name__, url_prefix="/public")
+
+
+def successful_bookings(session, campaign_id: int, day: date, zone) -> list[dict]:
+    """Masked lines for bookings made in windows that opened on ``day`` (not cancelled)."""
+    start = datetime.combine(day, time(0), zone)
+    rows = session.execute(
+        select(Booking, Resident.name, Resident.id_number, Store.name.label("store"))
+        .join(Window, Window.id == Booking.window_id)
+        .join(Resident, Resident.id == Booking.resident_id)
+        .join(Store, Store.id == Booking.store_id)
+        .where(Booking.campaign_id == campaign_id, Booking.status != "cancelled",
+               Window.opens_at >= start, Window.opens_at < start + timedelta(days=1))
+        .order_by(Booking.created_at, Booking.id)).all()
+    return [{"n": n, "reservation_no": b.reservation_no, "name": mask_name(name),
+             "id_number": mask_id_number(id_number), "store": store,
+             "booked_at": b.created_at.astimezone(zone).strftime("%H:%M:%S")}
+            for n, (b, name, id_number, store) in enumerate(rows, start=1)]
+
+
+PUBLISHED_TTL = 3 * 24 * 3600
+
+
+def _published_key(campaign_id: int, day: date) -> str:
+    return f"wx:public:{campaign_id}:{day.isoformat()}"
+
+
+def publish_day(session, moment: datetime) -> dict:
+    """Freeze each publishing campaign's list of the day ``moment`` falls on (the daily job).
+
+    The frozen lines are served instead of a fresh query for three days, so a list that
+    millions open the evening it is published costs one query, and reads the same for all.
+    """
+    from wx_backend.campaigns.manage import rules_in_force
+
+    client = current_app.extensions["redis"]
+    published = {}
+    for campaign_id in session.scalars(select(Campaign.id)):
+        rules = rules_in_force(session, campaign_id, moment)[1]
+        if not rules.public_list:
+            continue
+        day = moment.astimezone(rules.zone).date()
+        lines = successful_bookings(session, campaign_id, day, rules.zone)
+        client.set(_published_key(campaign_id, day), json.dumps(lines, ensure_ascii=False),
+                   ex=PUBLISHED_TTL)
+        published[campaign_id] = len(lines)
+    session.rollback()
+    return {"published": published}
+
+
+def _load(campaign_id: int, day: str):
+    try:
+        wanted = date.fromisoformat(day)
+    except ValueError:
+        raise NotFound("not_found", "日期格式应为 YYYY-MM-DD") from None
+    now = datetime.now().astimezone()
+    snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
+    if not snapshot.rules.public_list:
+        raise NotFound("not_published", "本活动不公示预约名单")
+    frozen = current_app.extensions["redis"].get(_published_key(campaign_id, wanted))
+    if frozen is not None:
+        return snapshot, wanted, json.loads(frozen)
+    return snapshot, wanted, successful_bookings(db.session, campaign_id, wanted,
+                                                 snapshot.rules.zone)
+
+
+@bp.get("/campaigns/<int:campaign_id>/bookings/<day>.csv")
+def bookings_csv(campaign_id: int, day: str):
+    """The day's list as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+    snapshot, wanted, lines = _load(campaign_id, day)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["序号", "预约号", "姓名", "身份证号", "药店", "预约时间"])
+    for line in lines:
+        writer.writerow([line["n"], line["reservation_no"], line["name"], line["id_number"],
+                         line["store"], line["booked_at"]])
+    filename = f"{snapshot.slug}-{wanted.isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/campaigns/<int:campaign_id>/bookings/<day>")
+def bookings_page(campaign_id: int, day: str):
+    """The day's list as a page."""
+    snapshot, wanted, lines = _load(campaign_id, day)
+    return render_template("public_list.html", campaign=snapshot, day=wanted, lines=lines,
+                           csv_name=f"{wanted.isoformat()}.csv")
+
+
+# -- draws --------------------------------------------------------------------------------
+
+def _draw(draw_id: int):
+    from wx_backend.models import Draw
+
+    found = db.session.get(Draw, draw_id)
+    if found is None:
+        raise NotFound("draw_not_found", "该期摇号不存在")
+    return found
+
+
+@bp.get("/draws/<int:draw_id>/<any('entries.txt', 'commitment.json', 'result.json', "
+        "'ranking.csv'):name>")
+def draw_file(draw_id: int, name: str):
+    """One of the draw's public files, for ``wx-backend lottery verify``."""
+    from wx_backend.lottery.pool import published_files
+
+    files = published_files(_draw(draw_id))
+    if name not in files:
+        raise NotFound("not_drawn_yet", "尚未开奖，结果文件开奖后公布")
+    kinds = {"txt": "text/plain", "json": "application/json", "csv": "text/csv"}
+    return Response(files[name], mimetype=kinds[name.rsplit(".", 1)[1]],
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/draws/<int:draw_id>")
+def draw_page(draw_id: int):
+    """The draw's commitment and result, and a resident's own rank (``?reservation_no=``)."""
+    from flask import request
+
+    from wx_backend.lottery import draw as verifiable
+    from wx_backend.lottery.pool import published_files
+
+    found = _draw(draw_id)
+    campaign = db.session.get(Campaign, found.campaign_id)
+    commitment = verifiable.load_commitment(found.commitment)
+    result = json.loads(found.result) if found.result else None
+    wanted = (request.args.get("reservation_no") or "").strip()
+    lookup = None
+    if wanted:
+        if not verifiable.RESERVATION.match(wanted):
+            lookup = {"error": "预约号应为8位数字"}
+        elif found.status != "drawn":
+            lookup = {"error": "尚未开奖"}
+        else:
+            lines = published_files(found)["ranking.csv"].decode().splitlines()[1:]
+            rank = next((int(line.split(",")[0]) for line in lines
+                         if line.split(",")[1] == wanted), None)
+            lookup = ({"error": f"{wanted} 不在本期摇号名单中"} if rank is None else
+                      {"rank": rank, "won": rank <= found.quota})
+    return render_template("public_draw.html", campaign=campaign, draw=found,
+                           commitment=commitment, result=result, wanted=wanted, lookup=lookup)

@@ -1,0 +1,161 @@
+"""Staff routes: token login, redemption, and the store's day at a glance."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from apiflask import Schema
+from apiflask.fields import Nested, String
+from apiflask.validators import Length, Regexp
+from flask import current_app
+from sqlalchemy import func, select
+
+from wx_backend.identity import residents, sessions
+from wx_backend.booking import pickup
+from wx_backend.web.auth import account_auth
+from wx_backend.core.errors import InvalidInput
+from wx_backend.extensions import db, redis_store
+from wx_backend.models import Booking, Resident, Staff, Store
+from wx_backend.core.pii import mask_name
+from wx_backend.web.staff import bp
+from wx_backend.identity.accounts import authenticate_staff
+
+STAFF_SESSION_TTL = 12 * 3600
+
+staff_auth = account_auth(Staff, sessions.STAFF, "StaffAuth",
+                          "药店工作人员令牌，由 POST /api/v1/staff/login 获得")
+
+
+class StaffLoginIn(Schema):
+    username = String(required=True, validate=Length(1, 64))
+    password = String(required=True, validate=Length(1, 200))
+
+
+class DelegateIn(Schema):
+    name = String(required=True)
+    id_number = String(required=True)
+
+
+class RedeemIn(Schema):
+    pickup_code = String(validate=Regexp(r"^\d{6}$", error="取货码应为6位数字"))
+    qr = String(validate=Length(10, 500, error="二维码内容不正确"))
+    id_last4 = String(required=True, validate=Regexp(r"^\d{3}[\dXx]$",
+                                                     error="请填写身份证号后四位"))
+    delegate = Nested(DelegateIn, load_default=None, allow_none=True)
+
+
+@bp.post("/login")
+@bp.input(StaffLoginIn, arg_name="body")
+@bp.doc(summary="药店工作人员登录",
+        responses={200: "成功", 401: "用户名或密码不正确"})
+def staff_login(body):
+    """Exchange username and password for a staff token."""
+    staff = authenticate_staff(db.session, body["username"], body["password"])
+    issued = sessions.issue(redis_store.client, staff.id, STAFF_SESSION_TTL,
+                            prefix=sessions.STAFF)
+    return {"token": issued.token, "expires_in": issued.expires_in, "store_id": staff.store_id}
+
+
+@bp.post("/redemptions")
+@bp.auth_required(staff_auth)
+@bp.input(RedeemIn, arg_name="body")
+@bp.doc(summary="核销取货：扫码或输入取货码，核对身份证后四位",
+        responses={200: "成功", 403: "wrong_store", 404: "booking_not_found",
+                   409: "already_collected / outside_pickup_window / not_collectable",
+                   422: "id_mismatch"})
+def redeem(body):
+    """Mark a pickup collected at this store, exactly once."""
+    if not body.get("pickup_code") and not body.get("qr"):
+        raise InvalidInput("code_required", "请扫描二维码或输入取货码",
+                           fields={"pickup_code": "与二维码二选一"})
+    delegate = None
+    if body.get("delegate"):
+        delegate = pickup.Delegate(residents.normalise_name(body["delegate"]["name"]),
+                                   residents.normalise_id_number(body["delegate"]["id_number"]))
+    staff = staff_auth.current_user
+    now = datetime.now(timezone.utc)
+    booking = _redeem(staff, body, delegate, now)
+    db.session.commit()
+    return {"id": booking.id, "reservation_no": booking.reservation_no,
+            "status": booking.status, "collected_at": booking.collected_at.isoformat(),
+            "holder": mask_name(db.session.get(Resident, booking.resident_id).name),
+            "delegate": mask_name(delegate.name) if delegate else None}
+
+
+def _redeem(staff: Staff, body: dict, delegate, now):
+    snapshot = current_app.extensions["directory"].snapshot(
+        db.session, db.session.get(Store, staff.store_id).campaign_id, now)
+    return pickup.redeem(db.session, current_app.config["SECRET_KEY"], staff,
+                         pickup_code=body.get("pickup_code"), qr=body.get("qr"),
+                         id_last4=body["id_last4"], delegate=delegate,
+                         delegates_allowed=snapshot.rules.delegate_pickup, now=now)
+
+
+@bp.get("/store")
+@bp.auth_required(staff_auth)
+@bp.doc(summary="本店今日取货情况")
+def store_today():
+    """Today's pickups at this store by status."""
+    staff = staff_auth.current_user
+    store = db.session.get(Store, staff.store_id)
+    now = datetime.now(timezone.utc)
+    snapshot = current_app.extensions["directory"].snapshot(db.session, store.campaign_id, now)
+    today = now.astimezone(snapshot.rules.zone).date()
+    counts = dict(db.session.execute(
+        select(Booking.status, func.count()).where(Booking.store_id == store.id,
+                                                  Booking.pickup_date == today)
+        .group_by(Booking.status)).all())
+    return {"store": {"id": store.id, "name": store.name, "daily_cap": store.daily_cap},
+            "pickup_date": today.isoformat(),
+            "booked": sum(counts.get(s, 0) for s in ("confirmed", "collected", "expired")),
+            "collected": counts.get("collected", 0),
+            "waiting": counts.get("confirmed", 0),
+            "cancelled": counts.get("cancelled", 0)}
+
+
+
+@bp.post("/supply")
+@bp.auth_required(staff_auth)
+@bp.doc(summary="录入今日到货（排队活动）：按预约号顺序发放购买凭证",
+        responses={200: "成功", 409: "not_a_queue"})
+def enter_supply():
+    """``{"units": N}``: the next N approved registrations for this pharmacy get vouchers."""
+    from flask import request
+
+    from wx_backend import notify
+    from wx_backend.waitlist import registrations
+
+    data = request.get_json(silent=True)
+    units = data.get("units") if isinstance(data, dict) else None
+    released = registrations.release(db.session, staff_auth.current_user, units,
+                             datetime.now(timezone.utc))
+    db.session.commit()
+    notify.announce("voucher_released", [entry.id for entry in released])
+    return {"released": len(released),
+            "reservation_nos": [entry.reservation_no for entry in released]}
+
+
+@bp.post("/vouchers/redeem")
+@bp.auth_required(staff_auth)
+@bp.doc(summary="核销购买凭证（排队活动）",
+        responses={200: "成功", 404: "voucher_not_found", 409: "already_redeemed / voucher_expired",
+                   422: "id_mismatch"})
+def redeem_voucher():
+    """``{"voucher_code", "id_last4"}``: sell the portion against the voucher, once."""
+    from flask import request
+
+    from wx_backend.waitlist import registrations
+
+    data = request.get_json(silent=True)
+    data = data if isinstance(data, dict) else {}
+    code, last4 = data.get("voucher_code"), data.get("id_last4")
+    if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
+        raise InvalidInput("invalid_voucher", "凭证码应为6位数字", fields={"voucher_code": "格式不正确"})
+    if not isinstance(last4, str) or len(last4) != 4:
+        raise InvalidInput("invalid_id_last4", "请填写身份证号后四位", fields={"id_last4": "必填"})
+    entry = registrations.redeem(db.session, staff_auth.current_user, code, last4,
+                         datetime.now(timezone.utc))
+    db.session.commit()
+    holder = db.session.get(Resident, entry.resident_id)
+    return {"reservation_no": entry.reservation_no, "status": entry.status,
+            "holder": mask_name(holder.name), "redeemed_at": entry.redeemed_at.isoformat()}
