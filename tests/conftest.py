@@ -28,8 +28,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.factories import IdNumbers
 from wx_backend import create_app
-from wx_backend.dev.fakes.wechat_api import FakeWeChatServer
 from wx_backend.core.pii import new_key_spec
+from wx_backend.dev.fakes.wechat_api import FakeWeChatServer
 
 MINIPROGRAM = ("wxtestminiprog01", "test-mp-secret")
 OFFICIAL = ("wxtestofficial01", "test-oa-secret")

@@ -10,12 +10,11 @@ import requests
 
 from tests.official import OfficialAccount, run_jobs
 from tests.worlds import auth, build
-from wx_backend.jobs import schedule
-from wx_backend.extensions import db
 from wx_backend.dev.fakes.wechat_api import openid_for
-from wx_backend.jobs import tasks
-from wx_backend.models import Announcement, RulesVersion
+from wx_backend.extensions import db
 from wx_backend.identity.accounts import create_editor
+from wx_backend.jobs import schedule, tasks
+from wx_backend.models import Announcement, RulesVersion
 
 RULES_CHANGE = {"limit": {"cooldown_days": 14}, "portion": {"items": 5}}
 

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.worlds import auth, build, now, residents
 from wx_backend.extensions import db
-from wx_backend.models import Resident
 from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
+from wx_backend.models import Resident
 
 PASSWORD = "a long enough password"
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "20"))

@@ -10,9 +10,9 @@ import pytest
 from tests.factories import IdNumbers
 from tests.worlds import auth, build, now
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import load_preset
 from wx_backend.extensions import db
 from wx_backend.models import AssistedAction, Resident
-from wx_backend.campaigns.rules import load_preset
 
 ADDRESS = "郑州市金水区花园路街道经三路88号2栋1单元302"
 

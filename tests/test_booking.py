@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.worlds import auth, build, move_window, now, residents
-from wx_backend.models import Booking
 from wx_backend.campaigns.rules import load_preset
+from wx_backend.models import Booking
 
 
 def _book(client, world, token, store=None, **extra):
@@ -100,7 +100,6 @@ def test_cooldown_blocks_the_next_window(app, client):
     (alice,) = residents(app, 1)
     assert _book(client, world, alice.token).status_code == 201
     with app.app_context():
-        from wx_backend.campaigns import manage
         from wx_backend.extensions import db
         from wx_backend.models import Window
         old = db.session.get(Window, world.window_id)
@@ -110,7 +109,7 @@ def test_cooldown_blocks_the_next_window(app, client):
         db.session.add(later)
         db.session.commit()
         later_id = later.id
-        del campaigns
+        del manage
     move_window(app, world.window_id, now() - timedelta(hours=2), now() - timedelta(hours=1))
     move_window(app, later_id, now() - timedelta(minutes=1), now() + timedelta(minutes=10))
 

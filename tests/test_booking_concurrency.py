@@ -21,8 +21,8 @@ import requests
 from sqlalchemy import func, select
 
 from tests.worlds import auth, build, residents
-from wx_backend.identity import sessions
 from wx_backend.extensions import db
+from wx_backend.identity import sessions
 from wx_backend.models import Booking
 
 
@@ -204,8 +204,9 @@ def test_worker_killed_mid_request_leaves_nothing_confirmed_unrecorded(app, guni
     rows, ok = _check_invariants(app, world, answers, 300, caps)
     assert ok and len(rows) >= len(ok)
     with app.app_context():
-        from wx_backend.booking import first_come
         from datetime import datetime, timezone
+
+        from wx_backend.booking import first_come
         first_come.reconcile(db.session, app.extensions["stock"], datetime.now(timezone.utc))
         confirmed = db.session.scalar(select(func.count()).select_from(Booking)
                                       .where(Booking.campaign_id == world.campaign_id,

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from tests.worlds import auth, move_window, now, residents, store_csv
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import RulesError, load_preset, parse_rules
 from wx_backend.extensions import db
 from wx_backend.models import Campaign, Store, Window
-from wx_backend.campaigns.rules import RulesError, load_preset, parse_rules
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

@@ -11,10 +11,10 @@ import pytest
 
 from tests.worlds import auth, now, residents, store_csv
 from wx_backend.campaigns import manage
-from wx_backend.lottery import pool
-from wx_backend.extensions import db
-from wx_backend.models import PostalOrder, Entry, Resident
 from wx_backend.campaigns.rules import load_preset
+from wx_backend.extensions import db
+from wx_backend.lottery import pool
+from wx_backend.models import Entry, PostalOrder, Resident
 
 INSIDE = "福州市鼓楼区五四路100号3栋2单元201"
 OUTSIDE = "福州市闽侯县上街镇学府路8号1栋101"

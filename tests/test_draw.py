@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from wx_backend.lottery import draw
 from wx_backend.cli.main import cli
+from wx_backend.lottery import draw
 
 SECRET = bytes(range(32))
 PUBLIC = "上证指数 2020-03-06 收盘 3034.51"

@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 
 from tests.worlds import auth, build, now, residents
+from wx_backend.booking.households import canonical_address, in_area
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import load_preset
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db
-from wx_backend.booking.households import canonical_address, in_area
 from wx_backend.models import Booking, Resident
-from wx_backend.campaigns.rules import load_preset
 
 HOME = "福建省福州市鼓楼区五四路100号3幢2单元201室"
 

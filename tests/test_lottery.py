@@ -12,10 +12,10 @@ import pytest
 
 from tests.worlds import auth, build, now, residents
 from wx_backend.campaigns import manage
-from wx_backend.lottery import draw, pool
-from wx_backend.extensions import db
-from wx_backend.models import Entry
 from wx_backend.campaigns.rules import load_preset
+from wx_backend.extensions import db
+from wx_backend.lottery import draw, pool
+from wx_backend.models import Entry
 
 
 @pytest.fixture
@@ -275,10 +275,9 @@ def test_a_scheduled_draw_commits_then_draws_with_the_beacons_next_round(
         app, client, fuzhou, monkeypatch, tmp_path):
     import time
 
-    from wx_backend.jobs import schedule
-    from wx_backend.lottery.beacon import BeaconUnavailable
     from wx_backend.dev.fakes.beacon import FakeBeaconServer, randomness
-    from wx_backend.jobs import tasks
+    from wx_backend.jobs import schedule, tasks
+    from wx_backend.lottery.beacon import BeaconUnavailable
     from wx_backend.models import Draw
 
     beacon = FakeBeaconServer().start()

@@ -11,8 +11,8 @@ import requests
 
 from tests.official import OfficialAccount, event_xml, run_jobs, signature, text_xml
 from tests.worlds import auth, build
-from wx_backend.extensions import db
 from wx_backend.dev.fakes.wechat_api import openid_for
+from wx_backend.extensions import db
 from wx_backend.models import Follower, KnowledgeEntry
 
 

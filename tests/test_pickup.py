@@ -10,9 +10,9 @@ import requests
 from sqlalchemy import update
 
 from tests.worlds import auth, build, now, residents
+from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db
 from wx_backend.models import Booking
-from wx_backend.core.pii import mask_name
 
 PASSWORD = "counter-pass-2020"
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from wx_backend.core.pii import PiiKeyError, PiiVault, mask_id_number, mask_name, mask_phone, new_key_spec, parse_key
+from wx_backend.core.pii import (
+    PiiKeyError,
+    PiiVault,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    new_key_spec,
+    parse_key,
+)
 
 
 def vault(current, old=""):

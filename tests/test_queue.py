@@ -11,10 +11,10 @@ import pytest
 from tests.official import run_jobs
 from tests.worlds import auth, now, residents, store_csv
 from wx_backend.campaigns import manage
-from wx_backend.extensions import db
-from wx_backend.models import Entry, Resident, Store
 from wx_backend.campaigns.rules import load_preset
+from wx_backend.extensions import db
 from wx_backend.identity.accounts import create_community_staff, create_staff
+from wx_backend.models import Entry, Resident, Store
 
 PASSWORD = "a long enough password"
 

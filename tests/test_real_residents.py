@@ -8,14 +8,15 @@ from datetime import date, timedelta
 import pytest
 
 from tests.test_id_documents import broken_variants, with_check
-from tests.worlds import auth, now, residents as made_residents, store_csv
+from tests.worlds import auth, now, store_csv
+from tests.worlds import residents as made_residents
+from wx_backend.booking.households import canonical_address
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev import people
 from wx_backend.extensions import db
-from wx_backend.booking.households import canonical_address
-from wx_backend.models import Entry, Resident, Store
-from wx_backend.campaigns.rules import load_preset
 from wx_backend.identity.accounts import create_community_staff
+from wx_backend.models import Entry, Resident, Store
 
 PASSWORD = "a long enough password"
 

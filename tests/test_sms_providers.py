@@ -15,11 +15,16 @@ import requests
 from flask import Flask
 
 from wx_backend.config import ConfigError
-from wx_backend.dev.fakes.sms_providers import FakeAliyunSms, FakeTencentSms, aliyun_template_codes, tencent_template_codes
+from wx_backend.dev.fakes.sms_providers import (
+    FakeAliyunSms,
+    FakeTencentSms,
+    aliyun_template_codes,
+    tencent_template_codes,
+)
 from wx_backend.sms import SmsMessage, SmsSendError, init_app
 from wx_backend.sms.aliyun import AliyunSender
-from wx_backend.sms.tencent import TencentSender
 from wx_backend.sms.templates import TEMPLATES, render_text
+from wx_backend.sms.tencent import TencentSender
 
 SIGN = "口罩预约"
 

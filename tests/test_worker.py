@@ -14,13 +14,13 @@ import requests
 from sqlalchemy import select, update
 
 from tests.workers import WorkerProcess, wait_for
-from wx_backend.dev.fakes.sms_providers import FakeAliyunSms, aliyun_template_codes
 from tests.worlds import auth, build, residents
+from wx_backend.booking.stock import window_key
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import load_preset
+from wx_backend.dev.fakes.sms_providers import FakeAliyunSms, aliyun_template_codes
 from wx_backend.extensions import db
 from wx_backend.models import Booking, Delivery, Follower, OutboxSms, Resident, ScheduleRun, Window
-from wx_backend.campaigns.rules import load_preset
-from wx_backend.booking.stock import window_key
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

@@ -9,12 +9,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import update
 
 from wx_backend.booking import first_come
-
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev.residents import make_residents
 from wx_backend.extensions import db, pii
 from wx_backend.models import Window
-from wx_backend.campaigns.rules import load_preset
 
 _slugs = itertools.count(1)
 _people = itertools.count(0, 10_000)

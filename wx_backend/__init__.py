@@ -1,10 +1,12 @@
 """wx_backend: booking scarce goods through WeChat.
 
-``create_app`` builds the web app in named steps; nothing connects at import time.
+``create_app`` builds the web app in named steps; nothing connects at import time. The map
+of the package is ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -12,7 +14,30 @@ from collections.abc import Mapping
 from apiflask import APIFlask
 from flask.sessions import SessionInterface
 
-from wx_backend.config import Config, ConfigError, check_production, load_dev_secrets
+from wx_backend import (
+    dev,
+    miniprogram_api,
+    models,  # noqa: F401  (every table registered, for Alembic too)
+    official_account,
+    sms,
+)
+from wx_backend.booking.first_come import sold_out
+from wx_backend.booking.stock import Stock
+from wx_backend.campaigns.directory import Directory, SoldOutShortcut
+from wx_backend.cli.operations import register_commands
+from wx_backend.config import (
+    DEFAULT_WECHAT_API_BASE_URL,
+    Config,
+    ConfigError,
+    check_production,
+    load_dev_secrets,
+)
+from wx_backend.core import clock, embedded, wechat
+from wx_backend.dev.fakes import wechat_api
+from wx_backend.extensions import db, migrate, pii, redis_store
+from wx_backend.miniprogram_api.schemas import ERROR_SPEC
+from wx_backend.web import admin, community, public, staff
+from wx_backend.web.errors import document_error_answers, register_error_handlers
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -37,6 +62,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     app.session_interface = NoCookieSessions()
     describe_errors(app)
     configure_logging(app)
+    configure_clock(app)
     resolve_services(app)
     register_extensions(app)
     register_blueprints(app)
@@ -63,9 +89,6 @@ def _instance_path(settings: Mapping) -> str | None:
 
 def describe_errors(app: APIFlask) -> None:
     """Document the one error envelope in the OpenAPI spec for every error response."""
-    from wx_backend.miniprogram_api.schemas import ERROR_SPEC
-    from wx_backend.web.errors import document_error_answers
-
     app.config["HTTP_ERROR_SCHEMA"] = ERROR_SPEC
     app.config["VALIDATION_ERROR_SCHEMA"] = ERROR_SPEC
     document_error_answers(app)
@@ -79,6 +102,11 @@ def configure_logging(app: APIFlask) -> None:
     logging.getLogger("wx_backend").setLevel(app.config["LOG_LEVEL"])
 
 
+def configure_clock(app: APIFlask) -> None:
+    """Views, domain code and jobs go by one clock, shifted by CLOCK_OFFSET in development."""
+    clock.configure(app.config["CLOCK_OFFSET"])
+
+
 def resolve_services(app: APIFlask) -> None:
     """Fill in secrets, database, Redis and WeChat endpoints; start embedded ones if unset."""
     config = app.config
@@ -88,8 +116,6 @@ def resolve_services(app: APIFlask) -> None:
     else:
         check_production(config)
 
-    from wx_backend.core import embedded
-
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = embedded.start_postgres(app.instance_path)
     if not config.get("REDIS_URL"):
@@ -98,15 +124,11 @@ def resolve_services(app: APIFlask) -> None:
 
     if not config.get("WECHAT_API_BASE_URL"):
         if config["FAKE_WECHAT"]:
-            from wx_backend.dev.fakes import wechat_api
-
             config["WECHAT_API_BASE_URL"] = wechat_api.ensure_running({
                 config["WECHAT_MINIPROGRAM_APPID"]: config["WECHAT_MINIPROGRAM_SECRET"],
                 config["WECHAT_OFFICIAL_APPID"]: config["WECHAT_OFFICIAL_SECRET"],
             })
         else:
-            from wx_backend.config import DEFAULT_WECHAT_API_BASE_URL
-
             config["WECHAT_API_BASE_URL"] = DEFAULT_WECHAT_API_BASE_URL
     if not config["WECHAT_API_BASE_URL"].endswith("/"):
         config["WECHAT_API_BASE_URL"] += "/"
@@ -123,12 +145,6 @@ def _sqlalchemy_url(url: str) -> str:
 
 def register_extensions(app: APIFlask) -> None:
     """Bind the unbound extension objects to this app."""
-    from wx_backend import models, sms
-    from wx_backend.core import wechat  # noqa: F401  (models register tables)
-    from wx_backend.campaigns.directory import Directory
-    from wx_backend.booking.stock import Stock
-    from wx_backend.extensions import db, migrate, pii, redis_store
-
     pii.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
@@ -141,9 +157,6 @@ def register_extensions(app: APIFlask) -> None:
 
 def register_blueprints(app: APIFlask) -> None:
     """Mount each surface under its prefix; dev tools only when DEV_TOOLS is on."""
-    from wx_backend import miniprogram_api, official_account
-    from wx_backend.web import admin, community, public, staff
-
     app.register_blueprint(miniprogram_api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(community.bp)
@@ -151,33 +164,12 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(staff.bp)
     app.register_blueprint(public.bp)
     if app.config["DEV_TOOLS"]:
-        from wx_backend import dev
-
         app.register_blueprint(dev.bp)
 
 
 def install_sold_out_shortcut(app: APIFlask) -> None:
     """Answer bookings for sold-out windows before Flask does any work (see directory)."""
-    import json
-
-    from wx_backend.booking.first_come import sold_out
-    from wx_backend.campaigns.directory import SoldOutShortcut
-
     refusal = sold_out()
     body = json.dumps({"error": {"code": refusal.code, "message": refusal.message,
                                  "fields": {}}}, ensure_ascii=False).encode()
     app.wsgi_app = SoldOutShortcut(app.wsgi_app, app.extensions["directory"], body)
-
-
-def register_commands(app: APIFlask) -> None:
-    """Operator commands, reachable as ``wx-backend <command>``."""
-    from wx_backend.cli.operations import register_commands as register
-
-    register(app)
-
-
-def register_error_handlers(app: APIFlask) -> None:
-    """Every error answers with the JSON envelope."""
-    from wx_backend.web.errors import register_error_handlers as register
-
-    register(app)

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets as random_secrets
+import time
 from collections.abc import Mapping
+
+from wx_backend.core.pii import new_key_spec
 
 DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
 NOTIFY_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired", "booking_cancelled",
@@ -186,10 +190,7 @@ def load_dev_secrets(instance_path: str) -> dict[str, str]:
     Kept on disk so that data encrypted in one run decrypts in the next. Written with
     O_EXCL so that processes starting together agree on one set.
     """
-    import json
-    import secrets as random_secrets
 
-    from wx_backend.core.pii import new_key_spec
 
     path = os.path.join(instance_path, "dev-secrets.json")
     os.makedirs(instance_path, exist_ok=True)
@@ -206,7 +207,6 @@ def load_dev_secrets(instance_path: str) -> dict[str, str]:
                 text = existing.read()
             if text.strip():
                 return json.loads(text)
-            import time
 
             time.sleep(0.1)
         raise ConfigError(f"{path} is empty; delete it to generate new dev secrets") from None

@@ -11,16 +11,16 @@ import gc
 import logging
 
 from wx_backend import create_app
+from wx_backend.extensions import db, redis_store
+from wx_backend.official_account import knowledge
 
 app = create_app()
 
 
 def _warm(app) -> None:
-    from wx_backend.official_account import knowledge
 
     try:
         with app.app_context():
-            from wx_backend.extensions import db, redis_store
 
             version = redis_store.client.get(knowledge.VERSION_KEY) or "0"
             knowledge.index(db.session, version)

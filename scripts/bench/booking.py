@@ -18,8 +18,8 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import random
+import re
 import signal
 import socket
 import statistics
@@ -312,9 +312,9 @@ def new_campaign(app, slug: str, stock: int, stores: int):
     from sqlalchemy import select
 
     from wx_backend.campaigns import manage
+    from wx_backend.campaigns.rules import load_preset
     from wx_backend.extensions import db
     from wx_backend.models import Store
-    from wx_backend.campaigns.rules import load_preset
 
     with app.app_context():
         now = datetime.now(timezone.utc)

@@ -158,7 +158,6 @@ def main() -> int:
         print(f"  set-up (schema, residents, bookings) took {time.perf_counter() - setup:.1f} s")
 
         from wx_backend import create_app, jobs
-        from wx_backend.jobs import tasks
         from wx_backend.jobs.worker import kill_hard
 
         app = create_app()
@@ -192,7 +191,7 @@ def main() -> int:
         moment = datetime.now(timezone.utc)
         started = time.time()
         with app.app_context():
-            jobs.enqueue(tasks.run_once, f"window_close:{window_id}", moment.isoformat(),
+            jobs.enqueue("run_once", f"window_close:{window_id}", moment.isoformat(),
                          "close_window", [window_id])
         killed_at = None
         engine = psycopg.connect(scoped, autocommit=True)

@@ -54,8 +54,16 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from booking import (ROOT, free_port, gunicorn_command, parse_server_arguments,  # noqa: E402
-                     server_arguments, server_env, tear_down, wait_ready)
+from booking import (  # noqa: E402
+    ROOT,
+    free_port,
+    gunicorn_command,
+    parse_server_arguments,
+    server_arguments,
+    server_env,
+    tear_down,
+    wait_ready,
+)
 
 TOKEN = "benchofficialtoken"
 AES_KEY = "YmVuY2gtb2ZmaWNpYWwtYWNjb3VudC1hZXMta2V5LTE"  # EncodingAESKey: 43 characters

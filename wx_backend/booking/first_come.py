@@ -25,12 +25,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from wx_backend.booking import households, reservation
-from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.booking.stock import Stock, Taken, idem_key
 from wx_backend.campaigns.directory import Directory, Snapshot, StoreInfo, WindowInfo
+from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.campaigns.rules import Rules
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from wx_backend.models import Booking, Campaign, Entry, Resident, Store, Window
-from wx_backend.campaigns.rules import Rules
-from wx_backend.booking.stock import Stock, Taken, idem_key
 
 log = logging.getLogger(__name__)
 

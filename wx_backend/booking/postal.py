@@ -26,11 +26,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wx_backend.core.errors import Conflict, InvalidInput
 from wx_backend.booking.households import in_area
-from wx_backend.models import Booking, PostalOrder, Resident, Store
-from wx_backend.models.types import utcnow
 from wx_backend.campaigns.rules import Rules
+from wx_backend.core import clock
+from wx_backend.core.errors import Conflict, InvalidInput
+from wx_backend.models import Booking, PostalOrder, Resident, Store
 
 NEXT = {"pending": {"shipped", "failed"}, "shipped": {"delivered", "failed"},
         "delivered": set(), "failed": set()}
@@ -160,7 +160,7 @@ def import_statuses(session: Session, text: str) -> StatusImport:
     if errors:
         return StatusImport(errors=errors)
     result = StatusImport()
-    now = utcnow()
+    now = clock.now()
     for _, order_id, status, tracking in wanted:
         order = orders[order_id]
         if order.status != status or (tracking and order.tracking_no != tracking):

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wx_backend.campaigns import manage
-from wx_backend.models import Campaign
 from wx_backend.campaigns.rules import load_preset
+from wx_backend.models import Campaign
 
 SLUG = "zhengzhou-demo"
 

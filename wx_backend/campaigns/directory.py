@@ -18,16 +18,17 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wx_backend.campaigns.manage import get_campaign, rules_in_force
-from wx_backend.models import Store, Window
-from wx_backend.campaigns.rules import Rules
 from wx_backend.booking.stock import STOCK_RETURNED
+from wx_backend.campaigns.manage import get_campaign, rules_in_force
+from wx_backend.campaigns.rules import Rules
+from wx_backend.core import clock
+from wx_backend.models import Store, Window
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class SoldOutShortcut:
         snapshot = self.directory.cached(campaign_id)
         if snapshot is None:
             return False
-        window = snapshot.window_at(datetime.now(timezone.utc))
+        window = snapshot.window_at(clock.now())
         if window is None or not self.directory.is_sold_out(window.id):
             return False
         try:

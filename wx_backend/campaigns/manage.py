@@ -15,9 +15,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from wx_backend.booking import reservation
+from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
 from wx_backend.core.errors import NotFound
 from wx_backend.models import Booking, Campaign, RulesVersion, Store, Window
-from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 

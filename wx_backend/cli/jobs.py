@@ -7,8 +7,16 @@ import json
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from sqlalchemy import func, select, update
 
-from wx_backend.jobs import QUEUES
+from wx_backend import notify
+from wx_backend.core import clock
+from wx_backend.extensions import db
+from wx_backend.jobs import QUEUES, queue, worker
+from wx_backend.models import Campaign, Delivery
+from wx_backend.notify import texts
 
 jobs_cli = AppGroup("jobs", help="Look at and retry background work.")
 
@@ -21,8 +29,6 @@ jobs_cli = AppGroup("jobs", help="Look at and retry background work.")
 @with_appcontext
 def worker_command(queues: str, burst: bool, name: str | None) -> None:
     """Run a worker (with RQ's scheduler and the schedule's ticker)."""
-    from wx_backend.jobs import worker
-
     wanted = [q.strip() for q in queues.split(",") if q.strip()]
     try:
         worker.run(current_app._get_current_object(), wanted, burst=burst, name=name)
@@ -33,12 +39,7 @@ def worker_command(queues: str, burst: bool, name: str | None) -> None:
 @jobs_cli.command("status")
 def jobs_status() -> None:
     """Queue lengths, scheduled and failed jobs, and deliveries by status."""
-    from sqlalchemy import func, select
-    from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-    from wx_backend.extensions import db
-    from wx_backend.jobs import queue
-    from wx_backend.models import Delivery
 
     for name in QUEUES:
         q = queue(name)
@@ -56,12 +57,7 @@ def jobs_status() -> None:
 @click.option("--limit", default=50, show_default=True, help="Show at most this many of each.")
 def jobs_failed(limit: int) -> None:
     """Messages that finally failed (and why), and jobs that failed."""
-    from rq.registry import FailedJobRegistry
-    from sqlalchemy import func, select
 
-    from wx_backend.extensions import db
-    from wx_backend.jobs import queue
-    from wx_backend.models import Delivery
 
     total = db.session.scalar(select(func.count()).where(Delivery.status == "failed"))
     rows = db.session.scalars(select(Delivery).where(Delivery.status == "failed")
@@ -97,15 +93,7 @@ def jobs_failed(limit: int) -> None:
               help="Every failed delivery and every failed job.")
 def jobs_retry(deliveries: tuple[int, ...], job_ids: tuple[str, ...], everything: bool) -> None:
     """Send failed messages again (with a fresh set of attempts) and requeue failed jobs."""
-    from rq.exceptions import InvalidJobOperation, NoSuchJobError
-    from rq.registry import FailedJobRegistry
-    from sqlalchemy import select, update
 
-    from wx_backend import notify
-    from wx_backend.core import clock
-    from wx_backend.extensions import db
-    from wx_backend.jobs import queue
-    from wx_backend.models import Delivery
 
     if not (deliveries or job_ids or everything):
         raise click.UsageError("name --delivery ID, --job ID or --all")
@@ -156,10 +144,6 @@ def campaign_texts(campaign_id: int, event: str | None, sms: str | None,
                    sms_code: str | None, title: str | None, reminder_hours: float | None,
                    reset: bool) -> None:
     """Show or change a campaign's notification texts and reminder lead."""
-    from wx_backend.extensions import db
-    from wx_backend.models import Campaign
-    from wx_backend.notify import texts
-
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None:
         raise click.ClickException(f"campaign {campaign_id} does not exist")

@@ -9,13 +9,17 @@ lottery campaign's draws in the database (``wx_backend.lottery.pool``).
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from flask.cli import with_appcontext
 
-from wx_backend.lottery import draw
+from wx_backend import notify
+from wx_backend.core import clock
+from wx_backend.core.errors import DomainError
+from wx_backend.extensions import db, pii
+from wx_backend.lottery import draw, pool
+from wx_backend.models import Draw
 
 
 @click.group("lottery")
@@ -43,7 +47,7 @@ def commit_command(entries_file, quota, name, secret_file, directory) -> None:
         entries = draw.entries_text(numbers)
         secret = draw.new_secret()
         commitment = draw.commit(name, entries, quota, secret,
-                                 datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                                 clock.now().isoformat(timespec="seconds"))
     except draw.DrawError as error:
         raise _fail(error) from None
     descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -112,12 +116,8 @@ def rank_command(directory, reservation_no) -> None:
 @with_appcontext
 def commit_draw_command(campaign_id, quota) -> None:
     """Commit to a lottery campaign's pool as it is now; publish before the draw."""
-    from wx_backend.lottery import pool
-    from wx_backend.core.errors import DomainError
-    from wx_backend.extensions import db
-
     try:
-        made = pool.commit_draw(db.session, campaign_id, quota, datetime.now(timezone.utc))
+        made = pool.commit_draw(db.session, campaign_id, quota, clock.now())
         db.session.commit()
     except DomainError as error:
         raise click.ClickException(error.message) from None
@@ -132,14 +132,9 @@ def commit_draw_command(campaign_id, quota) -> None:
 @with_appcontext
 def run_draw_command(draw_id, public_value) -> None:
     """Draw a committed draw with the public value; winners are marked."""
-    from wx_backend import notify
-    from wx_backend.lottery import pool
-    from wx_backend.core.errors import DomainError
-    from wx_backend.extensions import db
-
     try:
         winners = pool.run_draw(db.session, draw_id, public_value,
-                                   datetime.now(timezone.utc))
+                                   clock.now())
         db.session.commit()
     except DomainError as error:
         raise click.ClickException(error.message) from None
@@ -153,10 +148,6 @@ def run_draw_command(draw_id, public_value) -> None:
 @with_appcontext
 def export_command(draw_id, directory) -> None:
     """Write a draw's public files to DIRECTORY (for ``lottery verify``)."""
-    from wx_backend.lottery import pool
-    from wx_backend.extensions import db
-    from wx_backend.models import Draw
-
     found = db.session.get(Draw, draw_id)
     if found is None:
         raise click.ClickException(f"no draw {draw_id}")
@@ -174,10 +165,6 @@ def export_command(draw_id, directory) -> None:
 @with_appcontext
 def special_group_command(campaign_id, group, path) -> None:
     """Import a special group's ID numbers (CSV column id_number); all or nothing."""
-    from wx_backend.lottery import pool
-    from wx_backend.core.errors import DomainError
-    from wx_backend.extensions import db, pii
-
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     try:

@@ -18,8 +18,15 @@ import sys
 import click
 import gunicorn
 from flask.cli import FlaskGroup
+from flask_migrate import upgrade
 
 from wx_backend import ConfigError, create_app
+from wx_backend.booking import first_come
+from wx_backend.campaigns import demo
+from wx_backend.cli.lottery import lottery_cli
+from wx_backend.core import clock
+from wx_backend.extensions import db
+from wx_backend.models import Campaign
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
@@ -44,8 +51,6 @@ def cli():
                    "server (default on; production usually runs `wx-backend worker` apart).")
 def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: bool) -> None:
     """Migrate the database and serve the app under gunicorn, with a job worker."""
-    from flask_migrate import upgrade
-
     try:
         app = create_app()
     except ConfigError as error:
@@ -98,14 +103,9 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
 
 def prepare(app) -> None:
     """First-start work before serving: demo data (development) and Redis from PostgreSQL."""
-    from datetime import datetime, timezone
 
-    from wx_backend.booking import first_come
-    from wx_backend.campaigns import demo
-    from wx_backend.extensions import db
-    from wx_backend.models import Campaign
 
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     if app.config["WXB_MODE"] == "development" and db.session.scalar(
             db.select(Campaign.id).limit(1)) is None:
         campaign = demo.load(db.session, now)
@@ -123,7 +123,6 @@ def prepare(app) -> None:
 
 
 def _add_standalone_commands() -> None:
-    from wx_backend.cli.lottery import lottery_cli
 
     cli.add_command(lottery_cli)
 

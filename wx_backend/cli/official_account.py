@@ -10,6 +10,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from wechatpy.exceptions import WeChatClientException
 
+from wx_backend.core.wechat import official_account_client
+
 official_account_cli = AppGroup("official-account", help="The WeChat official account.")
 
 
@@ -31,8 +33,6 @@ def menu_data(miniprogram_appid: str) -> dict:
 @click.option("--dry-run", is_flag=True, help="Print the menu that would be set.")
 def menu_command(show: bool, dry_run: bool) -> None:
     """Set the official account's menu (my booking, rules, latest announcement, booking)."""
-    from wx_backend.core.wechat import official_account_client
-
     wanted = menu_data(current_app.config["WECHAT_MINIPROGRAM_APPID"])
     if dry_run:
         click.echo(json.dumps(wanted, ensure_ascii=False, indent=2))

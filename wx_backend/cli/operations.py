@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import date
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from wx_backend import notify
+from wx_backend.booking import first_come, postal
+from wx_backend.campaigns import demo, manage
+from wx_backend.campaigns.manage import get_campaign, rules_in_force
+from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset, load_rules_file
+from wx_backend.cli.jobs import campaign_texts, jobs_cli, worker_command
+from wx_backend.cli.lottery import lottery_cli
+from wx_backend.cli.official_account import official_account_cli
+from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
-from wx_backend.campaigns.rules import PRESETS, RulesError
+from wx_backend.extensions import db, pii
+from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
+from wx_backend.models.rotation import reencrypt
 
 campaign_cli = AppGroup("campaign", help="Create campaigns and plan their windows.")
 stores_cli = AppGroup("stores", help="Import a campaign's stores.")
@@ -24,10 +35,6 @@ households_cli = AppGroup("households", help="Household keys of per-household ca
 
 def register_commands(app: Flask) -> None:
     """Attach every command to ``app.cli``; the ``wx-backend`` group finds them there."""
-    from wx_backend.cli.jobs import campaign_texts, jobs_cli, worker_command
-    from wx_backend.cli.lottery import lottery_cli
-    from wx_backend.cli.official_account import official_account_cli
-
     campaign_cli.add_command(campaign_texts)
     for command in (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli,
                     staff_cli, bookings_cli, worker_command, jobs_cli, editor_cli,
@@ -35,9 +42,6 @@ def register_commands(app: Flask) -> None:
                     community_cli, households_cli):
         app.cli.add_command(command)
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _fail(error: Exception) -> click.ClickException:
@@ -49,9 +53,6 @@ def _fail(error: Exception) -> click.ClickException:
 @with_appcontext
 def pii_rotate() -> None:
     """Re-encrypt personal data still under an old PII key with the current PII_KEY."""
-    from wx_backend.extensions import db, pii
-    from wx_backend.models.rotation import reencrypt
-
     with db.engine.begin() as connection:
         rewritten = reencrypt(connection, db.metadata, pii.vault)
     for table, count in rewritten.items():
@@ -63,11 +64,8 @@ def pii_rotate() -> None:
 def households_rekey(dry_run) -> None:
     """Recompute household keys of live bookings and entries after an upgrade that reads
     addresses differently; a household found registered twice is listed, not dropped."""
-    from wx_backend.booking import first_come
-    from wx_backend.extensions import db, pii
-
     results = first_come.rekey_households(db.session, pii.vault, current_app.extensions["stock"],
-                                       _now(), apply=not dry_run)
+                                       clock.now(), apply=not dry_run)
     if not dry_run:
         db.session.commit()
     for result in results:
@@ -84,10 +82,7 @@ def households_rekey(dry_run) -> None:
 @with_appcontext
 def reconcile_command() -> None:
     """Rebuild every Redis counter and claim from PostgreSQL."""
-    from wx_backend.booking import first_come
-    from wx_backend.extensions import db
-
-    done = first_come.reconcile(db.session, current_app.extensions["stock"], _now())
+    done = first_come.reconcile(db.session, current_app.extensions["stock"], clock.now())
     click.echo(f"reconciled {done['windows']} open or coming windows and "
                f"{done['claims']} claims from the database")
 
@@ -100,15 +95,11 @@ def reconcile_command() -> None:
 @click.option("--plan-days", default=2, show_default=True, help="Days of windows to plan.")
 def campaign_create(preset, rules_file, slug, plan_days) -> None:
     """Create a campaign from a preset or a rules file and plan its first windows."""
-    from wx_backend.campaigns import manage
-    from wx_backend.extensions import db
-    from wx_backend.campaigns.rules import load_preset, load_rules_file
-
     if bool(preset) == bool(rules_file):
         raise click.UsageError("give exactly one of --preset and --rules-file")
     try:
         data = load_preset(preset) if preset else load_rules_file(rules_file)
-        now = _now()
+        now = clock.now()
         campaign = manage.create_campaign(db.session, slug, data, now, preset=preset)
         windows = manage.plan_windows(db.session, campaign, now.date(), plan_days, now)
         db.session.commit()
@@ -122,12 +113,9 @@ def campaign_create(preset, rules_file, slug, plan_days) -> None:
 @click.option("--days", default=2, show_default=True)
 def campaign_plan(campaign_id, days) -> None:
     """Create the coming days' windows from the rules in force."""
-    from wx_backend.campaigns import manage
-    from wx_backend.extensions import db
-
     try:
         campaign = manage.get_campaign(db.session, campaign_id)
-        now = _now()
+        now = clock.now()
         windows = manage.plan_windows(db.session, campaign, now.date(), days, now)
         db.session.commit()
     except DomainError as error:
@@ -143,12 +131,9 @@ def campaign_plan(campaign_id, days) -> None:
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 def stores_import(campaign_id, csv_file) -> None:
     """Import stores from CSV: name,address,district,lat,lng,daily_cap,opening_hours."""
-    from wx_backend.campaigns import manage
-    from wx_backend.extensions import db
-
     try:
         campaign = manage.get_campaign(db.session, campaign_id)
-        _, rules = manage.rules_in_force(db.session, campaign_id, _now())
+        _, rules = manage.rules_in_force(db.session, campaign_id, clock.now())
     except DomainError as error:
         raise _fail(error) from None
     result = manage.import_stores(db.session, campaign, csv_file.read(), rules.store_daily_cap)
@@ -168,8 +153,6 @@ def stores_import(campaign_id, csv_file) -> None:
 @click.option("--password", help="Omit to generate one (printed once).")
 def staff_create(store_id, username, password) -> None:
     """Create a pharmacy staff account for a store."""
-    from wx_backend.identity.accounts import create_staff
-
     _create_account(lambda session, pw: create_staff(session, username, pw, store_id),
                     password, f"staff account {username} for store {store_id}")
 
@@ -179,8 +162,6 @@ def staff_create(store_id, username, password) -> None:
 @click.option("--password", help="Omit to generate one (printed once).")
 def editor_create(username, password) -> None:
     """Create an editor account (announcements, FAQ)."""
-    from wx_backend.identity.accounts import create_editor
-
     _create_account(lambda session, pw: create_editor(session, username, pw), password,
                     f"editor account {username}")
 
@@ -191,14 +172,11 @@ def editor_create(username, password) -> None:
 @click.option("--password", help="Omit to generate one (printed once).")
 def community_create(username, district, password) -> None:
     """Create a community staff account for a district."""
-    from wx_backend.identity.accounts import create_community_staff
-
     _create_account(lambda session, pw: create_community_staff(session, username, pw, district),
                     password, f"community staff account {username} for {district}")
 
 
 def _create_account(make, password: str | None, what: str) -> None:
-    from wx_backend.extensions import db
 
     generated = password is None
     password = password or secrets.token_urlsafe(12)
@@ -215,12 +193,9 @@ def _create_account(make, password: str | None, what: str) -> None:
 @bookings_cli.command("expire")
 def bookings_expire() -> None:
     """Mark bookings whose pickup window has passed uncollected as expired."""
-    from wx_backend.booking import first_come
-    from wx_backend.extensions import db
 
-    from wx_backend import notify
 
-    expired = first_come.expire(db.session, current_app.extensions["stock"], _now())
+    expired = first_come.expire(db.session, current_app.extensions["stock"], clock.now())
     notify.announce("booking_expired", expired)
     click.echo(f"{len(expired)} bookings expired")
 
@@ -229,10 +204,7 @@ def bookings_expire() -> None:
 @with_appcontext
 def demo_command() -> None:
     """Load the demo campaign (a Zhengzhou-like one with 40 stores) unless it exists."""
-    from wx_backend.campaigns import demo
-    from wx_backend.extensions import db
-
-    campaign = demo.load(db.session, _now())
+    campaign = demo.load(db.session, clock.now())
     click.echo(f"demo campaign {campaign.id} ({campaign.slug}) ready")
 
 
@@ -244,11 +216,7 @@ def demo_command() -> None:
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
 def delivery_export(campaign_id, courier, day, out) -> None:
     """Write one courier's orders of one day to a CSV file for the courier."""
-    from datetime import date
 
-    from wx_backend.booking import postal
-    from wx_backend.campaigns.manage import get_campaign, rules_in_force
-    from wx_backend.extensions import db
 
     try:
         wanted = date.fromisoformat(day)
@@ -257,7 +225,7 @@ def delivery_export(campaign_id, courier, day, out) -> None:
         raise click.BadParameter("expected YYYY-MM-DD", param_hint="--day") from None
     except DomainError as error:
         raise _fail(error) from None
-    rules = rules_in_force(db.session, campaign_id, _now())[1]
+    rules = rules_in_force(db.session, campaign_id, clock.now())[1]
     text = postal.export_csv(db.session, campaign_id, courier, wanted, rules.zone)
     with open(out, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
@@ -268,9 +236,6 @@ def delivery_export(campaign_id, courier, day, out) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def delivery_import(path) -> None:
     """Apply a courier's status file (order_id,status,tracking_no); all or nothing."""
-    from wx_backend.booking import postal
-    from wx_backend.extensions import db
-
     with open(path, encoding="utf-8") as handle:
         result = postal.import_statuses(db.session, handle.read())
     if result.errors:

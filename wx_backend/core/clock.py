@@ -1,4 +1,4 @@
-"""The time jobs and the schedule go by.
+"""The one clock: the time views, domain code and jobs go by, and the one time zone.
 
 Normally the system clock. ``CLOCK_OFFSET`` (seconds, development and tests only) shifts it,
 so that a worker can be started "at 09:29:55 tomorrow" and be seen to open the 09:30
@@ -9,6 +9,10 @@ converts each moment to real time with ``to_real``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+# Every campaign of ours runs on Beijing time: windows, pickup days, daily limits.
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 _offset = timedelta(0)
 

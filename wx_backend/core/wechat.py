@@ -21,8 +21,8 @@ import redis
 import requests
 from flask import Flask, current_app
 from wechatpy import WeChatClient
-from wechatpy.exceptions import WeChatClientException
 from wechatpy.client.api.base import BaseWeChatAPI
+from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
 from wx_backend.config import DEFAULT_WECHAT_API_BASE_URL

@@ -12,10 +12,10 @@ from flask import current_app, request
 from sqlalchemy import select
 
 from wx_backend.core.errors import InvalidInput
+from wx_backend.core.pii import INDEX_PHONE
 from wx_backend.extensions import db, pii
 from wx_backend.identity.residents import normalise_phone
 from wx_backend.models import OutboxSms
-from wx_backend.core.pii import INDEX_PHONE
 
 bp = APIBlueprint("dev", __name__, url_prefix="/dev", tag="dev", enable_openapi=False)
 

@@ -9,16 +9,16 @@ login and profile flow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import redis
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from wx_backend.identity import sessions
-from wx_backend.dev import people
-from wx_backend.models import Resident
+from wx_backend.core import clock
 from wx_backend.core.pii import INDEX_ID_NUMBER, INDEX_PHONE, PiiVault
+from wx_backend.dev import people
+from wx_backend.identity import sessions
+from wx_backend.models import Resident
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def make_residents(session: Session, vault: PiiVault, client: redis.Redis, count
 
     ``first`` offsets the ID numbers so separate batches do not collide. Commits.
     """
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     rows = []
     for n in range(first, first + count):
         kind, number = people.document(n)

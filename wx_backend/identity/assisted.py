@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wx_backend.booking import households
-from wx_backend.identity import residents
 from wx_backend.core.errors import Forbidden, InvalidInput, NotFound
-from wx_backend.models import AssistedAction, CommunityStaff, Resident
 from wx_backend.core.pii import PiiVault
+from wx_backend.identity import residents
+from wx_backend.models import AssistedAction, CommunityStaff, Resident
 
 
 def record(session: Session, staff: CommunityStaff, resident_id: int, action: str,

@@ -36,8 +36,16 @@ from sqlalchemy.orm import Session
 from stdnum import numdb
 
 from wx_backend.core.errors import Conflict, InvalidInput
+from wx_backend.core.pii import (
+    INDEX_ID_NUMBER,
+    INDEX_PHONE,
+    PiiVault,
+    mask_address,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+)
 from wx_backend.models import Follower, Resident
-from wx_backend.core.pii import INDEX_ID_NUMBER, INDEX_PHONE, PiiVault, mask_address, mask_id_number, mask_name, mask_phone
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 _CHINESE_NAME = re.compile(rf"^[{_HAN}]+(·[{_HAN}]+)*$")

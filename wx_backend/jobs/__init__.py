@@ -6,9 +6,12 @@ Queues, most urgent first (a worker takes from them in this order):
 - ``default`` scheduled campaign work (windows opening and closing, expiry, the tick);
 - ``low``     housekeeping (reconciliation, the daily public list, pruning).
 
-Every job is a function decorated with ``@task(queue)`` in ``wx_backend.jobs.tasks``; RQ
-stores only its dotted name and JSON arguments (ids and ISO moments, never objects), so a
-job can be read in Redis and run again. Each job is written to be safe to run twice: the
+Every job is named in ``JOBS`` below, with its queue and time limit, and is the function of
+that name in ``wx_backend.jobs.tasks`` (decorated with ``@task``). Code that wants a job
+done calls ``enqueue("send_deliveries", ids)``: it needs only this module, never the job
+functions, so the domain does not depend on the catalogue that depends on it. RQ stores
+only the dotted name and JSON arguments (ids and ISO moments, never objects), so a job can
+be read in Redis and run again. Each job is written to be safe to run twice: the
 database decides what is still to do (claimed deliveries, ``schedule_runs`` rows).
 
 A task runs inside an app context: the worker's app when run by ``wx-backend worker``
@@ -21,6 +24,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +35,8 @@ from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from wx_backend.extensions import db
+
 log = logging.getLogger(__name__)
 
 QUEUES = ("notify", "default", "low")
@@ -38,6 +44,31 @@ QUEUES = ("notify", "default", "low")
 # Kept for a day so `jobs failed` can show them; finished ones only briefly.
 FAILURE_TTL = 7 * 24 * 3600
 RESULT_TTL = 600
+
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """Where a job waits and how long it may run (seconds; ``None``: RQ's default)."""
+
+    queue: str
+    timeout: int | None = None
+
+
+TASKS_MODULE = "wx_backend.jobs.tasks"
+JOBS = {
+    # messages to residents
+    "send_deliveries": JobKind("notify", 120),
+    "send_confirmations": JobKind("notify", 120),
+    "announce": JobKind("notify", 120),
+    "push_announcement": JobKind("notify", 300),
+    # the official account
+    "link_follower": JobKind("notify", 60),
+    "send_binding_code": JobKind("notify", 60),
+    # the schedule (its entries name their handlers in ``tasks.HANDLERS``)
+    "run_periodic": JobKind("default", 600),
+    "run_once": JobKind("default", 600),
+}
 
 _worker_app: Flask | None = None
 _worker_app_pid: int | None = None
@@ -52,44 +83,37 @@ def set_worker_app(app: Flask) -> None:
 def _job_app() -> Flask:
     global _worker_app_pid
     if _worker_app is None:
+        # The app imports every module, this one included: the worker's app is built on
+        # first use, so this import cannot be at the top.
         from wx_backend import create_app
 
         set_worker_app(create_app())
     if _worker_app_pid != os.getpid():
         # A work horse forked from the worker: never reuse the parent's database
         # connections (redis-py notices the fork by itself).
-        from wx_backend.extensions import db
-
         with _worker_app.app_context():
             db.engine.dispose(close=False)
         _worker_app_pid = os.getpid()
     return _worker_app
 
 
-def task(queue: str, *, timeout: int | None = None):
-    """Declare a job: runs in an app context, enqueued on ``queue``."""
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}")
+def task(function: Callable) -> Callable:
+    """The job ``JOBS`` names after ``function``: it runs inside an app context."""
+    if function.__name__ not in JOBS or function.__module__ != TASKS_MODULE:
+        raise ValueError(f"{function.__module__}.{function.__name__} is not a job in JOBS")
 
-    def declare(function: Callable) -> Callable:
-        @functools.wraps(function)
-        def run(*args, **kwargs):
-            if has_app_context():
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        if has_app_context():
+            return function(*args, **kwargs)
+        app = _job_app()
+        with app.app_context():
+            try:
                 return function(*args, **kwargs)
-            app = _job_app()
-            with app.app_context():
-                from wx_backend.extensions import db
+            finally:
+                db.session.remove()
 
-                try:
-                    return function(*args, **kwargs)
-                finally:
-                    db.session.remove()
-
-        run.queue_name = queue
-        run.timeout = timeout
-        return run
-
-    return declare
+    return run
 
 
 def rq_connection(app: Flask | None = None) -> redis.Redis:
@@ -108,26 +132,29 @@ def queue(name: str, app: Flask | None = None, connection: redis.Redis | None = 
     return Queue(name, connection=connection or rq_connection(app), serializer=JSONSerializer)
 
 
-def enqueue(function: Callable, *args: Any, at: datetime | None = None,
+def enqueue(name: str, *args: Any, at: datetime | None = None,
             job_id: str | None = None, app: Flask | None = None,
             connection: redis.Redis | None = None) -> Job | None:
-    """Put a declared task on its queue, now or at ``at`` (real time, UTC).
+    """Put the job ``name`` (a key of ``JOBS``) on its queue, now or at ``at`` (real time,
+    UTC).
 
     With ``job_id`` the job is unique: while a job of that id exists, this does nothing and
     answers ``None``.
     """
-    if not hasattr(function, "queue_name"):
-        raise ValueError(f"{function!r} is not a declared task")
-    target = queue(function.queue_name, app, connection)
+    kind = JOBS.get(name)
+    if kind is None:
+        raise ValueError(f"no job named {name!r}")
+    function = f"{TASKS_MODULE}.{name}"
+    target = queue(kind.queue, app, connection)
     unique = job_id is not None
     try:
         if at is not None:
             # Queue.enqueue_at does not pass `unique` on; schedule_job does.
-            job = target.create_job(function, args=args, timeout=function.timeout,
+            job = target.create_job(function, args=args, timeout=kind.timeout,
                                     result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
                                     job_id=job_id, status=JobStatus.SCHEDULED)
             return target.schedule_job(job, at, unique=unique)
-        return target.enqueue(function, *args, job_id=job_id, job_timeout=function.timeout,
+        return target.enqueue(function, *args, job_id=job_id, job_timeout=kind.timeout,
                               result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, unique=unique)
     except DuplicateJobError:
         return None

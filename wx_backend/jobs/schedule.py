@@ -37,21 +37,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import redis
 from flask import Flask
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from wx_backend import jobs
+from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core import clock
+from wx_backend.core.clock import BEIJING
 from wx_backend.extensions import db
 from wx_backend.models import Announcement, Booking, Campaign, Entry, ScheduleRun, Window
 from wx_backend.notify.texts import reminder_hours
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 PRELOAD = timedelta(minutes=5)
 LOOKAHEAD = timedelta(minutes=2)
 CATCH_UP = timedelta(hours=24)
@@ -151,8 +152,6 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
 
 def _planned_draws(lo: datetime, hi: datetime) -> list[Planned]:
     """Commitments and draws of lottery campaigns that draw on a schedule."""
-    from wx_backend.campaigns.manage import rules_in_force
-
     session = db.session
     found = []
     for campaign_id, created in session.execute(select(Campaign.id, Campaign.created_at)):
@@ -185,9 +184,6 @@ def _job_id(key: str, moment: datetime) -> str:
 
 def plan(now: datetime) -> dict[str, int]:
     """The tick's work: enqueue the planned runs of the next minutes and the missed ones."""
-    from wx_backend import jobs
-    from wx_backend.jobs.tasks import run_once
-
     session = db.session
     session.execute(delete(ScheduleRun).where(ScheduleRun.finished_at.is_(None),
                                               ScheduleRun.started_at < now - ABANDONED))
@@ -202,7 +198,7 @@ def plan(now: datetime) -> dict[str, int]:
         if (run.key, run.at) in done:
             continue
         late = run.at <= now
-        jobs.enqueue(run_once, run.key, run.at.isoformat(), run.task, list(run.args),
+        jobs.enqueue("run_once", run.key, run.at.isoformat(), run.task, list(run.args),
                      at=None if late else clock.to_real(run.at),
                      job_id=_job_id(run.key, run.at))
         counts["missed" if late else "ahead"] += 1
@@ -258,16 +254,13 @@ class Ticker(threading.Thread):
 
     def tick_once(self) -> int:
         """Enqueue what began since the last look; answers how many were enqueued here."""
-        from wx_backend import jobs
-        from wx_backend.jobs.tasks import run_periodic
-
         now = clock.now()
         count = 0
         for entry in periodic(self.app.config):
             slot = entry.slot(now)
             if self.seen.get(entry.name) == slot:
                 continue
-            job = jobs.enqueue(run_periodic, entry.name, slot.isoformat(),
+            job = jobs.enqueue("run_periodic", entry.name, slot.isoformat(),
                                job_id=_job_id(entry.name, slot),
                                connection=self.connection)
             self.seen[entry.name] = slot

@@ -1,4 +1,4 @@
-"""Every job the workers run, declared in one place.
+"""Every job the workers run: the functions that ``wx_backend.jobs.JOBS`` names.
 
 Jobs take ids and ISO moments and are safe to run twice (see ``wx_backend.jobs``).
 Scheduled work goes through ``run_periodic`` / ``run_once``, which record the run in
@@ -15,37 +15,43 @@ from flask import current_app
 from sqlalchemy import select
 
 from wx_backend import notify
+from wx_backend.booking import first_come, postal
+from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core import clock
-from wx_backend.jobs import schedule
+from wx_backend.core.errors import Conflict
 from wx_backend.extensions import db
-from wx_backend.jobs import task
-from wx_backend.models import Booking, Window
+from wx_backend.jobs import schedule, task
+from wx_backend.lottery import pool
+from wx_backend.lottery.beacon import Beacon
+from wx_backend.models import Announcement, Booking, Draw, Window
+from wx_backend.official_account import announcements, binding, followers
+from wx_backend.web import public
 
 log = logging.getLogger(__name__)
 
 
 # -- notifications ------------------------------------------------------------------------
 
-@task("notify", timeout=120)
+@task
 def send_deliveries(ids: Sequence[int]) -> dict:
     """Claim, send and settle these deliveries."""
     return notify.deliver([int(i) for i in ids])
 
 
-@task("notify", timeout=120)
+@task
 def send_confirmations() -> dict:
     """Confirmations for bookings of the last minutes that have none yet (the nudge)."""
     created = notify.confirm_recent(timedelta(minutes=30))
     return {"emitted": len(created), "jobs": notify.dispatch(created)}
 
 
-@task("notify", timeout=120)
+@task
 def announce(event: str, ids: Sequence[int]) -> dict:
     """Emit ``event`` for these subjects and send it."""
     return {"emitted": len(notify.announce(event, [int(i) for i in ids]))}
 
 
-@task("notify", timeout=300)
+@task
 def push_announcement(announcement_id: int) -> dict:
     """Emit an announcement's pushes and send them, and move the campaign's bookings to
     what its rules change says (safe to run twice)."""
@@ -57,9 +63,6 @@ def push_announcement(announcement_id: int) -> dict:
 def bookings_follow(announcement_id: int) -> dict:
     """When an announcement's rules drop pickup, the live bookings are delivered instead
     and their holders told (``postal.switch_bookings``; nothing twice)."""
-    from wx_backend.booking import postal
-    from wx_backend.campaigns.manage import rules_in_force
-    from wx_backend.models import Announcement
 
     found = db.session.get(Announcement, announcement_id)
     if found is None or found.rules is None or "fulfilment" not in found.rules:
@@ -74,19 +77,17 @@ def bookings_follow(announcement_id: int) -> dict:
 
 # -- the official account -----------------------------------------------------------------
 
-@task("notify", timeout=60)
+@task
 def link_follower(openid: str, answer_status: bool = False) -> dict:
     """Learn a follower's unionid from WeChat, link them to the resident sharing it, and
     (``answer_status``) tell them their bookings by customer-service message."""
-    from wx_backend.official_account import followers
 
     return followers.link_by_unionid(openid, answer_status)
 
 
-@task("notify", timeout=60)
+@task
 def send_binding_code(openid: str, resident_id: int) -> dict:
     """Text a binding code; tell the follower by customer-service message if it failed."""
-    from wx_backend.official_account import binding, followers
 
     problem = binding.send_code(openid, int(resident_id))
     if problem is not None:
@@ -96,7 +97,7 @@ def send_binding_code(openid: str, resident_id: int) -> dict:
 
 # -- the schedule -------------------------------------------------------------------------
 
-@task("default", timeout=600)
+@task
 def run_periodic(name: str, slot: str) -> dict:
     """Run the periodic entry ``name`` for the slot starting at ``slot``."""
     entry = {p.name: p for p in schedule.periodic(current_app.config)}.get(name)
@@ -109,7 +110,7 @@ def run_periodic(name: str, slot: str) -> dict:
     return schedule.run_once(name, moment, HANDLERS[entry.task], moment)
 
 
-@task("default", timeout=600)
+@task
 def run_once(key: str, moment: str, task_name: str, args: Sequence) -> dict:
     """Run the planned entry ``key`` for ``moment`` unless it ran already."""
     return schedule.run_once(key, datetime.fromisoformat(moment), HANDLERS[task_name], *args)
@@ -127,7 +128,6 @@ def sweep_notifications(moment: datetime) -> dict:
 
 def reconcile_stock(moment: datetime) -> dict:
     """Rebuild Redis from PostgreSQL when Redis lost its state; otherwise leave it be."""
-    from wx_backend.booking import first_come
 
     stock = current_app.extensions["stock"]
     if not first_come.needs_reconcile(stock.client):
@@ -137,7 +137,6 @@ def reconcile_stock(moment: datetime) -> dict:
 
 def publish_public_lists(moment: datetime) -> dict:
     """Freeze the day's public lists (``public.publish_day``) for campaigns that publish."""
-    from wx_backend.web import public
 
     return public.publish_day(db.session, moment)
 
@@ -149,7 +148,6 @@ def prune_runs(moment: datetime) -> dict:
 
 def preload_window(window_id: int) -> dict:
     """Load a window's stock into Redis ahead of its opening."""
-    from wx_backend.booking import first_come
 
     if db.session.get(Window, window_id) is None:
         return {"skipped": "window gone"}
@@ -160,7 +158,6 @@ def preload_window(window_id: int) -> dict:
 
 def open_window(window_id: int) -> dict:
     """The window opens: its stock must be in Redis now (if preloading was missed)."""
-    from wx_backend.booking import first_come
 
     window = db.session.get(Window, window_id)
     if window is None:
@@ -195,7 +192,6 @@ def remind_pickup(window_id: int, ends_at: str) -> dict:
 
 def expire_bookings() -> dict:
     """Expire what was not collected by the end of its pickup, and tell the holders."""
-    from wx_backend.booking import first_come
 
     expired = first_come.expire(db.session, current_app.extensions["stock"], clock.now())
     return {"expired": len(expired),
@@ -204,7 +200,6 @@ def expire_bookings() -> dict:
 
 def publish_announcement(announcement_id: int) -> dict:
     """A scheduled announcement's moment: mark it published and push it."""
-    from wx_backend.official_account import announcements
 
     if not announcements.mark_published(db.session, announcement_id, clock.now()):
         db.session.rollback()
@@ -217,7 +212,6 @@ def publish_announcement(announcement_id: int) -> dict:
 
 def lapse_wins() -> dict:
     """Wins not claimed by their deadline lapse; their units go to the next draw."""
-    from wx_backend.lottery import pool
 
     lapsed = pool.lapse(db.session, clock.now())
     db.session.commit()
@@ -226,9 +220,6 @@ def lapse_wins() -> dict:
 
 def commit_scheduled_draw(campaign_id: int) -> dict:
     """The scheduled commitment: the pool as it is, the rules' quota per draw."""
-    from wx_backend.lottery import pool
-    from wx_backend.campaigns.manage import rules_in_force
-    from wx_backend.core.errors import Conflict
 
     now = clock.now()
     quota = rules_in_force(db.session, campaign_id, now)[1].lottery.quota_per_draw
@@ -244,10 +235,6 @@ def commit_scheduled_draw(campaign_id: int) -> dict:
 def run_scheduled_draw(campaign_id: int) -> dict:
     """The scheduled draw: the beacon's first round after the commitment is the public
     value; the winners are told. Raises while that round is not out (the tick retries)."""
-    from wx_backend.lottery import pool
-    from wx_backend.lottery.beacon import Beacon
-    from wx_backend.models import Draw
-
     pending = db.session.scalars(select(Draw).where(Draw.campaign_id == campaign_id,
                                                     Draw.status == "committed")).first()
     if pending is None:

@@ -32,15 +32,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wx_backend.lottery import draw as verifiable
-from wx_backend.booking import reservation
+from wx_backend.booking import postal, reservation
+from wx_backend.booking.first_come import check_area, resident_booker
 from wx_backend.campaigns.manage import get_campaign, rules_in_force
+from wx_backend.campaigns.rules import Rules
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.core.pii import INDEX_ID_NUMBER
 from wx_backend.identity.residents import normalise_id_number
+from wx_backend.lottery import draw as verifiable
 from wx_backend.models import Campaign, Draw, Entry, Resident, SpecialGroupMember, Store
 from wx_backend.models.lottery import LIVE_STATUSES
-from wx_backend.core.pii import INDEX_ID_NUMBER
-from wx_backend.campaigns.rules import Rules
 
 
 def _lottery_rules(session: Session, campaign_id: int, now: datetime) -> tuple[int, Rules]:
@@ -58,8 +59,6 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     "One per person" means one per household when the rules limit per household (then
     ``vault`` makes the household key from the address).
     """
-    from wx_backend.booking.first_come import check_area, resident_booker
-
     campaign = get_campaign(session, campaign_id)
     version, rules = rules_in_force(session, campaign_id, now)
     if rules.lottery is None and rules.queue is None:
@@ -245,8 +244,6 @@ def claim(session: Session, entry: Entry, fulfilment: str, now: datetime,
           store_id: int | None = None) -> Entry:
     """The winner orders their portion within the deadline, to their profile's address
     (or to the collection point ``store_id``); the delivery order is made with it."""
-    from wx_backend.booking import postal
-
     _, rules = _lottery_rules(session, entry.campaign_id, now)
     if entry.status == "claimed":
         raise Conflict("already_claimed", "已下单，请勿重复提交")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from apiflask import HTTPTokenAuth
 from flask import g, request
 
-from wx_backend.identity import sessions
 from wx_backend.core.errors import NotAuthenticated
 from wx_backend.extensions import redis_store
+from wx_backend.identity import sessions
 from wx_backend.web.errors import envelope
 
 auth = HTTPTokenAuth(scheme="Bearer", description="会话令牌，由 POST /api/v1/auth/login 获得")

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Response, current_app, request
 
 from wx_backend import notify
-from wx_backend.booking import first_come, postal, pickup
+from wx_backend.booking import first_come, pickup
+from wx_backend.campaigns.rules import DailyWindow
+from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, pii
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
 from wx_backend.models import Booking, Campaign, Store, Window
-from wx_backend.campaigns.rules import DailyWindow
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+from wx_backend.official_account import announcements
 
 
 def _directory():
@@ -30,7 +28,7 @@ def _stock():
 
 
 def _snapshot(campaign_id: int):
-    return _directory().snapshot(db.session, campaign_id, _now())
+    return _directory().snapshot(db.session, campaign_id, clock.now())
 
 
 def _window(window) -> dict | None:
@@ -59,7 +57,7 @@ def _campaign(snapshot, now: datetime) -> dict:
 @bp.doc(summary="进行中的活动")
 def list_campaigns():
     """Every campaign with its rules version and current or next window."""
-    now = _now()
+    now = clock.now()
     ids = db.session.scalars(db.select(Campaign.id).order_by(Campaign.id)).all()
     return {"campaigns": [_campaign(_snapshot(cid), now) for cid in ids]}
 
@@ -68,7 +66,7 @@ def list_campaigns():
 @bp.doc(summary="活动详情：当前规则版本、时段、取货安排")
 def get_campaign(campaign_id: int):
     """The campaign with the rules in force."""
-    now = _now()
+    now = clock.now()
     snapshot = _snapshot(campaign_id)
     rules = snapshot.rules
     body = _campaign(snapshot, now)
@@ -95,7 +93,7 @@ def get_campaign(campaign_id: int):
 @bp.doc(summary="附近药店（由近到远）及本时段剩余")
 def list_stores(campaign_id: int, query):
     """Stores nearest first with what is left in the current window, counted in Redis."""
-    now = _now()
+    now = clock.now()
     snapshot = _snapshot(campaign_id)
     window = snapshot.window_at(now) or snapshot.next_window(now)
     ranked = snapshot.nearest_stores(query["lat"], query["lng"])[:query["limit"]]
@@ -131,7 +129,7 @@ def create_booking(campaign_id: int, body):
     A window this process knows to be sold out is answered by ``SoldOutShortcut`` before
     this view runs: nobody could book it, so the answer is the same for everyone.
     """
-    now = _now()
+    now = clock.now()
     snapshot = _snapshot(campaign_id)
     idempotency_key = _idempotency_key()
     session = authenticate()
@@ -232,7 +230,7 @@ def booking_qrcode(booking_id: int):
 def cancel_booking(booking_id: int):
     """Cancel one's own confirmed booking."""
     row = first_come.own_booking(db.session, current_resident_id(), booking_id, for_update=True)
-    first_come.cancel(db.session, _stock(), row, _now())
+    first_come.cancel(db.session, _stock(), row, clock.now())
     body = _with_context(row)
     notify.announce("booking_cancelled", [row.id])
     return body
@@ -242,10 +240,8 @@ def cancel_booking(booking_id: int):
 @bp.doc(summary="已发布的公告（最新在前）")
 def list_announcements():
     """Announcements visible now; ``campaign_id`` narrows to one campaign's and general ones."""
-    from wx_backend.official_account import announcements
-
     raw = request.args.get("campaign_id")
     if raw is not None and not (raw.isdigit() and len(raw) < 19):
         raise InvalidInput("invalid_campaign_id", "活动编号不正确", fields={"campaign_id": "应为整数"})
-    found = announcements.visible(db.session, _now(), int(raw) if raw else None)
+    found = announcements.visible(db.session, clock.now(), int(raw) if raw else None)
     return {"announcements": [announcements.public_body(a) for a in found]}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from flask import Response, request
 
-from flask import request
-
-from wx_backend.booking import postal
-from wx_backend.lottery import pool
-from wx_backend.core.errors import InvalidInput
+from wx_backend.booking import pickup, postal
+from wx_backend.core import clock
+from wx_backend.core.errors import InvalidInput, NotFound
 from wx_backend.extensions import db, pii
+from wx_backend.lottery import pool
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
 from wx_backend.models import Campaign, Entry
@@ -29,7 +28,7 @@ def create_entry(campaign_id: int):
     if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
         raise InvalidInput("invalid_store", "药店编号不正确", fields={"store_id": "应为整数"})
     entry = pool.enter(db.session, campaign_id, current_resident_id(),
-                          datetime.now(timezone.utc), pii.vault, store_id=store_id)
+                          clock.now(), pii.vault, store_id=store_id)
     db.session.commit()
     return pool.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
 
@@ -64,7 +63,7 @@ def claim_entry(entry_id: int):
         raise InvalidInput("invalid_collection_point", "自提点编号不正确",
                            fields={"store_id": "应为整数"})
     entry = pool.own_entry(db.session, current_resident_id(), entry_id)
-    pool.claim(db.session, entry, fulfilment, datetime.now(timezone.utc), store_id)
+    pool.claim(db.session, entry, fulfilment, clock.now(), store_id)
     db.session.commit()
     body = pool.entry_body(entry, db.session.get(Campaign, entry.campaign_id))
     order = postal.order_of_entry(db.session, entry.id)
@@ -77,10 +76,7 @@ def claim_entry(entry_id: int):
 @bp.doc(summary="购买凭证二维码（排队活动，已发放时）", responses={200: {"content": {"image/png": {}}}})
 def voucher_qrcode(entry_id: int):
     """The voucher code as a QR code for the pharmacy to scan."""
-    from flask import Response
 
-    from wx_backend.booking import pickup
-    from wx_backend.core.errors import NotFound
 
     entry = db.session.scalars(db.select(Entry).where(
         Entry.id == entry_id, Entry.resident_id == current_resident_id())).first()

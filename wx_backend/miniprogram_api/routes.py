@@ -5,20 +5,30 @@ Each view parses, authorises, calls the domain, commits once and serialises.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import current_app, request
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from wx_backend import sms
-from wx_backend.identity import residents, sessions
+from wx_backend.core import clock
 from wx_backend.core.errors import NotAuthenticated
+from wx_backend.core.wechat import code_to_session, miniprogram_client
 from wx_backend.extensions import db, pii, redis_store
+from wx_backend.identity import residents, sessions
 from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
-from wx_backend.miniprogram_api.schemas import LoginIn, LoginOut, ProfileIn, ProfileOut, SmsCodeIn, SmsCodeOut, SubscriptionsIn, SubscriptionsOut
+from wx_backend.miniprogram_api.schemas import (
+    LoginIn,
+    LoginOut,
+    ProfileIn,
+    ProfileOut,
+    SmsCodeIn,
+    SmsCodeOut,
+    SubscriptionsIn,
+    SubscriptionsOut,
+)
 from wx_backend.models import Resident, SubscribeConsent
 from wx_backend.sms.codes import VerificationCodes
-from wx_backend.core.wechat import code_to_session, miniprogram_client
 
 
 def _codes() -> VerificationCodes:
@@ -33,7 +43,7 @@ def login(body):
     """Exchange a wx.login code for a session token; first login creates the resident."""
     who = code_to_session(miniprogram_client(), body["code"])
     resident = residents.upsert_resident(db.session, who.openid, who.unionid,
-                                        datetime.now(timezone.utc))
+                                        clock.now())
     db.session.commit()
     issued = sessions.issue(redis_store.client, resident.id, current_app.config["SESSION_TTL"],
                             resident.id_number_index)
@@ -88,7 +98,7 @@ def put_profile(body):
                                     phone=body["phone"], address=body["address"],
                                     promise=body["promise"])
     resident = residents.complete_profile(db.session, pii.vault, current_resident_id(), profile,
-                                         datetime.now(timezone.utc))
+                                         clock.now())
     db.session.commit()
     sessions.attach_person(redis_store.client, request.authorization.token, resident.id,
                            resident.id_number_index)
@@ -107,9 +117,6 @@ MAX_ALLOWANCES = 20
 @bp.doc(summary="记录订阅消息授权（每次“允许”可收一条）")
 def add_subscriptions(body):
     """Count the subscribe messages the resident just allowed in the mini-program."""
-    from sqlalchemy import func, select
-    from sqlalchemy.dialects.postgresql import insert
-
     resident_id = current_resident_id()
     for event in sorted(set(body["accepted"])):
         statement = insert(SubscribeConsent).values(resident_id=resident_id, event=event,

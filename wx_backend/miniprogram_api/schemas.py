@@ -9,9 +9,9 @@ from apiflask.fields import Boolean, DateTime, Dict, Float, Integer, List, Neste
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError
 
-from wx_backend.identity import residents
 from wx_backend.config import NOTIFY_EVENTS
 from wx_backend.core.errors import InvalidInput
+from wx_backend.identity import residents
 from wx_backend.sms.codes import PURPOSES
 
 

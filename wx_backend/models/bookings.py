@@ -21,8 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import Encrypted, utcnow
+from wx_backend.models.types import Encrypted
 
 BOOKING_STATUSES = ("confirmed", "collected", "cancelled", "expired")
 
@@ -77,7 +78,7 @@ class Booking(db.Model):
     cooldown_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cooldown_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     collected_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
@@ -98,4 +99,4 @@ class Staff(db.Model):
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())

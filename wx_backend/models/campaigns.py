@@ -22,8 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import utcnow
 
 
 class Campaign(db.Model):
@@ -40,7 +40,7 @@ class Campaign(db.Model):
     # The campaign's own notification texts and reminder lead (wx_backend.notify.texts).
     notify_settings: Mapped[dict] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class RulesVersion(db.Model):
@@ -56,7 +56,7 @@ class RulesVersion(db.Model):
     rules: Mapped[dict] = mapped_column(JSONB)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class Store(db.Model):

@@ -9,8 +9,8 @@ from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Identity, Stri
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import utcnow
 
 
 class CommunityStaff(db.Model):
@@ -24,7 +24,7 @@ class CommunityStaff(db.Model):
     district: Mapped[str] = mapped_column(String(50))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class AssistedAction(db.Model):
@@ -37,5 +37,5 @@ class AssistedAction(db.Model):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     action: Mapped[str] = mapped_column(String(20))
     detail: Mapped[dict] = mapped_column(JSONB, default=dict)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now,
                                          server_default=func.now())

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import Encrypted, utcnow
+from wx_backend.models.types import Encrypted
 
 
 class Resident(db.Model):
@@ -47,9 +48,9 @@ class Resident(db.Model):
     # When the resident last promised the information is true and one address books once.
     promised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
     last_login_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
     @property
     def profile_complete(self) -> bool:

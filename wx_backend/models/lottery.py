@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, Index,
-                        Integer, LargeBinary, String, Text, UniqueConstraint, func, text)
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import Encrypted, utcnow
+from wx_backend.models.types import Encrypted
 
 # Lottery: pooled -> won -> claimed | lapsed. Queue: pending -> approved | rejected;
 # approved -> released (a voucher) -> redeemed | lapsed.
@@ -49,7 +63,7 @@ class Entry(db.Model):
     draw_id: Mapped[int | None] = mapped_column(ForeignKey("draws.id"))
     claim_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
     won_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     fulfilment: Mapped[str | None] = mapped_column(String(20))
@@ -78,7 +92,7 @@ class SpecialGroupMember(db.Model):
     id_number_index: Mapped[str] = mapped_column(String(64), primary_key=True)
     group_name: Mapped[str] = mapped_column(String(40))
     imported_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class Draw(db.Model):

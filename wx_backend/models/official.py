@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity,
-                        Integer, String, Text, func)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import utcnow
 
 EDITOR_ROLES = ("editor",)
 ANNOUNCEMENT_STATUSES = ("draft", "scheduled", "published", "retracted")
@@ -28,7 +38,7 @@ class Editor(db.Model):
     role: Mapped[str] = mapped_column(String(16), default="editor")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class Announcement(db.Model):
@@ -62,9 +72,9 @@ class Announcement(db.Model):
     retract_reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[int] = mapped_column(ForeignKey("editors.id"))
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class KnowledgeEntry(db.Model):
@@ -81,7 +91,7 @@ class KnowledgeEntry(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("editors.id"))
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now())
+        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class FaqSynonym(db.Model):

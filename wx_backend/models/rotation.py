@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, MetaData, Text, or_, select, type_coerce, update
 
-from wx_backend.models.types import Encrypted
 from wx_backend.core.pii import PiiVault
+from wx_backend.models.types import Encrypted
 
 
 def encrypted_columns(metadata: MetaData):

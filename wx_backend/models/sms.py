@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Identity, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from wx_backend.core import clock
 from wx_backend.extensions import db
-from wx_backend.models.types import Encrypted, utcnow
+from wx_backend.models.types import Encrypted
 
 
 class OutboxSms(db.Model):
@@ -27,4 +28,4 @@ class OutboxSms(db.Model):
     delivery_key: Mapped[str | None] = mapped_column(String(32))
     batch_key: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True)
+        DateTime(timezone=True), default=clock.now, server_default=func.now(), index=True)

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy import Text
 from sqlalchemy.types import TypeDecorator
 
 from wx_backend.extensions import pii
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, for callable column defaults."""
-    return datetime.now(timezone.utc)
 
 
 class Encrypted(TypeDecorator):

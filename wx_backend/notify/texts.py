@@ -16,12 +16,19 @@ can never fail later for a typo in a placeholder.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from flask import current_app
 
 from wx_backend.sms.templates import TEMPLATES, placeholders
 
 DEFAULT_REMINDER_HOURS = 4
+BOOKING_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired",
+                  "booking_cancelled", "delivery_switched")
+# Events whose subjects are lottery entries (the same columns a booking has for this).
+ENTRY_EVENTS = ("draw_won", "voucher_released")
 
 
 @dataclass(frozen=True)
@@ -160,3 +167,19 @@ def wechat_data(fields: Mapping[str, str], params: Mapping[str, str],
             value = value[: limit - 1] + "…"
         data[field] = {"value": value}
     return data
+
+
+def wechat_template_id(kind: str, event: str) -> str | None:
+    """The configured WeChat template for ``event`` (``kind``: subscribe or template)."""
+    name = "WECHAT_SUBSCRIBE_TEMPLATES" if kind == "subscribe" else "WECHAT_TEMPLATE_IDS"
+    return _json_setting(name).get(event) or None
+
+
+def _json_setting(name: str) -> dict:
+    cache = current_app.extensions.setdefault("notify_settings", {})
+    if name not in cache:
+        raw = current_app.config.get(name) or "{}"
+        value = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        cache[name] = value
+    return cache[name]
+

@@ -25,10 +25,20 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from wx_backend.campaigns import manage
-from wx_backend.core.errors import Conflict, InvalidInput, NotFound
-from wx_backend.models import Announcement, Booking, Campaign, Follower, RulesVersion, SubscribeConsent, Window
-from wx_backend.models.types import utcnow
 from wx_backend.campaigns.rules import RulesError, jsonable, parse_rules
+from wx_backend.core import clock
+from wx_backend.core.clock import BEIJING
+from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.models import (
+    Announcement,
+    Booking,
+    Campaign,
+    Follower,
+    RulesVersion,
+    SubscribeConsent,
+    Window,
+)
+from wx_backend.notify import texts
 
 TITLE_CHARS = 64
 BODY_CHARS = 2000
@@ -124,15 +134,13 @@ def update(session: Session, announcement: Announcement, data: dict) -> Announce
     if announcement.status != "draft":
         raise Conflict("announcement_not_draft", "只有草稿可以修改；已排期或已发布的请撤回后重写")
     _apply_fields(session, announcement, data)
-    announcement.updated_at = utcnow()
+    announcement.updated_at = clock.now()
     session.flush()
     return announcement
 
 
 def preview(session: Session, announcement: Announcement, now: datetime) -> dict:
     """What publishing would do: the texts, the rules before and after, who is reached."""
-    from wx_backend.notify import texts
-
     body = announcement_body(announcement, now)
     result = {"announcement": body, "bot_reply": f"【{announcement.title}】\n{announcement.body}"}
     if announcement.rules is not None:
@@ -167,7 +175,7 @@ def _take_effect(session: Session, announcement: Announcement, at: datetime,
         except RulesError as error:
             raise _invalid("rules", f"规则不正确：{error}") from None
         announcement.rules_version = version.version
-    announcement.updated_at = utcnow()
+    announcement.updated_at = clock.now()
     session.flush()
 
 
@@ -233,7 +241,7 @@ def retract(session: Session, announcement: Announcement, reason: str,
     announcement.status = "retracted"
     announcement.retracted_at = now
     announcement.retract_reason = reason.strip()
-    announcement.updated_at = utcnow()
+    announcement.updated_at = clock.now()
     session.flush()
     return {"rules_remain_in_force": not rules_withdrawn}
 
@@ -269,7 +277,7 @@ def mark_published(session: Session, announcement_id: int, now: datetime) -> boo
     if announcement.status != "scheduled" or announcement.publish_at > now:
         return False
     announcement.status = "published"
-    announcement.updated_at = utcnow()
+    announcement.updated_at = clock.now()
     session.flush()
     return True
 
@@ -306,11 +314,9 @@ def public_body(announcement: Announcement) -> dict:
 
 def push_params(session: Session, announcement: Announcement) -> dict[str, str]:
     """The parameters the announcement's WeChat messages show."""
-    from wx_backend.notify import BEIJING
-
     campaign = (session.get(Campaign, announcement.campaign_id)
                 if announcement.campaign_id else None)
-    moment = (announcement.publish_at or utcnow()).astimezone(BEIJING)
+    moment = (announcement.publish_at or clock.now()).astimezone(BEIJING)
     return {"campaign": campaign.name if campaign else "全市",
             "title": announcement.title,
             "summary": announcement.body.replace("\n", " "),

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from wx_backend.identity import residents
+from wx_backend import jobs
 from wx_backend.core.errors import DomainError
-from wx_backend.extensions import db, pii, redis_store
-from wx_backend.models import Follower, Resident
 from wx_backend.core.pii import INDEX_PHONE, mask_phone
+from wx_backend.extensions import db, pii, redis_store
+from wx_backend.identity import residents
+from wx_backend.models import Follower, Resident
+from wx_backend.official_account.followers import follower, link
+from wx_backend.official_account.status import status_text
+from wx_backend.sms import sender
 from wx_backend.sms.codes import VerificationCodes
 
 STATE_SECONDS = 600
@@ -56,21 +59,9 @@ def _end(openid: str) -> None:
     redis_store.client.delete(state_key(openid))
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def link(row: Follower, resident_id: int, how: str) -> None:
-    """Link the follower to the resident (``how``: unionid or binding); the caller commits."""
-    row.resident_id = resident_id
-    row.linked_at = _now()
-    row.linked_by = how
-
 
 def start(openid: str) -> str:
     """Begin a binding, unless the follower is linked already."""
-    from wx_backend.official_account.bot import follower
-
     row = follower(openid)
     db.session.commit()
     if row.resident_id is not None:
@@ -136,10 +127,8 @@ def _id_tail(openid: str, text: str, state: dict) -> str:
     resident = matches[0]
     state.update(step="code", resident_id=resident.id)
     _save(openid, state)
-    from wx_backend import jobs
-    from wx_backend.jobs import tasks
 
-    jobs.enqueue(tasks.send_binding_code, openid, resident.id)
+    jobs.enqueue("send_binding_code", openid, resident.id)
     return (f"验证码正在发往尾号{mask_phone(resident.phone)[-4:]}的手机，"
             "请回复收到的6位验证码（5分钟内有效）。")
 
@@ -158,7 +147,6 @@ def _code(openid: str, text: str, state: dict) -> str:
             return error.message
         _end(openid)
         return error.message + "，请回复“绑定”重新开始。"
-    from wx_backend.official_account.bot import follower, status_text
 
     row = follower(openid)
     link(row, resident.id, "binding")
@@ -175,8 +163,6 @@ def codes() -> VerificationCodes:
 def send_code(openid: str, resident_id: int) -> str | None:
     """Text a binding code to the resident's phone; answers a message for the follower when
     it could not be sent."""
-    from wx_backend.sms import sender
-
     resident = db.session.get(Resident, resident_id)
     if resident is None or not resident.phone:
         return "该账号已不存在，绑定已结束。"

@@ -19,25 +19,25 @@ import logging
 import re
 import time
 import unicodedata
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from wechatpy.replies import BaseReply, TextReply
 
+from wx_backend import jobs
 from wx_backend.campaigns import manage
 from wx_backend.campaigns.directory import SNAPSHOT_TTL
+from wx_backend.core import clock
+from wx_backend.core.clock import BEIJING
 from wx_backend.extensions import db, redis_store
-from wx_backend.models import Booking, Campaign, Entry, Follower, Resident, Store
+from wx_backend.models import Campaign, Resident
 from wx_backend.official_account import announcements, binding, knowledge
+from wx_backend.official_account.followers import follower
+from wx_backend.official_account.status import miniprogram_link, status_text
 
 log = logging.getLogger(__name__)
 
 KNOWLEDGE_VERSION = knowledge.VERSION_KEY
 SUGGESTION_SECONDS = 600
-BEIJING = ZoneInfo("Asia/Shanghai")
 # WeChat shows at most 2048 bytes of a text reply; an announcement is cut to this many
 # characters in the chat, with the rest in the mini-program.
 NEWS_CHARS = 200
@@ -56,8 +56,6 @@ HELP_WORDS = {"帮助", "菜单", "help", "?", "你好", "您好", "hi", "hello"
 
 MENU_KEYS = {"MY_BOOKING": "status", "RULES": "rules", "LATEST_ANNOUNCEMENT": "news"}
 
-STATUS_NAMES = {"confirmed": "待取货", "collected": "已取货", "expired": "已过期",
-                "cancelled": "已取消"}
 
 HELP = ("您好，这里是口罩预约服务号。您可以回复：\n"
         "“查询”——查看我的预约和取货码\n"
@@ -76,9 +74,6 @@ def state_key(openid: str) -> str:
 def _suggestion_key(openid: str) -> str:
     return f"wx:oa:suggest:{openid}"
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def normalise(text: str) -> str:
@@ -180,28 +175,16 @@ def _answer_event(message) -> str | None:
 
 # -- followers ----------------------------------------------------------------------------
 
-def follower(openid: str, create: bool = True) -> Follower | None:
-    """The follower row, created (as subscribed) on first contact when ``create``."""
-    row = db.session.get(Follower, openid)
-    if row is None and create:
-        # Two messages of a new follower may arrive together: one insert wins, both read it.
-        db.session.execute(insert(Follower).values(openid=openid, subscribed=True,
-                                                   subscribed_at=_now())
-                           .on_conflict_do_nothing())
-        row = db.session.get(Follower, openid)
-    return row
-
-
 def welcome(openid: str) -> str:
     """Record the subscription, look up the unionid in a job, and say hello."""
     row = follower(openid)
     row.subscribed = True
-    row.subscribed_at = _now()
+    row.subscribed_at = clock.now()
     row.unsubscribed_at = None
     db.session.commit()
     _enqueue_link(openid, answer_status=False)
     return ("感谢关注！这里可以预约平价口罩、查询预约和取货码。\n\n"
-            + rules_text(brief=True) + "\n\n" + _miniprogram_link("点此进入小程序预约")
+            + rules_text(brief=True) + "\n\n" + miniprogram_link("点此进入小程序预约")
             + "\n回复“帮助”查看更多。")
 
 
@@ -210,7 +193,7 @@ def unsubscribe(openid: str) -> None:
     row = follower(openid)
     row.subscribed = False
     row.wants_announcements = False
-    row.unsubscribed_at = _now()
+    row.unsubscribed_at = clock.now()
     db.session.commit()
 
 
@@ -224,19 +207,11 @@ def _opt(openid: str, wanted: bool) -> str:
 
 
 def _enqueue_link(openid: str, answer_status: bool) -> None:
-    from wx_backend import jobs
-    from wx_backend.jobs import tasks
 
     try:
-        jobs.enqueue(tasks.link_follower, openid, answer_status)
+        jobs.enqueue("link_follower", openid, answer_status)
     except Exception:  # noqa: BLE001 - the queue being down must not cost the reply
         log.warning("could not enqueue the unionid lookup for a follower")
-
-
-def _miniprogram_link(label: str) -> str:
-    appid = current_app.config["WECHAT_MINIPROGRAM_APPID"]
-    return (f'<a data-miniprogram-appid="{appid}" data-miniprogram-path="pages/index/index" '
-            f'href="https://mp.weixin.qq.com">{label}</a>')
 
 
 # -- status -------------------------------------------------------------------------------
@@ -265,59 +240,6 @@ def status(openid: str) -> str:
         _enqueue_link(openid, answer_status=True)
         return "正在查询您的预约，请稍候……"
     return ("还没有找到与您关联的小程序账号。\n回复“绑定”，用手机号和身份证号后6位绑定后即可查询。")
-
-
-def mask_code(code: str) -> str:
-    """A pickup code as the chat shows it: the first two digits only."""
-    return code[:2] + "*" * (len(code) - 2)
-
-
-ENTRY_NAMES = {"pooled": "等待摇号", "won": "已中签，请尽快下单", "claimed": "已中签并下单",
-               "lapsed": "中签未按时下单，已失效", "withdrawn": "已撤回"}
-
-
-def _entry_lines(resident_id: int) -> list[str]:
-    rows = db.session.execute(
-        select(Entry, Campaign.name).join(Campaign, Campaign.id == Entry.campaign_id)
-        .where(Entry.resident_id == resident_id).order_by(Entry.id.desc()).limit(3)).all()
-    lines = []
-    for entry, campaign in rows:
-        line = (f"【{ENTRY_NAMES.get(entry.status, entry.status)}】{campaign}\n"
-                f"摇号编号 {entry.reservation_no}")
-        if entry.status == "won" and entry.claim_deadline is not None:
-            deadline = entry.claim_deadline.astimezone(BEIJING)
-            line += f"\n下单截止 {deadline.month}月{deadline.day}日{deadline:%H:%M}"
-        lines.append(line)
-    return lines
-
-
-def status_text(resident_id: int) -> str:
-    """The resident's latest bookings and lottery entries in a few lines each."""
-    rows = db.session.execute(
-        select(Booking, Store.name, Campaign.name)
-        .join(Store, Store.id == Booking.store_id)
-        .join(Campaign, Campaign.id == Booking.campaign_id)
-        .where(Booking.resident_id == resident_id)
-        .order_by(Booking.id.desc()).limit(5)).all()
-    entries = _entry_lines(resident_id)
-    if not rows and not entries:
-        return ("您还没有预约记录。\n" + _miniprogram_link("进入小程序预约")
-                + "\n回复“规则”查看预约时间。")
-    if not rows:
-        return "您的摇号登记：\n\n" + "\n\n".join(entries)
-    lines = ["您的预约："]
-    for booking, store, campaign in rows:
-        starts = booking.pickup_starts_at.astimezone(BEIJING)
-        ends = booking.pickup_ends_at.astimezone(BEIJING)
-        lines.append(
-            f"【{STATUS_NAMES.get(booking.status, booking.status)}】{campaign}\n"
-            f"预约号 {booking.reservation_no}\n药店 {store}\n"
-            f"取货时间 {starts.month}月{starts.day}日{starts:%H:%M}-{ends:%H:%M}\n"
-            f"取货码 {mask_code(booking.pickup_code)}（完整取货码见短信或小程序）")
-    if entries:
-        lines.append("您的摇号登记：")
-        lines.extend(entries)
-    return "\n\n".join(lines)
 
 
 # -- rules and announcements ------------------------------------------------------------
@@ -362,7 +284,7 @@ def forget_texts() -> None:
 
 
 def _read_rules_text(brief: bool) -> str:
-    now = _now()
+    now = clock.now()
     found = db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
     if not found:
         return "目前没有进行中的预约活动，请留意公告。"
@@ -376,7 +298,7 @@ def _read_rules_text(brief: bool) -> str:
 
 
 def _read_news_text() -> str:
-    latest = announcements.visible(db.session, _now(), limit=3)
+    latest = announcements.visible(db.session, clock.now(), limit=3)
     if not latest:
         return "目前没有公告。"
     return "\n\n".join(f"【{a.title}】{a.publish_at.astimezone(BEIJING):%m月%d日 %H:%M}\n"

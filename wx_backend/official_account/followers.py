@@ -8,18 +8,39 @@ import logging
 
 import requests
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from wechatpy.exceptions import WeChatClientException
 
+from wx_backend.core import clock
+from wx_backend.core.wechat import official_account_client
 from wx_backend.extensions import db
 from wx_backend.models import Follower, Resident
-from wx_backend.official_account import binding
+from wx_backend.official_account.status import status_text
 
 log = logging.getLogger(__name__)
 
 
+def follower(openid: str, create: bool = True) -> Follower | None:
+    """The follower row, created (as subscribed) on first contact when ``create``."""
+    row = db.session.get(Follower, openid)
+    if row is None and create:
+        # Two messages of a new follower may arrive together: one insert wins, both read it.
+        db.session.execute(insert(Follower).values(openid=openid, subscribed=True,
+                                                   subscribed_at=clock.now())
+                           .on_conflict_do_nothing())
+        row = db.session.get(Follower, openid)
+    return row
+
+
+def link(row: Follower, resident_id: int, how: str) -> None:
+    """Link the follower to the resident (``how``: unionid or binding); the caller commits."""
+    row.resident_id = resident_id
+    row.linked_at = clock.now()
+    row.linked_by = how
+
+
 def tell(openid: str, content: str) -> bool:
     """Send a customer-service text (allowed for 48 hours after the follower wrote)."""
-    from wx_backend.core.wechat import official_account_client
 
     try:
         official_account_client().message.send_text(openid, content)
@@ -31,8 +52,6 @@ def tell(openid: str, content: str) -> bool:
 
 def link_by_unionid(openid: str, answer_status: bool) -> dict:
     """Ask WeChat for the follower's unionid; link them to the resident who has it."""
-    from wx_backend.official_account.bot import status_text
-    from wx_backend.core.wechat import official_account_client
 
     row = db.session.get(Follower, openid)
     if row is None:
@@ -49,7 +68,7 @@ def link_by_unionid(openid: str, answer_status: bool) -> dict:
         resident_id = db.session.scalar(select(Resident.id)
                                         .where(Resident.unionid == row.unionid))
         if resident_id is not None:
-            binding.link(row, resident_id, "unionid")
+            link(row, resident_id, "unionid")
     db.session.commit()
     if answer_status:
         if row.resident_id is not None:

@@ -18,9 +18,9 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput, NotFound
 from wx_backend.models import FaqSynonym, KnowledgeEntry
-from wx_backend.models.types import utcnow
 from wx_backend.official_account.faq import FaqEntry, FaqIndex, FaqMatch, load_seed
 
 VERSION_KEY = "wx:faq:version"
@@ -147,7 +147,7 @@ def save_entry(session: Session, editor_id: int, data: dict, key: str | None = N
                                fields={"active": "应为布尔值"})
         entry.active = data["active"]
     entry.updated_by = editor_id
-    entry.updated_at = utcnow()
+    entry.updated_at = clock.now()
     session.flush()
     return entry
 

@@ -111,6 +111,8 @@ class SmsSender(abc.ABC):
 def init_app(app: Flask) -> None:
     """Build the configured backend once per app."""
     backend = app.config["SMS_BACKEND"]
+    # Imported here, not at the top: a deployment uses one provider, and each SDK costs
+    # start-up time; the senders also build on the types above.
     if backend == "outbox":
         from wx_backend.sms.outbox import OutboxSender
 

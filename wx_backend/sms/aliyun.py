@@ -74,13 +74,35 @@ from alibabacloud_tea_openapi.utils_models import Config
 from darabonba.runtime import RuntimeOptions
 from Tea.exceptions import TeaException, UnretryableException
 
+from wx_backend.core.clock import BEIJING
 from wx_backend.core.pii import mask_phone
 from wx_backend.sms import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
-from wx_backend.sms.provider import ACCOUNT_GIVE_UP, ACCOUNT_RETRY, NUMBER_GIVE_UP, NUMBER_RETRY, REQUEST_GIVE_UP, REQUEST_RETRY, UNKNOWN_STATE, BatchLedger, CallFailed, Scope, Verdict, chunks, judge, missing_code_reason, ordered_params, parse_endpoint, parse_template_codes, parse_timeout, require, scrub, template_code
+from wx_backend.sms.provider import (
+    ACCOUNT_GIVE_UP,
+    ACCOUNT_RETRY,
+    NUMBER_GIVE_UP,
+    NUMBER_RETRY,
+    REQUEST_GIVE_UP,
+    REQUEST_RETRY,
+    UNKNOWN_STATE,
+    BatchLedger,
+    CallFailed,
+    Scope,
+    Verdict,
+    chunks,
+    judge,
+    missing_code_reason,
+    ordered_params,
+    parse_endpoint,
+    parse_template_codes,
+    parse_timeout,
+    require,
+    scrub,
+    template_code,
+)
 
 log = logging.getLogger(__name__)
 
-BEIJING = timezone(timedelta(hours=8))
 PAGE_SIZE = 50
 HISTORY = timedelta(days=30)
 CLOCK_SLACK = timedelta(minutes=5)

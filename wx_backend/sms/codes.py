@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import redis
 
+from wx_backend.core import clock
+from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import InvalidInput, TooManyRequests, Unavailable
 from wx_backend.core.pii import INDEX_PHONE, PiiVault
 from wx_backend.sms import SmsSender, SmsSendError
@@ -24,7 +26,6 @@ RESEND_AFTER = 60
 DAILY_LIMIT = 10
 MAX_TRIES = 5
 PURPOSES = ("profile", "bind")
-BEIJING = timezone(timedelta(hours=8))
 
 # KEYS: code, resend guard, daily counter. ARGV: code hash, code ttl, resend seconds,
 # daily limit, daily ttl. Returns {0, 0} when stored, {1, wait} when too soon,
@@ -98,7 +99,7 @@ class VerificationCodes:
         if purpose not in PURPOSES:
             raise InvalidInput("invalid_purpose", "验证码用途不正确",
                                fields={"purpose": "应为 " + " / ".join(PURPOSES)})
-        now = now or datetime.now(timezone.utc)
+        now = now or clock.now()
         keys = self._keys(phone, purpose, now)
         code = f"{secrets.randbelow(10**6):06d}"
         status, wait = self._issue(
@@ -126,7 +127,7 @@ class VerificationCodes:
     def verify(self, phone: str, purpose: str, code: str,
                now: datetime | None = None) -> None:
         """Accept the code once, or raise InvalidInput saying why it was refused."""
-        now = now or datetime.now(timezone.utc)
+        now = now or clock.now()
         key = self._keys(phone, purpose, now)[0]
         status, left = self._check(keys=[key], args=[self._digest(phone, purpose, code),
                                                      MAX_TRIES])

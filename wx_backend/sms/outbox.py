@@ -15,9 +15,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from wx_backend.core.pii import INDEX_PHONE, mask_phone
 from wx_backend.extensions import db, pii
 from wx_backend.models import OutboxSms
-from wx_backend.core.pii import INDEX_PHONE, mask_phone
 from wx_backend.sms import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
 from wx_backend.sms.templates import render
 

@@ -81,7 +81,28 @@ from tencentcloud.sms.v20210111.sms_client import SmsClient
 
 from wx_backend.core.pii import mask_phone
 from wx_backend.sms import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
-from wx_backend.sms.provider import ACCOUNT_GIVE_UP, ACCOUNT_RETRY, NUMBER_GIVE_UP, NUMBER_RETRY, REQUEST_GIVE_UP, UNKNOWN_STATE, BatchLedger, CallFailed, Scope, Verdict, chunks, judge, missing_code_reason, ordered_params, parse_endpoint, parse_template_codes, parse_timeout, require, scrub, template_code
+from wx_backend.sms.provider import (
+    ACCOUNT_GIVE_UP,
+    ACCOUNT_RETRY,
+    NUMBER_GIVE_UP,
+    NUMBER_RETRY,
+    REQUEST_GIVE_UP,
+    UNKNOWN_STATE,
+    BatchLedger,
+    CallFailed,
+    Scope,
+    Verdict,
+    chunks,
+    judge,
+    missing_code_reason,
+    ordered_params,
+    parse_endpoint,
+    parse_template_codes,
+    parse_timeout,
+    require,
+    scrub,
+    template_code,
+)
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from apiflask import HTTPTokenAuth
 from flask import g
 
-from wx_backend.identity import sessions
 from wx_backend.extensions import db, redis_store
+from wx_backend.identity import sessions
 from wx_backend.web.errors import envelope
 
 

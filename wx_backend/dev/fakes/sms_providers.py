@@ -53,16 +53,16 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from wx_backend.core.clock import BEIJING
 from wx_backend.sms.templates import TEMPLATES, placeholders
 
 MOBILE = re.compile(r"1[3-9]\d{9}")
-BEIJING = timezone(timedelta(hours=8))
 
 DEFAULT_ALIYUN_ACCESS_KEY_ID = "LTAI5tFakeSmsAccessKey"
 DEFAULT_ALIYUN_ACCESS_KEY_SECRET = "fake-aliyun-sms-secret"

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 
 import redis
 from flask import current_app
 
-from wx_backend.identity import sessions
-from wx_backend.web.auth import account_auth
-from wx_backend.web.admin import bp
+from wx_backend import jobs
+from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, redis_store
+from wx_backend.identity import sessions
+from wx_backend.identity.accounts import authenticate_editor
 from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, knowledge
 from wx_backend.official_account.bot import forget_texts, normalise
-from wx_backend.identity.accounts import authenticate_editor
-from wx_backend.web.input import credentials, json_object as _json
+from wx_backend.web.admin import bp
+from wx_backend.web.auth import account_auth
+from wx_backend.web.input import credentials
+from wx_backend.web.input import json_object as _json
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +29,6 @@ EDITOR_SESSION_TTL = 12 * 3600
 editor_auth = account_auth(Editor, sessions.EDITOR, "EditorAuth",
                            "编辑令牌，由 POST /api/v1/admin/login 获得")
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 
@@ -62,7 +62,7 @@ def editor_login():
 @bp.doc(summary="全部公告（含草稿、排期、已撤回）")
 def list_announcements():
     """Every announcement, newest first."""
-    now = _now()
+    now = clock.now()
     rows = db.session.scalars(db.select(Announcement).order_by(Announcement.id.desc())
                               .limit(200)).all()
     return {"announcements": [announcements.announcement_body(a, now) for a in rows]}
@@ -77,7 +77,7 @@ def create_announcement():
     campaign's rules) and ``push`` (default true)."""
     made = announcements.create(db.session, editor_auth.current_user.id, _json())
     db.session.commit()
-    return announcements.announcement_body(made, _now()), 201
+    return announcements.announcement_body(made, clock.now()), 201
 
 
 @bp.get("/announcements/<int:announcement_id>")
@@ -87,7 +87,7 @@ def create_announcement():
 def get_announcement(announcement_id: int):
     """One announcement."""
     return announcements.announcement_body(announcements.get(db.session, announcement_id),
-                                           _now())
+                                           clock.now())
 
 
 @bp.put("/announcements/<int:announcement_id>")
@@ -99,7 +99,7 @@ def update_announcement(announcement_id: int):
     found = announcements.get(db.session, announcement_id, for_update=True)
     announcements.update(db.session, found, _json())
     db.session.commit()
-    return announcements.announcement_body(found, _now())
+    return announcements.announcement_body(found, clock.now())
 
 
 @bp.get("/announcements/<int:announcement_id>/preview")
@@ -109,7 +109,7 @@ def update_announcement(announcement_id: int):
 def preview_announcement(announcement_id: int):
     """What publishing would show and whom it would reach."""
     result = announcements.preview(db.session, announcements.get(db.session, announcement_id),
-                                   _now())
+                                   clock.now())
     db.session.rollback()
     return result
 
@@ -123,10 +123,10 @@ def schedule_announcement(announcement_id: int):
     data = _json()
     found = announcements.get(db.session, announcement_id, for_update=True)
     announcements.schedule(db.session, found, _moment(data.get("publish_at"), "publish_at"),
-                           _now())
+                           clock.now())
     db.session.commit()
     _forget(found)
-    return announcements.announcement_body(found, _now())
+    return announcements.announcement_body(found, clock.now())
 
 
 @bp.post("/announcements/<int:announcement_id>/publish")
@@ -136,11 +136,11 @@ def schedule_announcement(announcement_id: int):
 def publish_announcement(announcement_id: int):
     """Publish now: visible at once, rules change in force at once, pushes queued."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.publish(db.session, found, _now())
+    announcements.publish(db.session, found, clock.now())
     db.session.commit()
     _forget(found)
     _push(found.id)
-    return announcements.announcement_body(found, _now())
+    return announcements.announcement_body(found, clock.now())
 
 
 @bp.post("/announcements/<int:announcement_id>/retract")
@@ -151,10 +151,10 @@ def retract_announcement(announcement_id: int):
     """Hide it; ``reason`` is required."""
     data = _json()
     found = announcements.get(db.session, announcement_id, for_update=True)
-    outcome = announcements.retract(db.session, found, data.get("reason"), _now())
+    outcome = announcements.retract(db.session, found, data.get("reason"), clock.now())
     db.session.commit()
     _forget(found)
-    return {**announcements.announcement_body(found, _now()), **outcome}
+    return {**announcements.announcement_body(found, clock.now()), **outcome}
 
 
 def _forget(announcement: Announcement) -> None:
@@ -165,11 +165,9 @@ def _forget(announcement: Announcement) -> None:
 
 
 def _push(announcement_id: int) -> None:
-    from wx_backend import jobs
-    from wx_backend.jobs import tasks
 
     try:
-        jobs.enqueue(tasks.push_announcement, announcement_id)
+        jobs.enqueue("push_announcement", announcement_id)
     except redis.RedisError:
         log.warning("queue unreachable: announcement %s is pushed by the next tick",
                     announcement_id)

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import current_app, request
 
 from wx_backend import notify
-from wx_backend.identity import assisted, sessions
 from wx_backend.booking import first_come
+from wx_backend.core import clock
+from wx_backend.core.errors import InvalidInput
+from wx_backend.core.pii import mask_name
+from wx_backend.extensions import db, pii, redis_store
+from wx_backend.identity import assisted, sessions
+from wx_backend.identity.accounts import authenticate_community_staff
+from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
+from wx_backend.models import Booking, Campaign, CommunityStaff, Entry
+from wx_backend.waitlist import registrations
 from wx_backend.web.auth import account_auth
 from wx_backend.web.community import bp
-from wx_backend.core.errors import InvalidInput
-from wx_backend.extensions import db, pii, redis_store
-from wx_backend.identity.residents import masked_profile
-from wx_backend.models import Booking, Campaign, CommunityStaff, Entry
-from wx_backend.identity.accounts import authenticate_community_staff
-from wx_backend.web.input import credentials, json_object as _json
+from wx_backend.web.input import credentials
+from wx_backend.web.input import json_object as _json
 
 SESSION_TTL = 12 * 3600
 
 community_auth = account_auth(CommunityStaff, sessions.COMMUNITY, "CommunityAuth",
                               "社区工作人员令牌，由 POST /api/v1/community/login 获得")
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 
@@ -55,7 +54,7 @@ def register_resident():
     """Register a resident of this district: ``name``, ``id_number``, ``phone``, ``address``,
     ``promise``."""
     resident = assisted.register(db.session, pii.vault, community_auth.current_user, _json(),
-                                 _now())
+                                 clock.now())
     db.session.commit()
     return {"resident_id": resident.id, "profile": masked_profile(resident)}, 201
 
@@ -95,7 +94,7 @@ def book_for_resident(resident_id: int):
     pickup_slot = data.get("pickup_slot", 0)
     if isinstance(pickup_slot, bool) or not isinstance(pickup_slot, int):
         raise InvalidInput("invalid_pickup_slot", "取货时段不正确", fields={"pickup_slot": "应为整数"})
-    now = _now()
+    now = clock.now()
     snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
     booker = first_come.resident_booker(db.session, resident.id, snapshot.rules, pii.vault)
     first_come.check_eligible(db.session, snapshot, resident.id)
@@ -121,7 +120,7 @@ def enter_for_resident(resident_id: int):
     staff = community_auth.current_user
     resident = assisted.resident_in_district(db.session, staff, resident_id)
     campaign_id = _id(data, "campaign_id")
-    entry = pool.enter(db.session, campaign_id, resident.id, _now(), pii.vault)
+    entry = pool.enter(db.session, campaign_id, resident.id, clock.now(), pii.vault)
     assisted.record(db.session, staff, resident.id, "enter",
                     {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
     db.session.commit()
@@ -134,9 +133,6 @@ def enter_for_resident(resident_id: int):
         responses={200: "成功", 422: "invalid_campaign_id"})
 def pending_registrations():
     """Pending registrations of ``campaign_id`` whose address is in this district."""
-    from wx_backend.waitlist import registrations
-    from wx_backend.core.pii import mask_name
-
     raw = request.args.get("campaign_id", "")
     if not raw.isdigit() or len(raw) > 18:
         raise InvalidInput("invalid_campaign_id", "请给出活动编号", fields={"campaign_id": "应为整数"})
@@ -160,14 +156,12 @@ def pending_registrations():
                    409: "already_reviewed / not_a_queue"})
 def review_registration(entry_id: int):
     """``{"approve": true}`` or ``{"approve": false, "reason": "…"}``."""
-    from wx_backend.waitlist import registrations
-
     data = _json()
     if not isinstance(data.get("approve"), bool):
         raise InvalidInput("invalid_review", "approve 应为 true 或 false", fields={"approve": "必填"})
     staff = community_auth.current_user
     entry = registrations.review(db.session, staff, entry_id, data["approve"], data.get("reason"),
-                         _now())
+                         clock.now())
     assisted.record(db.session, staff, entry.resident_id, "review",
                     {"entry_id": entry.id, "approve": data["approve"],
                      "reason": entry.reject_reason})

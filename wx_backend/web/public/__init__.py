@@ -12,13 +12,17 @@ import io
 import json
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import select
 
+from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.core import clock
 from wx_backend.core.errors import NotFound
-from wx_backend.extensions import db
-from wx_backend.models import Booking, Campaign, Resident, Store, Window
 from wx_backend.core.pii import mask_id_number, mask_name
+from wx_backend.extensions import db
+from wx_backend.lottery import draw as verifiable
+from wx_backend.lottery.pool import published_files
+from wx_backend.models import Booking, Campaign, Draw, Resident, Store, Window
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 
@@ -53,8 +57,6 @@ def publish_day(session, moment: datetime) -> dict:
     The frozen lines are served instead of a fresh query for three days, so a list that
     millions open the evening it is published costs one query, and reads the same for all.
     """
-    from wx_backend.campaigns.manage import rules_in_force
-
     client = current_app.extensions["redis"]
     published = {}
     for campaign_id in session.scalars(select(Campaign.id)):
@@ -75,7 +77,7 @@ def _load(campaign_id: int, day: str):
         wanted = date.fromisoformat(day)
     except ValueError:
         raise NotFound("not_found", "日期格式应为 YYYY-MM-DD") from None
-    now = datetime.now().astimezone()
+    now = clock.now()
     snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
     if not snapshot.rules.public_list:
         raise NotFound("not_published", "本活动不公示预约名单")
@@ -113,7 +115,6 @@ def bookings_page(campaign_id: int, day: str):
 # -- draws --------------------------------------------------------------------------------
 
 def _draw(draw_id: int):
-    from wx_backend.models import Draw
 
     found = db.session.get(Draw, draw_id)
     if found is None:
@@ -125,8 +126,6 @@ def _draw(draw_id: int):
         "'ranking.csv'):name>")
 def draw_file(draw_id: int, name: str):
     """One of the draw's public files, for ``wx-backend lottery verify``."""
-    from wx_backend.lottery.pool import published_files
-
     files = published_files(_draw(draw_id))
     if name not in files:
         raise NotFound("not_drawn_yet", "尚未开奖，结果文件开奖后公布")
@@ -138,10 +137,7 @@ def draw_file(draw_id: int, name: str):
 @bp.get("/draws/<int:draw_id>")
 def draw_page(draw_id: int):
     """The draw's commitment and result, and a resident's own rank (``?reservation_no=``)."""
-    from flask import request
 
-    from wx_backend.lottery import draw as verifiable
-    from wx_backend.lottery.pool import published_files
 
     found = _draw(draw_id)
     campaign = db.session.get(Campaign, found.campaign_id)

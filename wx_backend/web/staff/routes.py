@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from apiflask import Schema
 from apiflask.fields import Nested, String
 from apiflask.validators import Length, Regexp
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy import func, select
 
-from wx_backend.identity import residents, sessions
+from wx_backend import notify
 from wx_backend.booking import pickup
-from wx_backend.web.auth import account_auth
+from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
-from wx_backend.extensions import db, redis_store
-from wx_backend.models import Booking, Resident, Staff, Store
 from wx_backend.core.pii import mask_name
-from wx_backend.web.staff import bp
+from wx_backend.extensions import db, redis_store
+from wx_backend.identity import residents, sessions
 from wx_backend.identity.accounts import authenticate_staff
+from wx_backend.models import Booking, Resident, Staff, Store
+from wx_backend.waitlist import registrations
+from wx_backend.web.auth import account_auth
+from wx_backend.web.staff import bp
 
 STAFF_SESSION_TTL = 12 * 3600
 
@@ -73,7 +74,7 @@ def redeem(body):
         delegate = pickup.Delegate(residents.normalise_name(body["delegate"]["name"]),
                                    residents.normalise_id_number(body["delegate"]["id_number"]))
     staff = staff_auth.current_user
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     booking = _redeem(staff, body, delegate, now)
     db.session.commit()
     return {"id": booking.id, "reservation_no": booking.reservation_no,
@@ -98,7 +99,7 @@ def store_today():
     """Today's pickups at this store by status."""
     staff = staff_auth.current_user
     store = db.session.get(Store, staff.store_id)
-    now = datetime.now(timezone.utc)
+    now = clock.now()
     snapshot = current_app.extensions["directory"].snapshot(db.session, store.campaign_id, now)
     today = now.astimezone(snapshot.rules.zone).date()
     counts = dict(db.session.execute(
@@ -120,15 +121,12 @@ def store_today():
         responses={200: "成功", 409: "not_a_queue"})
 def enter_supply():
     """``{"units": N}``: the next N approved registrations for this pharmacy get vouchers."""
-    from flask import request
 
-    from wx_backend import notify
-    from wx_backend.waitlist import registrations
 
     data = request.get_json(silent=True)
     units = data.get("units") if isinstance(data, dict) else None
     released = registrations.release(db.session, staff_auth.current_user, units,
-                             datetime.now(timezone.utc))
+                             clock.now())
     db.session.commit()
     notify.announce("voucher_released", [entry.id for entry in released])
     return {"released": len(released),
@@ -142,9 +140,7 @@ def enter_supply():
                    422: "id_mismatch"})
 def redeem_voucher():
     """``{"voucher_code", "id_last4"}``: sell the portion against the voucher, once."""
-    from flask import request
 
-    from wx_backend.waitlist import registrations
 
     data = request.get_json(silent=True)
     data = data if isinstance(data, dict) else {}
@@ -154,7 +150,7 @@ def redeem_voucher():
     if not isinstance(last4, str) or len(last4) != 4:
         raise InvalidInput("invalid_id_last4", "请填写身份证号后四位", fields={"id_last4": "必填"})
     entry = registrations.redeem(db.session, staff_auth.current_user, code, last4,
-                         datetime.now(timezone.utc))
+                         clock.now())
     db.session.commit()
     holder = db.session.get(Resident, entry.resident_id)
     return {"reservation_no": entry.reservation_no, "status": entry.status,
