@@ -109,7 +109,6 @@ def test_cooldown_blocks_the_next_window(app, client):
         db.session.add(later)
         db.session.commit()
         later_id = later.id
-        del manage
     move_window(app, world.window_id, now() - timedelta(hours=2), now() - timedelta(hours=1))
     move_window(app, later_id, now() - timedelta(minutes=1), now() + timedelta(minutes=10))
 
