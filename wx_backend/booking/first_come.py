@@ -2,9 +2,11 @@
 
 ``book`` is the one place where a resident gets a portion. It writes its row in its own
 single-statement transaction: the unit taken in Redis and the row in PostgreSQL must stand
-or fall together, so if the row cannot be written the unit and the claim go straight back. A crash between the two
-leaves a unit taken in Redis with no row, which never oversells and which
-``reconcile`` gives back.
+or fall together, so if the row cannot be written the unit and the claim go straight back.
+A crash between the two leaves a unit taken in Redis with no row, which never oversells and
+which ``reconcile`` gives back. ``book_for_resident`` is what every surface calls: it
+decides who books (the person or the household), checks the rules the resident saw and
+their eligibility, then books, and makes the postal order when the store sends by post.
 
 Cancelling, expiring and rebuilding Redis from the database live here too.
 """
@@ -24,7 +26,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from wx_backend.booking import households, reservation
+from wx_backend.booking import households, postal, reservation
 from wx_backend.booking.stock import Stock, Taken, idem_key
 from wx_backend.campaigns.directory import Directory, Snapshot, StoreInfo, WindowInfo
 from wx_backend.campaigns.manage import rules_in_force
@@ -193,6 +195,42 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         stock.client.set(idem, json.dumps({**body, "_fingerprint": fingerprint}),
                          ex=IDEMPOTENCY_TTL)
     return body
+
+
+
+def book_for_resident(session: Session, stock: Stock, directory: Directory, snapshot: Snapshot,
+                      vault, resident_id: int, store_id: int, now: datetime, *,
+                      pickup_slot: int = 0, idempotency_key: str | None = None,
+                      shown_rules_version: int | None = None,
+                      person_key: str | None = None) -> dict:
+    """A resident's booking, the same from the mini-program and the residents' committee:
+    the person or household that books, the rules version the resident was shown, the
+    campaign's area, the address when the store sends by post, then ``book``; answers the
+    booking body. ``person_key`` is the login's cached key of the person (saves a read).
+
+    Commits what it writes (the booking in its own transaction, then any postal order).
+    """
+    rules = snapshot.rules
+    if rules.per == "household":
+        booker = resident_booker(session, resident_id, rules, vault)
+    elif person_key:
+        booker = Booker(resident_id, person_key)
+    else:
+        booker = resident_booker(session, resident_id)
+    check_rules_version(snapshot, shown_rules_version)
+    check_eligible(session, snapshot, resident_id)
+    store = snapshot.stores.get(store_id)
+    by_post = store is not None and store.channel == "postal"
+    if by_post:
+        resident = postal.check_deliverable(session, rules, resident_id)
+    made = book(session, stock, directory, snapshot, booker, store_id, now,
+                pickup_slot=pickup_slot, idempotency_key=idempotency_key)
+    if by_post and not postal.order_of_booking(session, made["id"]):
+        # Sent by post to the holder's address; the same claim and cooldown as a pickup.
+        postal.order_for(session, rules, snapshot.id, resident,
+                         made["reservation_no"], "postal", booking_id=made["id"])
+        session.commit()
+    return made
 
 
 def _refusal(taken: Taken, window: WindowInfo, directory: Directory, snapshot: Snapshot,

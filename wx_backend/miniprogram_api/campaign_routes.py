@@ -129,31 +129,15 @@ def create_booking(campaign_id: int, body):
     A window this process knows to be sold out is answered by ``SoldOutShortcut`` before
     this view runs: nobody could book it, so the answer is the same for everyone.
     """
-    now = clock.now()
     snapshot = _snapshot(campaign_id)
     idempotency_key = _idempotency_key()
     session = authenticate()
-    if snapshot.rules.per == "household":
-        booker = first_come.resident_booker(db.session, session.resident_id, snapshot.rules,
-                                         pii.vault)
-    elif session.person_key:
-        booker = first_come.Booker(session.resident_id, session.person_key)
-    else:
-        booker = first_come.resident_booker(db.session, session.resident_id)
-    first_come.check_rules_version(snapshot, body["rules_version"] or _shown_rules_version())
-    first_come.check_eligible(db.session, snapshot, session.resident_id)
-    store = snapshot.stores.get(body["store_id"])
-    postal = store is not None and store.channel == "postal"
-    if postal:
-        resident = postal.check_deliverable(db.session, snapshot.rules, session.resident_id)
-    made = first_come.book(db.session, _stock(), _directory(), snapshot, booker,
-                        body["store_id"], now, pickup_slot=body["pickup_slot"],
-                        idempotency_key=idempotency_key)
-    if postal and not postal.order_of_booking(db.session, made["id"]):
-        # Sent by post to the holder's address; the same claim and cooldown as a pickup.
-        postal.order_for(db.session, snapshot.rules, campaign_id, resident,
-                           made["reservation_no"], "postal", booking_id=made["id"])
-        db.session.commit()
+    shown = body["rules_version"] or _shown_rules_version()
+    made = first_come.book_for_resident(
+        db.session, _stock(), _directory(), snapshot, pii.vault,
+        session.resident_id, body["store_id"], clock.now(), pickup_slot=body["pickup_slot"],
+        idempotency_key=idempotency_key, shown_rules_version=shown,
+        person_key=session.person_key)
     # The confirmation goes out from a worker, batched with everyone else's.
     notify.nudge(_stock().client)
     return made, 201

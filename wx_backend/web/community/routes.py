@@ -95,12 +95,11 @@ def book_for_resident(resident_id: int):
     if isinstance(pickup_slot, bool) or not isinstance(pickup_slot, int):
         raise InvalidInput("invalid_pickup_slot", "取货时段不正确", fields={"pickup_slot": "应为整数"})
     now = clock.now()
-    snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
-    booker = first_come.resident_booker(db.session, resident.id, snapshot.rules, pii.vault)
-    first_come.check_eligible(db.session, snapshot, resident.id)
-    made = first_come.book(db.session, current_app.extensions["stock"],
-                        current_app.extensions["directory"], snapshot, booker, store_id, now,
-                        pickup_slot=pickup_slot)
+    directory = current_app.extensions["directory"]
+    made = first_come.book_for_resident(
+        db.session, current_app.extensions["stock"], directory,
+        directory.snapshot(db.session, campaign_id, now), pii.vault, resident.id, store_id,
+        now, pickup_slot=pickup_slot)
     assisted.record(db.session, staff, resident.id, "book",
                     {"campaign_id": campaign_id, "booking_id": made["id"],
                      "reservation_no": made["reservation_no"]})
