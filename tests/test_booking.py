@@ -75,7 +75,8 @@ def test_reservation_numbers_do_not_follow_each_other(app, client):
     world = build(app)
     people = residents(app, 30)
 
-    numbers = [int(_book(client, world, p.token, store=world.store_ids[n % 3]).json["reservation_no"])
+    numbers = [int(_book(client, world, p.token,
+                         store=world.store_ids[n % 3]).json["reservation_no"])
                for n, p in enumerate(people)]
 
     assert len(set(numbers)) == 30

@@ -153,7 +153,8 @@ def gunicorn_server(base_config, app, tmp_path):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": base_config["DATABASE_URL"],
            "REDIS_URL": base_config["REDIS_URL"], "WXB_MODE": "development",
-           "WXB_INSTANCE_PATH": str(tmp_path), "WECHAT_API_BASE_URL": base_config["WECHAT_API_BASE_URL"],
+           "WXB_INSTANCE_PATH": str(tmp_path),
+           "WECHAT_API_BASE_URL": base_config["WECHAT_API_BASE_URL"],
            "SECRET_KEY": base_config["SECRET_KEY"], "PII_KEY": base_config["PII_KEY"],
            "PII_INDEX_KEY": base_config["PII_INDEX_KEY"], "WEB_CONCURRENCY": "2",
            "WEB_THREADS": "8",

@@ -21,7 +21,8 @@ HOME = "福建省福州市鼓楼区五四路100号3幢2单元201室"
 
 @pytest.mark.parametrize("written", [
     "福州市鼓楼区五四路100号3栋2单元201", "鼓楼区 五四路 100号 3号楼 2单元 201",
-    "鼓楼区五四路100号3-2-201", "鼓楼区五四路100号3栋2-201室", "鼓楼区五四路１００号３座２单元２０１"])
+    "鼓楼区五四路100号3-2-201", "鼓楼区五四路100号3栋2-201室",
+    "鼓楼区五四路１００号３座２单元２０１"])
 def test_one_flat_written_several_ways_is_one_household(written):
     assert canonical_address(written) == canonical_address(HOME)
 

@@ -105,7 +105,8 @@ def test_forged_qr_wrong_store_wrong_id_and_outside_window(app, client, booked):
     anonymous = client.post("/api/v1/staff/redemptions", json={"pickup_code": "123456",
                                                                 "id_last4": last4})
 
-    assert (too_early.status_code, too_early.json["error"]["code"]) == (409, "outside_pickup_window")
+    assert (too_early.status_code,
+            too_early.json["error"]["code"]) == (409, "outside_pickup_window")
     assert (forged.status_code, forged.json["error"]["code"]) == (422, "invalid_qr")
     assert (wrong_store.status_code, wrong_store.json["error"]["code"]) == (403, "wrong_store")
     assert (wrong_id.status_code, wrong_id.json["error"]["code"]) == (422, "id_mismatch")

@@ -101,7 +101,8 @@ SAME_HOUSEHOLD = [
     ("北京朝阳区双井街道广渠路9号院2号楼1单元301", "北京市朝阳区广渠路9号2栋1单元301"),
     ("郑州金水区经三路10号3单元201", "郑州市金水区经三路10号3单元201"),
     ("河南郑州二七区大学路40号3栋201", "河南省郑州市二七区大学路四十号三栋二零一"),
-    ("内蒙古呼和浩特新城区中山东路8号2-1-101", "内蒙古自治区呼和浩特市新城区中山东路8号2栋1单元101室"),
+    ("内蒙古呼和浩特新城区中山东路8号2-1-101",
+     "内蒙古自治区呼和浩特市新城区中山东路8号2栋1单元101室"),
     ("广东省广州市天河区天河北路233号1座1502", "广州天河区天河北路233号1栋1502房"),
     ("福建福州鼓楼区五四路158号3-2-201", "福州市鼓楼区五四路一百五十八号3号楼2单元201户"),
     ("山东省青岛市市南区香港中路10号甲栋", "青岛市南区香港中路十号甲栋"),
@@ -142,11 +143,13 @@ def pudong(app, client):
         campaign = manage.create_campaign(db.session, "shanghai-pudong", load_preset("shanghai"),
                                              now() - timedelta(hours=1), preset="shanghai")
         manage.import_stores(db.session, campaign, store_csv([100]), 100)
-        store = db.session.scalars(db.select(Store.id).where(Store.campaign_id == campaign.id)).one()
+        store = db.session.scalars(db.select(Store.id)
+                                   .where(Store.campaign_id == campaign.id)).one()
         create_community_staff(db.session, "huamu.c", PASSWORD, "浦东新区")
         db.session.commit()
         campaign_id = campaign.id
-    login = client.post("/api/v1/community/login", json={"username": "huamu.c", "password": PASSWORD})
+    login = client.post("/api/v1/community/login",
+                        json={"username": "huamu.c", "password": PASSWORD})
     return {"campaign": campaign_id, "store": store, "committee": auth(login.json["token"])}
 
 
@@ -197,7 +200,8 @@ def test_the_committee_sees_near_duplicates_side_by_side(app, client, pudong):
     by_id = {line["id"]: line for line in listed}
     assert [d["id"] for d in by_id[ids[0]]["possible_duplicates"]] == [ids[1]]
     assert [d["id"] for d in by_id[ids[1]]["possible_duplicates"]] == [ids[0]]
-    assert by_id[ids[1]]["possible_duplicates"][0]["address"] == "上海市浦东新区花木路101弄3号1201室"
+    assert (by_id[ids[1]]["possible_duplicates"][0]["address"]
+            == "上海市浦东新区花木路101弄3号1201室")
     assert by_id[ids[2]]["possible_duplicates"] == []
 
 

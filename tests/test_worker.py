@@ -186,7 +186,7 @@ def test_the_schedule_opens_zhengzhou_windows_at_0930_and_1400(app, workers, red
         offset = (window[1] - timedelta(seconds=8) - datetime.now(timezone.utc)).total_seconds()
         worker = workers(CLOCK_OFFSET=int(offset))
         assert not opened(window)
-        run = wait_for(lambda: opened(window), 30, f"window {window[0]} to open", worker)
+        run = wait_for(lambda: opened(window), 30, f"window {window[0]} to open", worker)  # noqa: B023
         assert window[1] <= run.started_at < window[1] + timedelta(seconds=5)
         assert redis_client.exists(window_key(window[0]))
         worker.stop()

@@ -41,7 +41,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "wx_backend.cli.main", "worker"], cwd=ROOT, env=self.env,
+            [sys.executable, "-m", "wx_backend.cli", "worker"], cwd=ROOT, env=self.env,
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

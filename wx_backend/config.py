@@ -190,8 +190,6 @@ def load_dev_secrets(instance_path: str) -> dict[str, str]:
     Kept on disk so that data encrypted in one run decrypts in the next. Written with
     O_EXCL so that processes starting together agree on one set.
     """
-
-
     path = os.path.join(instance_path, "dev-secrets.json")
     os.makedirs(instance_path, exist_ok=True)
     fresh = {

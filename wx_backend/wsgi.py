@@ -18,10 +18,8 @@ app = create_app()
 
 
 def _warm(app) -> None:
-
     try:
         with app.app_context():
-
             version = redis_store.client.get(knowledge.VERSION_KEY) or "0"
             knowledge.index(db.session, version)
             db.session.remove()

@@ -91,7 +91,8 @@ def peer_rate(sender, count: int) -> float:
     """Messages per second of one process, one provider call per message."""
     started = time.perf_counter()
     for n in range(count):
-        sender.send(f"137{n:08d}", "booking_cancelled", {"store": "药店", "reservation": f"{n:08d}"})
+        sender.send(f"137{n:08d}", "booking_cancelled",
+                    {"store": "药店", "reservation": f"{n:08d}"})
     return count / (time.perf_counter() - started)
 
 
@@ -243,7 +244,8 @@ def main() -> int:
             print("  no worker was killed: the run ended before one was seen busy")
         met = last < 60 and not duplicates and not losses and (args.no_kill or killed_at)
         print(f"  target: {args.count} messages in under 60 s with 0 duplicates and 0 losses"
-              f"{'' if args.no_kill else ' across a worker kill'}: " + ("met" if met else "NOT met"))
+              f"{'' if args.no_kill else ' across a worker kill'}: "
+              + ("met" if met else "NOT met"))
         return 1 if duplicates or losses else 0
     finally:
         for worker in workers:

@@ -23,7 +23,8 @@ wechatpy peer, in one run, both in safe (AES) mode.
 6. Prints messages, seconds, messages/s, p50, p99 and the servers' CPU time per message
    (the real server's with Redis's, which does its replay check) for both, and the ratio
    real/peer of throughput (target >= 0.6) and of CPU per message. On a shared 2-core
-   machine throughput swings from round to round; the CPU ratio is the steadier figure. Exits non-zero if any request failed or any reply did not
+   machine throughput swings from round to round; the CPU ratio is the steadier figure. Exits
+   non-zero if any request failed or any reply did not
    decrypt, never on the ratio.
 """
 

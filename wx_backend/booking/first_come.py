@@ -96,6 +96,23 @@ def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
     }
 
 
+
+def bookings_of(session: Session, directory: Directory, resident_id: int, now: datetime,
+                booking_id: int | None = None, limit: int = 100) -> list[dict]:
+    """The resident's bookings (or the one ``booking_id``), newest first, each as
+    ``booking_body`` shows it: the one way a booking is described to its holder, in the
+    mini-program and to the residents' committee that helps them."""
+    query = (select(Booking, Store, Window)
+             .join(Store, Store.id == Booking.store_id)
+             .join(Window, Window.id == Booking.window_id)
+             .where(Booking.resident_id == resident_id))
+    if booking_id is not None:
+        query = query.where(Booking.id == booking_id)
+    rows = session.execute(query.order_by(Booking.id.desc()).limit(limit)).all()
+    return [booking_body(row, directory.snapshot(session, row.campaign_id, now).rules, store,
+                         window) for row, store, window in rows]
+
+
 def check_rules_version(snapshot: Snapshot, shown: int | None) -> None:
     """Refuse a booking from a client showing rules older than those in force, with the
     new version and its summary so the mini-program can refresh (None: not said)."""
@@ -352,7 +369,8 @@ def resident_booker(session: Session, resident_id: int, rules: Rules | None = No
         if not resident.address:
             raise Conflict("profile_incomplete", "本活动按户限购，请先在实名信息中填写住址")
         if resident.promised_at is None:
-            raise Conflict("promise_required", "本活动按户限购，请先承诺信息真实、同一地址只预约一次")
+            raise Conflict("promise_required",
+                           "本活动按户限购，请先承诺信息真实、同一地址只预约一次")
         return Booker(resident.id, households.household_key(vault, resident.address))
     return Booker(resident.id, resident.id_number_index)
 

@@ -2,7 +2,8 @@
 
 The demo follows the ``zhengzhou`` preset (a portion of 10 masks at 1 yuan, 100 portions
 per store per day, 7-day cooldown, pickup next day) except that its two daily windows
-cover the whole day (00:00-12:00 and 12:00-24:00, Beijing time), so someone trying the API at any hour
+cover the whole day (00:00-12:00 and 12:00-24:00, Beijing time), so someone trying the API
+at any hour
 finds a window open. Stores are fictional pharmacies spread over Zhengzhou's districts.
 """
 
@@ -22,7 +23,8 @@ SLUG = "zhengzhou-demo"
 
 DISTRICTS = {
     "金水区": (34.7800, 113.6600), "中原区": (34.7480, 113.6130), "二七区": (34.7240, 113.6400),
-    "管城回族区": (34.7540, 113.6780), "惠济区": (34.8670, 113.6170), "郑东新区": (34.7700, 113.7300),
+    "管城回族区": (34.7540, 113.6780), "惠济区": (34.8670, 113.6170),
+    "郑东新区": (34.7700, 113.7300),
     "高新区": (34.8070, 113.5600), "经开区": (34.7250, 113.7350),
 }
 CHAINS = ("大参林", "张仲景大药房", "健康人大药房", "国药控股", "同仁堂", "老百姓大药房")

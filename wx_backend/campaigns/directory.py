@@ -86,7 +86,8 @@ class Snapshot:
         upcoming = [w for w in self.windows if w.opens_at > now]
         return min(upcoming, key=lambda w: w.opens_at) if upcoming else None
 
-    def nearest_stores(self, lat: float | None, lng: float | None) -> list[tuple[StoreInfo, float | None]]:
+    def nearest_stores(self, lat: float | None,
+                       lng: float | None) -> list[tuple[StoreInfo, float | None]]:
         """Stores with their distance in metres, nearest first (by name without a position)."""
         if lat is None or lng is None:
             return [(s, None) for s in sorted(self.stores.values(), key=lambda s: s.name)]

@@ -1,7 +1,8 @@
 """Campaign rules: what a rules version says, parsed and checked from plain data.
 
-A preset (``wx_backend/campaigns/presets/<name>.toml``) is such data; an operator copies one, edits it
-and creates a campaign from it. The same shape is stored as JSON in ``rules_versions``.
+A preset (``wx_backend/campaigns/presets/<name>.toml``) is such data; an operator copies
+one, edits it and creates a campaign from it. The same shape is stored as JSON in
+``rules_versions``.
 
 Times of day are in the campaign's time zone. A booking made in a window that opens on day
 D blocks the same person from ``cooldown_days`` days: from D 00:00 to (D + cooldown_days)
@@ -164,7 +165,8 @@ class Rules:
                     f"凭证{self.queue.voucher_days}天内有效，凭证和身份证到指定药店购买。")
         if self.lottery is not None:
             draws = self.lottery
-            parts = [f"随时登记参加摇号，每{draws.draw_every_days}天摇号一次，未中签自动进入下次摇号",
+            parts = [f"随时登记参加摇号，每{draws.draw_every_days}天摇号一次，"
+                     "未中签自动进入下次摇号",
                      f"中签者每人{self.item}一份{self.items}只，每只{price_text}，"
                      f"须在{draws.claim_hours}小时内下单"]
             if draws.reenter_after_days:
@@ -322,7 +324,8 @@ def load_preset(name: str) -> dict:
     """The rules data of a shipped preset."""
     if name not in PRESETS:
         raise RulesError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-    text = resources.files("wx_backend.campaigns.presets").joinpath(f"{name}.toml").read_text("utf-8")
+    presets = resources.files("wx_backend.campaigns.presets")
+    text = presets.joinpath(f"{name}.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 

@@ -39,8 +39,6 @@ def worker_command(queues: str, burst: bool, name: str | None) -> None:
 @jobs_cli.command("status")
 def jobs_status() -> None:
     """Queue lengths, scheduled and failed jobs, and deliveries by status."""
-
-
     for name in QUEUES:
         q = queue(name)
         click.echo(f"queue {name}: {q.count} waiting, "
@@ -57,8 +55,6 @@ def jobs_status() -> None:
 @click.option("--limit", default=50, show_default=True, help="Show at most this many of each.")
 def jobs_failed(limit: int) -> None:
     """Messages that finally failed (and why), and jobs that failed."""
-
-
     total = db.session.scalar(select(func.count()).where(Delivery.status == "failed"))
     rows = db.session.scalars(select(Delivery).where(Delivery.status == "failed")
                               .order_by(Delivery.failed_at.desc(), Delivery.id.desc())
@@ -93,8 +89,6 @@ def jobs_failed(limit: int) -> None:
               help="Every failed delivery and every failed job.")
 def jobs_retry(deliveries: tuple[int, ...], job_ids: tuple[str, ...], everything: bool) -> None:
     """Send failed messages again (with a fresh set of attempts) and requeue failed jobs."""
-
-
     if not (deliveries or job_ids or everything):
         raise click.UsageError("name --delivery ID, --job ID or --all")
     query = update(Delivery).where(Delivery.status == "failed")

@@ -103,8 +103,6 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
 
 def prepare(app) -> None:
     """First-start work before serving: demo data (development) and Redis from PostgreSQL."""
-
-
     now = clock.now()
     if app.config["WXB_MODE"] == "development" and db.session.scalar(
             db.select(Campaign.id).limit(1)) is None:
@@ -123,7 +121,6 @@ def prepare(app) -> None:
 
 
 def _add_standalone_commands() -> None:
-
     cli.add_command(lottery_cli)
 
 

@@ -177,7 +177,6 @@ def community_create(username, district, password) -> None:
 
 
 def _create_account(make, password: str | None, what: str) -> None:
-
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
@@ -193,8 +192,6 @@ def _create_account(make, password: str | None, what: str) -> None:
 @bookings_cli.command("expire")
 def bookings_expire() -> None:
     """Mark bookings whose pickup window has passed uncollected as expired."""
-
-
     expired = first_come.expire(db.session, current_app.extensions["stock"], clock.now())
     notify.announce("booking_expired", expired)
     click.echo(f"{len(expired)} bookings expired")
@@ -216,8 +213,6 @@ def demo_command() -> None:
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
 def delivery_export(campaign_id, courier, day, out) -> None:
     """Write one courier's orders of one day to a CSV file for the courier."""
-
-
     try:
         wanted = date.fromisoformat(day)
         get_campaign(db.session, campaign_id)

@@ -26,7 +26,8 @@ def outbox():
     try:
         limit = min(max(int(request.args.get("limit", 20)), 1), 200)
     except ValueError:
-        raise InvalidInput("invalid_limit", "limit 应为整数", fields={"limit": "应为整数"}) from None
+        raise InvalidInput("invalid_limit", "limit 应为整数",
+                           fields={"limit": "应为整数"}) from None
     query = select(OutboxSms).order_by(OutboxSms.id.desc()).limit(limit)
     if request.args.get("phone"):
         phone = normalise_phone(request.args["phone"])

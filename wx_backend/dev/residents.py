@@ -44,7 +44,8 @@ def make_residents(session: Session, vault: PiiVault, client: redis.Redis, count
         phone = people.phone(n)
         rows.append({
             "openid": f"{prefix}-{n}", "unionid": None, "name": people.name(n),
-            "id_number": number, "id_kind": kind, "id_number_index": vault.blind_index(number, INDEX_ID_NUMBER),
+            "id_number": number, "id_kind": kind,
+            "id_number_index": vault.blind_index(number, INDEX_ID_NUMBER),
             "phone": phone, "phone_index": vault.blind_index(phone, INDEX_PHONE),
             "address": None, "profile_completed_at": now, "created_at": now,
             "last_login_at": now,

@@ -59,7 +59,8 @@ def normalise_name(raw: str) -> str:
     name = unicodedata.normalize("NFKC", raw).strip().translate(_MIDDLE_DOTS)
     name = re.sub(r"\s+", " ", name)
     if not 2 <= len(name) <= 30:
-        raise InvalidInput("invalid_name", "姓名应为2到30个字", fields={"name": "姓名应为2到30个字"})
+        raise InvalidInput("invalid_name", "姓名应为2到30个字",
+                           fields={"name": "姓名应为2到30个字"})
     if not (_CHINESE_NAME.match(name) or _LATIN_NAME.match(name)):
         message = "姓名只能包含汉字（少数民族姓名可用·分隔）或英文字母"
         raise InvalidInput("invalid_name", message, fields={"name": message})

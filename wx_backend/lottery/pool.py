@@ -65,14 +65,16 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
         raise Conflict("not_a_lottery", "本活动不是摇号或排队登记活动，请直接预约")
     closes = rules.lottery.entries_until if rules.lottery else None
     if closes is not None and now >= closes:
-        raise Conflict("entries_closed", f"登记已于{closes.astimezone(rules.zone):%m月%d日%H:%M}截止",
+        raise Conflict("entries_closed",
+                       f"登记已于{closes.astimezone(rules.zone):%m月%d日%H:%M}截止",
                        closed_at=closes.isoformat())
     status = "pooled"
     if rules.queue is not None:
         status = "pending"
         store = session.get(Store, store_id) if store_id else None
         if store is None or store.campaign_id != campaign_id or not store.active:
-            raise InvalidInput("invalid_store", "请选择本活动的药店", fields={"store_id": "药店不存在"})
+            raise InvalidInput("invalid_store", "请选择本活动的药店",
+                               fields={"store_id": "药店不存在"})
     else:
         store_id = None
     person = resident_booker(session, resident_id, rules, vault).person_key
@@ -90,7 +92,8 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     wait = timedelta(days=rules.lottery.reenter_after_days if rules.lottery else 0)
     if last_win is not None and now < last_win + wait:
         until = (last_win + wait).astimezone(rules.zone)
-        raise Conflict("reenter_later", f"中签后{rules.lottery.reenter_after_days}天内不能再次登记，"
+        raise Conflict("reenter_later",
+                       f"中签后{rules.lottery.reenter_after_days}天内不能再次登记，"
                        f"请于{until:%m月%d日%H:%M}后再来", reenter_at=until.isoformat())
     group = None
     if rules.lottery is not None and rules.lottery.special_groups_free:
@@ -165,7 +168,8 @@ def commit_draw(session: Session, campaign_id: int, quota: int, now: datetime) -
     """Commit to the pool as it is now for a draw of ``quota`` winners."""
     _lottery_rules(session, campaign_id, now)
     if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
-        raise InvalidInput("invalid_quota", "中签名额应为不小于0的整数", fields={"quota": "格式不正确"})
+        raise InvalidInput("invalid_quota", "中签名额应为不小于0的整数",
+                           fields={"quota": "格式不正确"})
     pending = session.scalar(select(Draw.id).where(Draw.campaign_id == campaign_id,
                                                    Draw.status == "committed"))
     if pending is not None:
@@ -252,11 +256,13 @@ def claim(session: Session, entry: Entry, fulfilment: str, now: datetime,
     if now > entry.claim_deadline:
         raise Conflict("claim_expired", "已超过下单期限，名额已退回下一期摇号")
     if fulfilment not in rules.fulfilment:
-        raise InvalidInput("invalid_fulfilment", "本活动的领取方式为：" + "、".join(rules.fulfilment),
+        raise InvalidInput("invalid_fulfilment",
+                           "本活动的领取方式为：" + "、".join(rules.fulfilment),
                            fields={"fulfilment": "不在本活动的领取方式中"})
     resident = session.get(Resident, entry.resident_id)
     if fulfilment != "pickup" and not resident.address:
-        raise Conflict("address_required", "请先在实名信息中填写收货地址（与登记时相同的手机号和地址）")
+        raise Conflict("address_required",
+                       "请先在实名信息中填写收货地址（与登记时相同的手机号和地址）")
     if fulfilment != "pickup":
         postal.order_for(session, rules, entry.campaign_id, resident, entry.reservation_no,
                            fulfilment, store_id=store_id, entry_id=entry.id,

@@ -1,7 +1,12 @@
-"""The mini-program's JSON API under ``/api/v1`` (DESIGN.md §6)."""
+"""The mini-program's JSON API under ``/api/v1`` (DESIGN.md §6).
 
-from apiflask import APIBlueprint
+``routes`` (login, profile, SMS codes), ``campaign_routes`` (campaigns, stores, bookings)
+and ``entry_routes`` (lottery and queue entries) attach to the one ``blueprint``; ``auth``
+reads the resident's bearer token and ``schemas`` validates what they send.
+"""
 
-bp = APIBlueprint("miniprogram_api", __name__, url_prefix="/api/v1", tag="mini-program")
+from wx_backend.miniprogram_api import campaign_routes, entry_routes, routes
+from wx_backend.miniprogram_api.blueprint import bp
 
-from wx_backend.miniprogram_api import campaign_routes, entry_routes, routes  # noqa: E402,F401
+# Importing the route modules above is what attaches their routes to ``bp``.
+__all__ = ["bp", "campaign_routes", "entry_routes", "routes"]

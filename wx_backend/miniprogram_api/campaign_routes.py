@@ -12,10 +12,10 @@ from wx_backend.campaigns.rules import DailyWindow
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, pii
-from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
+from wx_backend.miniprogram_api.blueprint import bp
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
-from wx_backend.models import Booking, Campaign, Store, Window
+from wx_backend.models import Booking, Campaign
 from wx_backend.official_account import announcements
 
 
@@ -78,7 +78,8 @@ def get_campaign(campaign_id: int):
         "daily_windows": [{"opens": w.opens.strftime("%H:%M"), "closes": w.closes.strftime("%H:%M"),
                            "quota": w.quota} for w in rules.windows if isinstance(w, DailyWindow)],
         "pickup": {"day_offset": rules.pickup_day_offset,
-                   "slots": [{"starts": s.starts.strftime("%H:%M"), "ends": s.ends.strftime("%H:%M")}
+                   "slots": [{"starts": s.starts.strftime("%H:%M"),
+                              "ends": s.ends.strftime("%H:%M")}
                              for s in rules.pickup_slots]},
         "fulfilment": list(rules.fulfilment),
         "eligibility": {"districts": list(rules.districts)},
@@ -165,11 +166,9 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _with_context(row: Booking) -> dict:
-    store = db.session.get(Store, row.store_id)
-    window = db.session.get(Window, row.window_id)
-    rules = _snapshot(row.campaign_id).rules
-    return first_come.booking_body(row, rules, store, window)
+def _described(row: Booking) -> dict:
+    return first_come.bookings_of(db.session, _directory(), row.resident_id, clock.now(),
+                                  booking_id=row.id)[0]
 
 
 @bp.get("/me/bookings")
@@ -178,13 +177,8 @@ def _with_context(row: Booking) -> dict:
 @bp.doc(summary="我的预约")
 def my_bookings():
     """The resident's bookings, newest first."""
-    rows = db.session.execute(
-        db.select(Booking, Store, Window)
-        .join(Store, Store.id == Booking.store_id).join(Window, Window.id == Booking.window_id)
-        .where(Booking.resident_id == current_resident_id())
-        .order_by(Booking.id.desc()).limit(100)).all()
-    return {"bookings": [first_come.booking_body(row, _snapshot(row.campaign_id).rules, store, window)
-                         for row, store, window in rows]}
+    return {"bookings": first_come.bookings_of(db.session, _directory(),
+                                               current_resident_id(), clock.now())}
 
 
 @bp.get("/bookings/<int:booking_id>")
@@ -193,7 +187,7 @@ def my_bookings():
 @bp.doc(summary="预约详情（仅本人）")
 def get_booking(booking_id: int):
     """One of the resident's own bookings."""
-    return _with_context(first_come.own_booking(db.session, current_resident_id(), booking_id))
+    return _described(first_come.own_booking(db.session, current_resident_id(), booking_id))
 
 
 @bp.get("/bookings/<int:booking_id>/qrcode.png")
@@ -215,7 +209,7 @@ def cancel_booking(booking_id: int):
     """Cancel one's own confirmed booking."""
     row = first_come.own_booking(db.session, current_resident_id(), booking_id, for_update=True)
     first_come.cancel(db.session, _stock(), row, clock.now())
-    body = _with_context(row)
+    body = _described(row)
     notify.announce("booking_cancelled", [row.id])
     return body
 
@@ -226,6 +220,7 @@ def list_announcements():
     """Announcements visible now; ``campaign_id`` narrows to one campaign's and general ones."""
     raw = request.args.get("campaign_id")
     if raw is not None and not (raw.isdigit() and len(raw) < 19):
-        raise InvalidInput("invalid_campaign_id", "活动编号不正确", fields={"campaign_id": "应为整数"})
+        raise InvalidInput("invalid_campaign_id", "活动编号不正确",
+                           fields={"campaign_id": "应为整数"})
     found = announcements.visible(db.session, clock.now(), int(raw) if raw else None)
     return {"announcements": [announcements.public_body(a) for a in found]}

@@ -9,8 +9,8 @@ from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput, NotFound
 from wx_backend.extensions import db, pii
 from wx_backend.lottery import pool
-from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
+from wx_backend.miniprogram_api.blueprint import bp
 from wx_backend.models import Campaign, Entry
 
 
@@ -73,11 +73,10 @@ def claim_entry(entry_id: int):
 
 @bp.get("/entries/<int:entry_id>/voucher.png")
 @bp.auth_required(auth)
-@bp.doc(summary="购买凭证二维码（排队活动，已发放时）", responses={200: {"content": {"image/png": {}}}})
+@bp.doc(summary="购买凭证二维码（排队活动，已发放时）",
+        responses={200: {"content": {"image/png": {}}}})
 def voucher_qrcode(entry_id: int):
     """The voucher code as a QR code for the pharmacy to scan."""
-
-
     entry = db.session.scalars(db.select(Entry).where(
         Entry.id == entry_id, Entry.resident_id == current_resident_id())).first()
     if entry is None or entry.status != "released":

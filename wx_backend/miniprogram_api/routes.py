@@ -15,8 +15,8 @@ from wx_backend.core.errors import NotAuthenticated
 from wx_backend.core.wechat import code_to_session, miniprogram_client
 from wx_backend.extensions import db, pii, redis_store
 from wx_backend.identity import residents, sessions
-from wx_backend.miniprogram_api import bp
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
+from wx_backend.miniprogram_api.blueprint import bp
 from wx_backend.miniprogram_api.schemas import (
     LoginIn,
     LoginOut,

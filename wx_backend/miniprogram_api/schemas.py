@@ -61,8 +61,8 @@ class ProfileIn(Schema):
                        "（2023版18位，2017版3位字母加12位数字）"})
     id_kind = String(load_default=None, allow_none=True,
                      validate=OneOf(list(residents.DOCUMENT_KINDS), error="证件类型不正确"),
-                     metadata={"description": "证件类型；不填时按号码判断。"
-                               + "，".join(f"{k}：{v}" for k, v in residents.DOCUMENT_KINDS.items())})
+                     metadata={"description": "证件类型；不填时按号码判断。" + "，".join(
+                         f"{k}：{v}" for k, v in residents.DOCUMENT_KINDS.items())})
     phone = Normalised(residents.normalise_phone, required=True)
     sms_code = String(required=True, validate=Regexp(r"^\d{6}$", error="验证码应为6位数字"))
     address = Normalised(residents.normalise_address, load_default=None, allow_none=True)

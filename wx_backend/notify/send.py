@@ -239,7 +239,6 @@ def _provider_batches(messages: Sequence[SmsMessage], size: int) -> list[list[Sm
 
 
 def _send_wechat(channel: str, rows: Sequence, subjects: dict[tuple, Subject]) -> list[Outcome]:
-
     kind = "subscribe" if channel == "wx_subscribe" else "template"
     client = miniprogram_client() if kind == "subscribe" else official_account_client()
     mini_appid = current_app.config["WECHAT_MINIPROGRAM_APPID"]

@@ -9,8 +9,6 @@ and the editors' announcements.
   ``wx_backend.web.admin``.
 """
 
-from flask import Blueprint
+from wx_backend.official_account.webhook import bp
 
-bp = Blueprint("official_account", __name__, url_prefix="/wechat")
-
-from wx_backend.official_account import webhook  # noqa: E402,F401  (routes attach to bp)
+__all__ = ["bp"]

@@ -207,7 +207,6 @@ def _opt(openid: str, wanted: bool) -> str:
 
 
 def _enqueue_link(openid: str, answer_status: bool) -> None:
-
     try:
         jobs.enqueue("link_follower", openid, answer_status)
     except Exception:  # noqa: BLE001 - the queue being down must not cost the reply

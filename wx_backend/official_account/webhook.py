@@ -32,7 +32,7 @@ from xml.etree.ElementTree import ParseError
 import redis
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_xml
-from flask import Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -40,7 +40,9 @@ from wechatpy.utils import check_signature
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from wx_backend.extensions import redis_store
-from wx_backend.official_account import bot, bp
+from wx_backend.official_account import bot
+
+bp = Blueprint("official_account", __name__, url_prefix="/wechat")
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +182,8 @@ def receive():
         if request.args.get("encrypt_type", "raw").lower() == "aes":
             crypto = _crypto()
             if crypto is None:
-                raise Refused(403, "encrypted messages are not configured (WECHAT_OFFICIAL_AES_KEY)")
+                raise Refused(403, "encrypted messages are not configured "
+                                   "(WECHAT_OFFICIAL_AES_KEY)")
             try:
                 body = crypto.decrypt_message(_envelope(body),
                                               request.args.get("msg_signature", ""),

@@ -76,7 +76,7 @@ from Tea.exceptions import TeaException, UnretryableException
 
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.pii import mask_phone
-from wx_backend.sms import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
+from wx_backend.sms.message import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
 from wx_backend.sms.provider import (
     ACCOUNT_GIVE_UP,
     ACCOUNT_RETRY,

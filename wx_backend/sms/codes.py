@@ -19,7 +19,7 @@ from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import InvalidInput, TooManyRequests, Unavailable
 from wx_backend.core.pii import INDEX_PHONE, PiiVault
-from wx_backend.sms import SmsSender, SmsSendError
+from wx_backend.sms.message import SmsSender, SmsSendError
 
 CODE_TTL = 300
 RESEND_AFTER = 60

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from wx_backend.core.pii import INDEX_PHONE, mask_phone
 from wx_backend.extensions import db, pii
 from wx_backend.models import OutboxSms
-from wx_backend.sms import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
+from wx_backend.sms.message import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
 from wx_backend.sms.templates import render
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class OutboxSender(SmsSender):
         if rows:
             table = OutboxSms.__table__
             with db.engine.begin() as connection:
-                ids = connection.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True),
+                ids = connection.execute(table.insert().returning(table.c.id,
+                                                                  sort_by_parameter_order=True),
                                          rows).scalars().all()
             for key, message_id in zip(keys, ids):
                 outcomes[key] = SmsOutcome(key, ok=True, message_id=str(message_id))

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from wx_backend.config import ConfigError
 from wx_backend.core.pii import mask_phone
-from wx_backend.sms import SmsMessage, SmsOutcome, SmsSendError
+from wx_backend.sms.message import SmsMessage, SmsOutcome, SmsSendError
 from wx_backend.sms.templates import TEMPLATES, placeholders
 
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")

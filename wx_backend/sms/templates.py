@@ -17,7 +17,8 @@ import string
 from collections.abc import Mapping
 
 TEMPLATES: dict[str, str] = {
-    "verification_code": "您的验证码为{code}，{minutes}分钟内有效，请勿告诉他人。如非本人操作，请忽略本短信。",
+    "verification_code": ("您的验证码为{code}，{minutes}分钟内有效，请勿告诉他人。"
+                          "如非本人操作，请忽略本短信。"),
     "booking_confirmed": (
         "您已成功预约{store}的口罩，预约号{reservation}，取货码{pickup_code}，"
         "请于{pickup_window}凭本人身份证到店领取。"),

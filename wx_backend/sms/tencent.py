@@ -80,7 +80,7 @@ from tencentcloud.sms.v20210111 import models as tencent_models
 from tencentcloud.sms.v20210111.sms_client import SmsClient
 
 from wx_backend.core.pii import mask_phone
-from wx_backend.sms import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
+from wx_backend.sms.message import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
 from wx_backend.sms.provider import (
     ACCOUNT_GIVE_UP,
     ACCOUNT_RETRY,

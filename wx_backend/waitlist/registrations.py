@@ -94,7 +94,8 @@ def review(session: Session, staff: CommunityStaff, entry_id: int, approve: bool
 def release(session: Session, staff: Staff, units: int, now: datetime) -> list[Entry]:
     """Give vouchers to the next ``units`` approved registrations of the staff's pharmacy."""
     if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 100_000:
-        raise InvalidInput("invalid_units", "到货数量应为1到100000的整数", fields={"units": "格式不正确"})
+        raise InvalidInput("invalid_units", "到货数量应为1到100000的整数",
+                           fields={"units": "格式不正确"})
     store = session.get(Store, staff.store_id)
     rules = _queue_rules(session, store.campaign_id, now)
     chosen = session.scalars(

@@ -182,7 +182,8 @@ _COMMON_ANSWERS = (
     ({"POST", "PUT", "PATCH", "DELETE"}, 400, "请求内容不是有效的JSON"),
     ({"POST", "PUT", "PATCH", "DELETE"}, 413, "提交的内容太大"),
     ({"POST", "PUT", "PATCH", "DELETE"}, 422, "提交的信息有误：error.fields 按字段说明"),
-    ({"GET", "POST", "PUT", "PATCH", "DELETE"}, 503, "数据库或Redis暂时不可用，稍后重试（Retry-After）"),
+    ({"GET", "POST", "PUT", "PATCH", "DELETE"}, 503,
+     "数据库或Redis暂时不可用，稍后重试（Retry-After）"),
 )
 
 

@@ -99,7 +99,7 @@ def _tencent_default_templates() -> dict[str, str]:
     for name, text in TEMPLATES.items():
         order = {placeholder: str(index) for index, placeholder in
                  enumerate(placeholders(text), start=1)}
-        numbered[codes[name]] = re.sub(r"\{(\w+)\}", lambda m: "{" + order[m[1]] + "}", text)
+        numbered[codes[name]] = re.sub(r"\{(\w+)\}", lambda m: "{" + order[m[1]] + "}", text)  # noqa: B023
     return numbered
 
 

@@ -1,13 +1,17 @@
 """The official account: editors, announcements, the FAQ knowledge base, follower linking
 and opt-in, and deliveries to followers not linked to a resident.
 
-The knowledge base is seeded here from ``wx_backend/official_account/faq_seed.toml``;
-editors change it afterwards through the admin API.
+The knowledge base is seeded here from ``0004_faq_seed.toml`` beside this file (a copy of
+the app's ``official_account/faq_seed.toml`` as it stood then); editors change it
+afterwards through the admin API.
 
 Revision ID: 0004
 Revises: 0003
 Created: 2026-11-22
 """
+
+import tomllib
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,6 +23,7 @@ branch_labels = None
 depends_on = None
 
 TZ = sa.DateTime(timezone=True)
+SEED = Path(__file__).with_name("0004_faq_seed.toml")
 
 
 def upgrade():
@@ -85,12 +90,15 @@ def upgrade():
                                          server_default="false"))
     op.alter_column("deliveries", "resident_id", nullable=True)
 
-    from wx_backend.official_account.faq import load_seed
-
-    entries, words = load_seed()
-    op.bulk_insert(faq, [{"key": e.key, "question": e.question, "phrasings": list(e.phrasings),
-                          "keywords": list(e.keywords), "answer": e.answer} for e in entries])
-    op.bulk_insert(synonyms, [{"word": w, "variants": list(v)} for w, v in words.items()])
+    # The seed as it stood when this migration was written, kept beside it: a later change
+    # to the app's FAQ code or seed file cannot change what this migration does.
+    seed = tomllib.loads(SEED.read_text(encoding="utf-8"))
+    op.bulk_insert(faq, [{"key": str(e["key"]), "question": str(e["question"]).strip(),
+                          "phrasings": [str(p) for p in e.get("phrasings", ())],
+                          "keywords": [str(k) for k in e.get("keywords", ())],
+                          "answer": str(e["answer"]).strip()} for e in seed.get("entry", ())])
+    op.bulk_insert(synonyms, [{"word": str(w), "variants": [str(v) for v in variants]}
+                              for w, variants in (seed.get("synonyms") or {}).items()])
 
 
 def downgrade():

@@ -3,8 +3,6 @@
 Editors log in with a username and password for a bearer token (web pages come later).
 """
 
-from apiflask import APIBlueprint
+from wx_backend.web.admin.routes import bp
 
-bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
-
-from wx_backend.web.admin import routes  # noqa: E402,F401  (routes attach to bp)
+__all__ = ["bp"]

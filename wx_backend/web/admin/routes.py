@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 import redis
+from apiflask import APIBlueprint
 from flask import current_app
 
 from wx_backend import jobs
@@ -17,10 +18,11 @@ from wx_backend.identity.accounts import authenticate_editor
 from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, knowledge
 from wx_backend.official_account.bot import forget_texts, normalise
-from wx_backend.web.admin import bp
 from wx_backend.web.auth import account_auth
 from wx_backend.web.input import credentials
 from wx_backend.web.input import json_object as _json
+
+bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +167,6 @@ def _forget(announcement: Announcement) -> None:
 
 
 def _push(announcement_id: int) -> None:
-
     try:
         jobs.enqueue("push_announcement", announcement_id)
     except redis.RedisError:

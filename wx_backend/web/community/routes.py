@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from apiflask import APIBlueprint
 from flask import current_app, request
 
 from wx_backend import notify
@@ -14,12 +15,13 @@ from wx_backend.identity import assisted, sessions
 from wx_backend.identity.accounts import authenticate_community_staff
 from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
-from wx_backend.models import Booking, Campaign, CommunityStaff, Entry
+from wx_backend.models import Campaign, CommunityStaff, Entry
 from wx_backend.waitlist import registrations
 from wx_backend.web.auth import account_auth
-from wx_backend.web.community import bp
 from wx_backend.web.input import credentials
 from wx_backend.web.input import json_object as _json
+
+bp = APIBlueprint("community", __name__, url_prefix="/api/v1/community", tag="community")
 
 SESSION_TTL = 12 * 3600
 
@@ -67,14 +69,11 @@ def get_resident(resident_id: int):
     """The resident's masked profile, bookings, entries and the audit trail."""
     resident = assisted.resident_in_district(db.session, community_auth.current_user,
                                              resident_id)
-    bookings = db.session.scalars(db.select(Booking).where(Booking.resident_id == resident.id)
-                                  .order_by(Booking.id.desc())).all()
     entries = db.session.scalars(db.select(Entry).where(Entry.resident_id == resident.id)
                                  .order_by(Entry.id.desc())).all()
     return {"profile": masked_profile(resident),
-            "bookings": [{"id": b.id, "campaign_id": b.campaign_id,
-                          "reservation_no": b.reservation_no, "status": b.status}
-                         for b in bookings],
+            "bookings": first_come.bookings_of(db.session, current_app.extensions["directory"],
+                                               resident.id, clock.now()),
             "entries": [pool.entry_body(e) for e in entries],
             "actions": assisted.actions_of(db.session, resident.id)}
 
@@ -93,7 +92,8 @@ def book_for_resident(resident_id: int):
     campaign_id, store_id = _id(data, "campaign_id"), _id(data, "store_id")
     pickup_slot = data.get("pickup_slot", 0)
     if isinstance(pickup_slot, bool) or not isinstance(pickup_slot, int):
-        raise InvalidInput("invalid_pickup_slot", "取货时段不正确", fields={"pickup_slot": "应为整数"})
+        raise InvalidInput("invalid_pickup_slot", "取货时段不正确",
+                           fields={"pickup_slot": "应为整数"})
     now = clock.now()
     directory = current_app.extensions["directory"]
     made = first_come.book_for_resident(
@@ -134,7 +134,8 @@ def pending_registrations():
     """Pending registrations of ``campaign_id`` whose address is in this district."""
     raw = request.args.get("campaign_id", "")
     if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput("invalid_campaign_id", "请给出活动编号", fields={"campaign_id": "应为整数"})
+        raise InvalidInput("invalid_campaign_id", "请给出活动编号",
+                           fields={"campaign_id": "应为整数"})
     def line(entry, resident) -> dict:
         return {"id": entry.id, "reservation_no": entry.reservation_no,
                 "status": entry.status, "name": mask_name(resident.name),
@@ -157,7 +158,8 @@ def review_registration(entry_id: int):
     """``{"approve": true}`` or ``{"approve": false, "reason": "…"}``."""
     data = _json()
     if not isinstance(data.get("approve"), bool):
-        raise InvalidInput("invalid_review", "approve 应为 true 或 false", fields={"approve": "必填"})
+        raise InvalidInput("invalid_review", "approve 应为 true 或 false",
+                           fields={"approve": "必填"})
     staff = community_auth.current_user
     entry = registrations.review(db.session, staff, entry_id, data["approve"], data.get("reason"),
                          clock.now())

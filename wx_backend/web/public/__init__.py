@@ -115,7 +115,6 @@ def bookings_page(campaign_id: int, day: str):
 # -- draws --------------------------------------------------------------------------------
 
 def _draw(draw_id: int):
-
     found = db.session.get(Draw, draw_id)
     if found is None:
         raise NotFound("draw_not_found", "该期摇号不存在")
@@ -137,8 +136,6 @@ def draw_file(draw_id: int, name: str):
 @bp.get("/draws/<int:draw_id>")
 def draw_page(draw_id: int):
     """The draw's commitment and result, and a resident's own rank (``?reservation_no=``)."""
-
-
     found = _draw(draw_id)
     campaign = db.session.get(Campaign, found.campaign_id)
     commitment = verifiable.load_commitment(found.commitment)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apiflask import Schema
+from apiflask import APIBlueprint, Schema
 from apiflask.fields import Nested, String
 from apiflask.validators import Length, Regexp
 from flask import current_app, request
@@ -19,7 +19,8 @@ from wx_backend.identity.accounts import authenticate_staff
 from wx_backend.models import Booking, Resident, Staff, Store
 from wx_backend.waitlist import registrations
 from wx_backend.web.auth import account_auth
-from wx_backend.web.staff import bp
+
+bp = APIBlueprint("staff", __name__, url_prefix="/api/v1/staff", tag="staff")
 
 STAFF_SESSION_TTL = 12 * 3600
 
@@ -121,8 +122,6 @@ def store_today():
         responses={200: "成功", 409: "not_a_queue"})
 def enter_supply():
     """``{"units": N}``: the next N approved registrations for this pharmacy get vouchers."""
-
-
     data = request.get_json(silent=True)
     units = data.get("units") if isinstance(data, dict) else None
     released = registrations.release(db.session, staff_auth.current_user, units,
@@ -140,13 +139,12 @@ def enter_supply():
                    422: "id_mismatch"})
 def redeem_voucher():
     """``{"voucher_code", "id_last4"}``: sell the portion against the voucher, once."""
-
-
     data = request.get_json(silent=True)
     data = data if isinstance(data, dict) else {}
     code, last4 = data.get("voucher_code"), data.get("id_last4")
     if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
-        raise InvalidInput("invalid_voucher", "凭证码应为6位数字", fields={"voucher_code": "格式不正确"})
+        raise InvalidInput("invalid_voucher", "凭证码应为6位数字",
+                           fields={"voucher_code": "格式不正确"})
     if not isinstance(last4, str) or len(last4) != 4:
         raise InvalidInput("invalid_id_last4", "请填写身份证号后四位", fields={"id_last4": "必填"})
     entry = registrations.redeem(db.session, staff_auth.current_user, code, last4,
