@@ -21,10 +21,10 @@ from wx_backend import (
     official_account,
     sms,
 )
+from wx_backend.booking.directory import Directory, SoldOutShortcut
 from wx_backend.booking.first_come import sold_out
 from wx_backend.booking.stock import Stock
-from wx_backend.campaigns.directory import Directory, SoldOutShortcut
-from wx_backend.cli.operations import register_commands
+from wx_backend.cli import register_commands
 from wx_backend.config import (
     DEFAULT_WECHAT_API_BASE_URL,
     Config,

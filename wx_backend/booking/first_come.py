@@ -26,9 +26,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from wx_backend.booking import households, postal, reservation
+from wx_backend.booking import households, postal
+from wx_backend.booking.directory import Directory, Snapshot, StoreInfo, WindowInfo
 from wx_backend.booking.stock import Stock, Taken, idem_key
-from wx_backend.campaigns.directory import Directory, Snapshot, StoreInfo, WindowInfo
+from wx_backend.campaigns import reservation
 from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.campaigns.rules import Rules
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from wx_backend.booking import reservation
+from wx_backend.campaigns import reservation
 from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
 from wx_backend.core.errors import NotFound
 from wx_backend.models import Booking, Campaign, RulesVersion, Store, Window

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -15,8 +13,7 @@ from wx_backend import notify
 from wx_backend.core import clock
 from wx_backend.extensions import db
 from wx_backend.jobs import QUEUES, queue, worker
-from wx_backend.models import Campaign, Delivery
-from wx_backend.notify import texts
+from wx_backend.models import Delivery
 
 jobs_cli = AppGroup("jobs", help="Look at and retry background work.")
 
@@ -122,56 +119,3 @@ def jobs_retry(deliveries: tuple[int, ...], job_ids: tuple[str, ...], everything
         click.echo(f"{len(job_ids) - requeued} of the named jobs are not among failed jobs",
                    err=True)
     click.echo(f"{requeued} jobs requeued")
-
-
-@click.command("texts")
-@click.argument("campaign_id", type=int)
-@click.option("--event", help="The event whose wording to change.")
-@click.option("--sms", help="The SMS text, with {placeholders} from the event's parameters.")
-@click.option("--sms-code", help="The provider's template code approved for that text.")
-@click.option("--title", help="The title of the WeChat messages.")
-@click.option("--reminder-hours", type=float,
-              help="Send the pickup reminder this many hours before pickup ends.")
-@click.option("--reset", is_flag=True, help="Go back to the default wording of --event.")
-@with_appcontext
-def campaign_texts(campaign_id: int, event: str | None, sms: str | None,
-                   sms_code: str | None, title: str | None, reminder_hours: float | None,
-                   reset: bool) -> None:
-    """Show or change a campaign's notification texts and reminder lead."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise click.ClickException(f"campaign {campaign_id} does not exist")
-    settings = json.loads(json.dumps(campaign.notify_settings or {}))
-    changing = any(v is not None for v in (sms, sms_code, title)) or reset
-    if changing:
-        if not event:
-            raise click.UsageError("--event is needed to change a wording")
-        problems = texts.validate(event, sms=sms, title=title)
-        if problems:
-            raise click.ClickException("; ".join(problems))
-        own = settings.setdefault("texts", {}).setdefault(event, {})
-        if reset:
-            settings["texts"].pop(event)
-        for name, value in (("sms", sms), ("sms_template_code", sms_code), ("title", title)):
-            if value is not None:
-                own[name] = value
-    if reminder_hours is not None:
-        if not 0 <= reminder_hours <= 72:
-            raise click.ClickException("--reminder-hours must be between 0 and 72")
-        settings["reminder_hours_before"] = reminder_hours
-    if changing or reminder_hours is not None:
-        campaign.notify_settings = settings
-        db.session.commit()
-    click.echo(f"campaign {campaign.id} ({campaign.name}): reminder "
-               f"{texts.reminder_hours(settings):g} h before pickup ends")
-    for name, event_texts in texts.EVENTS.items():
-        if event and name != event:
-            continue
-        wording = texts.wording(name, settings)
-        own = name in (settings.get("texts") or {})
-        click.echo(f"{name}{' (campaign wording)' if own else ''}: "
-                   f"params {', '.join(event_texts.params)}")
-        click.echo(f"  title: {wording.title}")
-        click.echo(f"  sms:   {wording.sms}"
-                   + (f"  [code {wording.sms_template_code}]" if wording.sms_template_code
-                      else ""))

@@ -15,6 +15,7 @@ import click
 from flask.cli import with_appcontext
 
 from wx_backend import notify
+from wx_backend.cli.common import fail
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii
@@ -25,10 +26,6 @@ from wx_backend.models import Draw
 @click.group("lottery")
 def lottery_cli():
     """Verifiable draws: commit, draw, verify, look up a rank."""
-
-
-def _fail(error: Exception) -> click.ClickException:
-    return click.ClickException(str(error))
 
 
 @lottery_cli.command("commit")
@@ -49,7 +46,7 @@ def commit_command(entries_file, quota, name, secret_file, directory) -> None:
         commitment = draw.commit(name, entries, quota, secret,
                                  clock.now().isoformat(timespec="seconds"))
     except draw.DrawError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     descriptor = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secret.hex() + "\n")
@@ -72,7 +69,7 @@ def draw_command(secret_file, public_value, directory) -> None:
         result = draw.draw(commitment, (folder / "entries.txt").read_bytes(), secret,
                            public_value)
     except (draw.DrawError, ValueError, OSError) as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     draw.publish(folder, (folder / "entries.txt").read_bytes(), commitment, result)
     click.echo(f"drawn: {len(result.winners)} winners of {len(result.ranking)} entries; "
                f"seed {result.seed.hex()}")
@@ -100,7 +97,7 @@ def rank_command(directory, reservation_no) -> None:
     try:
         found = draw.rank_of(Path(directory), reservation_no)
     except draw.DrawError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     if found is None:
         raise click.ClickException(f"{reservation_no} is not among the entries")
     quota = draw.load_commitment((Path(directory) / "commitment.json").read_bytes()).quota

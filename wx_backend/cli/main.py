@@ -1,4 +1,4 @@
-"""The ``wx-backend`` command: ``serve`` plus the app's commands (``wx_backend.cli.operations``),
+"""The ``wx-backend`` command: ``serve`` plus the app's commands (``wx_backend.cli``),
 Flask's and Flask-Migrate's (``db``).
 
 ``wx-backend serve`` is what ``scripts/run`` calls: it resolves the configuration (starting

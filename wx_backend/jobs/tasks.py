@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from wx_backend import notify
-from wx_backend.booking import first_come, postal
+from wx_backend.booking import first_come, postal, public_list
 from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core import clock
 from wx_backend.core.errors import Conflict
@@ -25,7 +25,6 @@ from wx_backend.lottery import pool
 from wx_backend.lottery.beacon import Beacon
 from wx_backend.models import Announcement, Booking, Draw, Window
 from wx_backend.official_account import announcements, binding, followers
-from wx_backend.web import public
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +135,9 @@ def reconcile_stock(moment: datetime) -> dict:
 
 
 def publish_public_lists(moment: datetime) -> dict:
-    """Freeze the day's public lists (``public.publish_day``) for campaigns that publish."""
-
-    return public.publish_day(db.session, moment)
+    """Freeze the day's public lists (``public_list.publish_day``) for campaigns that
+    publish."""
+    return public_list.publish_day(db.session, current_app.extensions["redis"], moment)
 
 
 def prune_runs(moment: datetime) -> dict:

@@ -32,8 +32,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wx_backend.booking import postal, reservation
+from wx_backend.booking import postal
 from wx_backend.booking.first_come import check_area, resident_booker
+from wx_backend.campaigns import reservation
 from wx_backend.campaigns.manage import get_campaign, rules_in_force
 from wx_backend.campaigns.rules import Rules
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound

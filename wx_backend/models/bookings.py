@@ -1,4 +1,4 @@
-"""Bookings (first-come-first-served claims) and the pharmacy staff who redeem them."""
+"""Bookings: first-come-first-served claims on a portion."""
 
 from __future__ import annotations
 
@@ -86,17 +86,3 @@ class Booking(db.Model):
     delegate_id_number: Mapped[str | None] = mapped_column(
         Encrypted("booking.delegate_id_number"))
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class Staff(db.Model):
-    """A pharmacy staff account, bound to one store."""
-
-    __tablename__ = "staff"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=clock.now, server_default=func.now())

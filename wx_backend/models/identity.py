@@ -1,10 +1,12 @@
-"""Residents: WeChat identity and the verified real-name profile."""
+"""Residents: WeChat identity and the verified real-name profile, and the audit trail of
+what community staff did on a resident's behalf."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, String, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Identity, String, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wx_backend.core import clock
@@ -56,3 +58,17 @@ class Resident(db.Model):
     def profile_complete(self) -> bool:
         """True once name, ID number and a confirmed phone are on file."""
         return self.profile_completed_at is not None
+
+
+class AssistedAction(db.Model):
+    """One thing community staff did for a resident: who, for whom, what, when."""
+
+    __tablename__ = "assisted_actions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("community_staff.id"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[dict] = mapped_column(JSONB, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now,
+                                         server_default=func.now())

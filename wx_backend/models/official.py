@@ -1,4 +1,4 @@
-"""The official account: editor accounts, announcements and the FAQ knowledge base."""
+"""The official account: announcements and the FAQ knowledge base."""
 
 from __future__ import annotations
 
@@ -22,23 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from wx_backend.core import clock
 from wx_backend.extensions import db
 
-EDITOR_ROLES = ("editor",)
 ANNOUNCEMENT_STATUSES = ("draft", "scheduled", "published", "retracted")
-
-
-class Editor(db.Model):
-    """An account that writes announcements and keeps the FAQ; logs in with a password."""
-
-    __tablename__ = "editors"
-    __table_args__ = (CheckConstraint("role IN ('editor')", name="ck_editors_role"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(16), default="editor")
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=clock.now, server_default=func.now())
 
 
 class Announcement(db.Model):

@@ -24,8 +24,8 @@ from sqlalchemy import select
 from wechatpy.replies import BaseReply, TextReply
 
 from wx_backend import jobs
+from wx_backend.booking.directory import SNAPSHOT_TTL
 from wx_backend.campaigns import manage
-from wx_backend.campaigns.directory import SNAPSHOT_TTL
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.extensions import db, redis_store

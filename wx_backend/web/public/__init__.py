@@ -1,8 +1,5 @@
-"""Public pages: the daily list of successful bookings, as HTML and CSV.
-
-Zhengzhou published every day who had booked successfully so residents could check that
-nothing was faked. Names and ID numbers are masked; reservation numbers are shown so a
-resident can find their own line.
+"""Public pages: the daily list of successful bookings (``booking.public_list``) as HTML
+and CSV, and each draw's published files and page with a resident's own rank.
 """
 
 from __future__ import annotations
@@ -10,66 +7,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from flask import Blueprint, Response, current_app, render_template, request
-from sqlalchemy import select
 
-from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.booking import public_list
 from wx_backend.core import clock
 from wx_backend.core.errors import NotFound
-from wx_backend.core.pii import mask_id_number, mask_name
 from wx_backend.extensions import db
 from wx_backend.lottery import draw as verifiable
 from wx_backend.lottery.pool import published_files
-from wx_backend.models import Booking, Campaign, Draw, Resident, Store, Window
+from wx_backend.models import Campaign, Draw
 
 bp = Blueprint("public", __name__, url_prefix="/public")
-
-
-def successful_bookings(session, campaign_id: int, day: date, zone) -> list[dict]:
-    """Masked lines for bookings made in windows that opened on ``day`` (not cancelled)."""
-    start = datetime.combine(day, time(0), zone)
-    rows = session.execute(
-        select(Booking, Resident.name, Resident.id_number, Store.name.label("store"))
-        .join(Window, Window.id == Booking.window_id)
-        .join(Resident, Resident.id == Booking.resident_id)
-        .join(Store, Store.id == Booking.store_id)
-        .where(Booking.campaign_id == campaign_id, Booking.status != "cancelled",
-               Window.opens_at >= start, Window.opens_at < start + timedelta(days=1))
-        .order_by(Booking.created_at, Booking.id)).all()
-    return [{"n": n, "reservation_no": b.reservation_no, "name": mask_name(name),
-             "id_number": mask_id_number(id_number), "store": store,
-             "booked_at": b.created_at.astimezone(zone).strftime("%H:%M:%S")}
-            for n, (b, name, id_number, store) in enumerate(rows, start=1)]
-
-
-PUBLISHED_TTL = 3 * 24 * 3600
-
-
-def _published_key(campaign_id: int, day: date) -> str:
-    return f"wx:public:{campaign_id}:{day.isoformat()}"
-
-
-def publish_day(session, moment: datetime) -> dict:
-    """Freeze each publishing campaign's list of the day ``moment`` falls on (the daily job).
-
-    The frozen lines are served instead of a fresh query for three days, so a list that
-    millions open the evening it is published costs one query, and reads the same for all.
-    """
-    client = current_app.extensions["redis"]
-    published = {}
-    for campaign_id in session.scalars(select(Campaign.id)):
-        rules = rules_in_force(session, campaign_id, moment)[1]
-        if not rules.public_list:
-            continue
-        day = moment.astimezone(rules.zone).date()
-        lines = successful_bookings(session, campaign_id, day, rules.zone)
-        client.set(_published_key(campaign_id, day), json.dumps(lines, ensure_ascii=False),
-                   ex=PUBLISHED_TTL)
-        published[campaign_id] = len(lines)
-    session.rollback()
-    return {"published": published}
 
 
 def _load(campaign_id: int, day: str):
@@ -81,11 +31,8 @@ def _load(campaign_id: int, day: str):
     snapshot = current_app.extensions["directory"].snapshot(db.session, campaign_id, now)
     if not snapshot.rules.public_list:
         raise NotFound("not_published", "本活动不公示预约名单")
-    frozen = current_app.extensions["redis"].get(_published_key(campaign_id, wanted))
-    if frozen is not None:
-        return snapshot, wanted, json.loads(frozen)
-    return snapshot, wanted, successful_bookings(db.session, campaign_id, wanted,
-                                                 snapshot.rules.zone)
+    return snapshot, wanted, public_list.day_list(db.session, current_app.extensions["redis"],
+                                                  campaign_id, wanted, snapshot.rules.zone)
 
 
 @bp.get("/campaigns/<int:campaign_id>/bookings/<day>.csv")

@@ -1,0 +1,60 @@
+"""``wx-backend staff|editor|community create``: the accounts of the people who serve
+residents."""
+
+from __future__ import annotations
+
+import secrets
+
+import click
+from flask.cli import AppGroup
+
+from wx_backend.cli.common import fail
+from wx_backend.core.errors import DomainError
+from wx_backend.extensions import db
+from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
+
+staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
+editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
+community_cli = AppGroup("community", help="Community staff accounts (assisted registration).")
+
+
+@staff_cli.command("create")
+@click.option("--store", "store_id", type=int, required=True)
+@click.option("--username", required=True)
+@click.option("--password", help="Omit to generate one (printed once).")
+def staff_create(store_id, username, password) -> None:
+    """Create a pharmacy staff account for a store."""
+    _create_account(lambda session, pw: create_staff(session, username, pw, store_id),
+                    password, f"staff account {username} for store {store_id}")
+
+
+@editor_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", help="Omit to generate one (printed once).")
+def editor_create(username, password) -> None:
+    """Create an editor account (announcements, FAQ)."""
+    _create_account(lambda session, pw: create_editor(session, username, pw), password,
+                    f"editor account {username}")
+
+
+@community_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--district", required=True, help="The district, street or community served.")
+@click.option("--password", help="Omit to generate one (printed once).")
+def community_create(username, district, password) -> None:
+    """Create a community staff account for a district."""
+    _create_account(lambda session, pw: create_community_staff(session, username, pw, district),
+                    password, f"community staff account {username} for {district}")
+
+
+def _create_account(make, password: str | None, what: str) -> None:
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    try:
+        account = make(db.session, password)
+        db.session.commit()
+    except DomainError as error:
+        raise fail(error) from None
+    click.echo(f"{what} created (id {account.id})")
+    if generated:
+        click.echo(f"password: {password}")
