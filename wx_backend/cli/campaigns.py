@@ -13,7 +13,7 @@ from wx_backend import notify
 from wx_backend.booking import first_come
 from wx_backend.campaigns import demo, manage
 from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset, load_rules_file
-from wx_backend.cli.common import fail
+from wx_backend.cli.common import fail, refuse_bad_lines
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii
@@ -76,11 +76,7 @@ def stores_import(campaign_id, csv_file) -> None:
     except DomainError as error:
         raise fail(error) from None
     result = manage.import_stores(db.session, campaign, csv_file.read(), rules.store_daily_cap)
-    if result.errors:
-        db.session.rollback()
-        for line in result.errors:
-            click.echo(line, err=True)
-        raise click.ClickException(f"{len(result.errors)} bad row(s); nothing imported")
+    refuse_bad_lines(result.errors, "nothing was imported")
     db.session.commit()
     current_app.extensions["directory"].forget(campaign_id)
     click.echo(f"{result.created} stores created, {result.updated} updated")

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
 from wx_backend.core.errors import DomainError
+from wx_backend.extensions import db
 
 
 def fail(error: Exception) -> click.ClickException:
     """A command's refusal, in the domain's own words when it has them."""
     message = error.message if isinstance(error, DomainError) else str(error)
     return click.ClickException(message)
+
+
+def refuse_bad_lines(errors: Sequence[str], outcome: str) -> None:
+    """An import is all or nothing: with any bad line, roll back, print each, and fail
+    saying so (``outcome``: "nothing was imported", "nothing was changed")."""
+    if not errors:
+        return
+    db.session.rollback()
+    for line in errors:
+        click.echo(line, err=True)
+    raise click.ClickException(f"{len(errors)} bad line(s); {outcome}")

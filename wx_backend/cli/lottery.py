@@ -15,7 +15,7 @@ import click
 from flask.cli import with_appcontext
 
 from wx_backend import notify
-from wx_backend.cli.common import fail
+from wx_backend.cli.common import fail, refuse_bad_lines
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii
@@ -168,11 +168,7 @@ def special_group_command(campaign_id, group, path) -> None:
         added, errors = pool.import_special_group(db.session, pii.vault, campaign_id, group,
                                                      text)
     except DomainError as error:
-        raise click.ClickException(error.message) from None
-    if errors:
-        db.session.rollback()
-        for line in errors:
-            click.echo(line, err=True)
-        raise click.ClickException(f"{len(errors)} bad line(s); nothing was imported")
+        raise fail(error) from None
+    refuse_bad_lines(errors, "nothing was imported")
     db.session.commit()
     click.echo(f"{added} members added to {group}")

@@ -351,6 +351,7 @@ class AliyunSender(SmsSender):
         wanted: dict[str, dict[str, str]] = {}
         for message in messages:
             wanted.setdefault(message.phone, {})[message.batch] = message.key
+        # The provider keeps its records by the real clock, not our (development) shifted one.
         now = datetime.now(timezone.utc)
         if since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
