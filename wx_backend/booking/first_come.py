@@ -97,7 +97,6 @@ def booking_body(booking: Booking, rules: Rules, store: StoreInfo | Store,
     }
 
 
-
 def bookings_of(session: Session, directory: Directory, resident_id: int, now: datetime,
                 booking_id: int | None = None, limit: int = 100) -> list[dict]:
     """The resident's bookings (or the one ``booking_id``), newest first, each as
@@ -213,7 +212,6 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         stock.client.set(idem, json.dumps({**body, "_fingerprint": fingerprint}),
                          ex=IDEMPOTENCY_TTL)
     return body
-
 
 
 def book_for_resident(session: Session, stock: Stock, directory: Directory, snapshot: Snapshot,

@@ -46,7 +46,6 @@ FAILURE_TTL = 7 * 24 * 3600
 RESULT_TTL = 600
 
 
-
 @dataclass(frozen=True)
 class JobKind:
     """Where a job waits and how long it may run (seconds; ``None``: RQ's default)."""

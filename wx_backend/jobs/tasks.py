@@ -62,7 +62,6 @@ def push_announcement(announcement_id: int) -> dict:
 def bookings_follow(announcement_id: int) -> dict:
     """When an announcement's rules drop pickup, the live bookings are delivered instead
     and their holders told (``postal.switch_bookings``; nothing twice)."""
-
     found = db.session.get(Announcement, announcement_id)
     if found is None or found.rules is None or "fulfilment" not in found.rules:
         return {}
@@ -80,14 +79,12 @@ def bookings_follow(announcement_id: int) -> dict:
 def link_follower(openid: str, answer_status: bool = False) -> dict:
     """Learn a follower's unionid from WeChat, link them to the resident sharing it, and
     (``answer_status``) tell them their bookings by customer-service message."""
-
     return followers.link_by_unionid(openid, answer_status)
 
 
 @task
 def send_binding_code(openid: str, resident_id: int) -> dict:
     """Text a binding code; tell the follower by customer-service message if it failed."""
-
     problem = binding.send_code(openid, int(resident_id))
     if problem is not None:
         followers.tell(openid, problem)
@@ -127,7 +124,6 @@ def sweep_notifications(moment: datetime) -> dict:
 
 def reconcile_stock(moment: datetime) -> dict:
     """Rebuild Redis from PostgreSQL when Redis lost its state; otherwise leave it be."""
-
     stock = current_app.extensions["stock"]
     if not first_come.needs_reconcile(stock.client):
         return {"skipped": "Redis holds its state"}
@@ -147,7 +143,6 @@ def prune_runs(moment: datetime) -> dict:
 
 def preload_window(window_id: int) -> dict:
     """Load a window's stock into Redis ahead of its opening."""
-
     if db.session.get(Window, window_id) is None:
         return {"skipped": "window gone"}
     loaded = first_come.ensure_loaded(db.session, current_app.extensions["stock"], window_id,
@@ -157,7 +152,6 @@ def preload_window(window_id: int) -> dict:
 
 def open_window(window_id: int) -> dict:
     """The window opens: its stock must be in Redis now (if preloading was missed)."""
-
     window = db.session.get(Window, window_id)
     if window is None:
         return {"skipped": "window gone"}
@@ -191,7 +185,6 @@ def remind_pickup(window_id: int, ends_at: str) -> dict:
 
 def expire_bookings() -> dict:
     """Expire what was not collected by the end of its pickup, and tell the holders."""
-
     expired = first_come.expire(db.session, current_app.extensions["stock"], clock.now())
     return {"expired": len(expired),
             "notified": len(notify.announce("booking_expired", expired))}
@@ -199,7 +192,6 @@ def expire_bookings() -> dict:
 
 def publish_announcement(announcement_id: int) -> dict:
     """A scheduled announcement's moment: mark it published and push it."""
-
     if not announcements.mark_published(db.session, announcement_id, clock.now()):
         db.session.rollback()
         return {"skipped": "not scheduled for now"}
@@ -211,7 +203,6 @@ def publish_announcement(announcement_id: int) -> dict:
 
 def lapse_wins() -> dict:
     """Wins not claimed by their deadline lapse; their units go to the next draw."""
-
     lapsed = pool.lapse(db.session, clock.now())
     db.session.commit()
     return {"lapsed": len(lapsed)}
@@ -219,7 +210,6 @@ def lapse_wins() -> dict:
 
 def commit_scheduled_draw(campaign_id: int) -> dict:
     """The scheduled commitment: the pool as it is, the rules' quota per draw."""
-
     now = clock.now()
     quota = rules_in_force(db.session, campaign_id, now)[1].lottery.quota_per_draw
     try:

@@ -126,7 +126,6 @@ RETURNING id
 def emit_announcement(announcement_id: int) -> list[int]:
     """Deliveries of an announcement: a template message to every follower who opted in,
     a subscribe message to every affected resident who allowed one. Safe to call twice."""
-
     session = db.session
     announcement = session.get(Announcement, announcement_id)
     if announcement is None or not announcement.push:
@@ -170,7 +169,6 @@ def confirm_recent(within: timedelta, older_than: timedelta = timedelta(0)) -> l
     ids = session.scalars(query).all()
     session.rollback()
     return emit("booking_confirmed", ids)
-
 
 
 def announce(event: str, subject_ids: Iterable[int]) -> list[int]:

@@ -46,7 +46,6 @@ WECHAT_GIVE_UP = {
 }
 
 
-
 # -- claiming and settling ----------------------------------------------------------------
 
 def _lease() -> timedelta:
@@ -286,7 +285,6 @@ def _send_wechat(channel: str, rows: Sequence, subjects: dict[tuple, Subject]) -
 
 def dispatch(ids: Sequence[int]) -> int:
     """Enqueue send jobs for these deliveries, in provider-sized chunks; answers how many."""
-
     if not ids:
         return 0
     channels = dict(db.session.execute(
@@ -305,10 +303,8 @@ def dispatch(ids: Sequence[int]) -> int:
     return count
 
 
-
 def schedule_retry(ids: Sequence[int]) -> None:
     """Enqueue a job for when the earliest of these deliveries is due again."""
-
     due = db.session.scalar(select(text("min(next_attempt_at)")).select_from(Delivery)
                             .where(Delivery.id.in_(list(ids))))
     db.session.rollback()
@@ -323,7 +319,6 @@ def nudge(client: redis.Redis, pause_ms: int = 500) -> bool:
     Answers whether this call enqueued the job. Never raises for Redis trouble: the sweep
     sends what a lost nudge would have.
     """
-
     try:
         if not client.set("wx:notify:nudge", "1", nx=True, px=pause_ms):
             return False

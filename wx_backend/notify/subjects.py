@@ -60,7 +60,6 @@ def booking_subjects(ids: Iterable[int]) -> dict[int, Subject]:
 
 def announcement_subjects(ids: Iterable[int]) -> dict[int, Subject]:
     """Parameters of the announcements' messages, keyed by announcement id."""
-
     return {a.id: Subject(params=push_params(db.session, a), phone=None, settings={})
             for a in db.session.scalars(select(Announcement)
                                         .where(Announcement.id.in_(list(ids))))}

@@ -59,7 +59,6 @@ def _end(openid: str) -> None:
     redis_store.client.delete(state_key(openid))
 
 
-
 def start(openid: str) -> str:
     """Begin a binding, unless the follower is linked already."""
     row = follower(openid)

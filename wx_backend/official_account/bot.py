@@ -75,7 +75,6 @@ def _suggestion_key(openid: str) -> str:
     return f"wx:oa:suggest:{openid}"
 
 
-
 def normalise(text: str) -> str:
     """Full-width to half-width, no surrounding blanks or trailing punctuation."""
     text = unicodedata.normalize("NFKC", text or "")[:MAX_TEXT].strip()

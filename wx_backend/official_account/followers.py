@@ -41,7 +41,6 @@ def link(row: Follower, resident_id: int, how: str) -> None:
 
 def tell(openid: str, content: str) -> bool:
     """Send a customer-service text (allowed for 48 hours after the follower wrote)."""
-
     try:
         official_account_client().message.send_text(openid, content)
     except (WeChatClientException, requests.RequestException) as error:
@@ -52,7 +51,6 @@ def tell(openid: str, content: str) -> bool:
 
 def link_by_unionid(openid: str, answer_status: bool) -> dict:
     """Ask WeChat for the follower's unionid; link them to the resident who has it."""
-
     row = db.session.get(Follower, openid)
     if row is None:
         return {"skipped": "no such follower"}

@@ -32,8 +32,6 @@ editor_auth = account_auth(Editor, sessions.EDITOR, "EditorAuth",
                            "编辑令牌，由 POST /api/v1/admin/login 获得")
 
 
-
-
 def _moment(value, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(str(value))

@@ -29,8 +29,6 @@ community_auth = account_auth(CommunityStaff, sessions.COMMUNITY, "CommunityAuth
                               "社区工作人员令牌，由 POST /api/v1/community/login 获得")
 
 
-
-
 def _id(data: dict, name: str) -> int:
     value = data.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -115,7 +115,6 @@ def store_today():
             "cancelled": counts.get("cancelled", 0)}
 
 
-
 @bp.post("/supply")
 @bp.auth_required(staff_auth)
 @bp.doc(summary="录入今日到货（排队活动）：按预约号顺序发放购买凭证",
