@@ -86,6 +86,12 @@ def get_campaign(campaign_id: int):
         "delegate_pickup": rules.delegate_pickup,
         "timezone": rules.timezone,
     }
+    if rules.allocation == "lottery":
+        draws = rules.lottery
+        body["rules"]["lottery"] = {
+            "draw_every_days": draws.draw_every_days, "claim_hours": draws.claim_hours,
+            "scheduled": draws.quota_per_draw > 0, "commit_at": draws.commit_at.strftime("%H:%M"),
+            "draw_after_minutes": draws.draw_after_minutes}
     return body
 
 

@@ -1,0 +1,1 @@
+export*from"./cmyk";export*from"./color";export*from"./gradient";

@@ -1,0 +1,1 @@
+const props={description:{type:String},icon:{type:null},image:{type:String}};export default props;

@@ -1,0 +1,143 @@
+// One tap, one booking. The tap makes an Idempotency-Key; every retry of that tap (after a
+// network error, or `busy` with its visible countdown) sends the same key, so the server
+// gives back the first answer instead of booking twice. Each refusal has its own screen.
+const { request, newKey } = require('../../utils/request')
+const { SUBSCRIBE_TEMPLATES } = require('../../config')
+const { screenFor } = require('../../utils/refusals')
+const care = require('../../utils/care')
+const format = require('../../utils/format')
+
+const NETWORK_RETRIES = 2
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// Ask for subscribe messages at the moment of booking (WeChat allows it only on a tap);
+// the resident's choice goes to the backend. Never holds the booking up.
+function askForMessages() {
+  const events = Object.keys(SUBSCRIBE_TEMPLATES)
+  wx.requestSubscribeMessage({
+    tmplIds: events.map((e) => SUBSCRIBE_TEMPLATES[e]),
+    success: (answer) => {
+      const accepted = events.filter((e) => answer[SUBSCRIBE_TEMPLATES[e]] === 'accept')
+      request({ path: '/me/subscriptions', method: 'POST', data: { accepted } }).catch(() => {})
+    },
+  })
+}
+
+Component({
+  data: {
+    state: 'loading', message: '', care: false, campaign: null, store: {}, portion: '',
+    slots: [], slot: 0, submitting: false, waiting: 0, retrying: false, refusal: null,
+  },
+  lifetimes: {
+    detached() {
+      this.gone = true
+    },
+  },
+  methods: {
+    onLoad(query = {}) {
+      this.campaignId = Number(query.campaign)
+      this.storeId = Number(query.store)
+      this.setData({ care: care.on() })
+      return this.load()
+    },
+
+    async load() {
+      this.setData({ state: 'loading', refusal: null })
+      try {
+        const [campaign, found] = await Promise.all([
+          request({ path: `/campaigns/${this.campaignId}`, auth: false }),
+          request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false }),
+        ])
+        const store = found.stores.find((s) => s.id === this.storeId)
+        if (!store) {
+          this.setData({ state: 'error', message: '这家药店不在本活动中' })
+          return
+        }
+        const portion = campaign.rules.portion
+        this.setData({
+          state: 'ready', campaign, store, slots: campaign.rules.pickup.slots,
+          portion: `${portion.item} ${portion.items}个，${format.yuan(portion.unit_price_fen)}元`,
+        })
+      } catch (error) {
+        this.setData({ state: 'error', message: error.message })
+      }
+    },
+
+    chooseSlot(event) {
+      this.setData({ slot: Number(event.detail.value) })
+    },
+
+    async book() {
+      if (this.data.submitting) return
+      askForMessages()
+      const key = newKey() // once per tap
+      this.setData({ submitting: true, refusal: null })
+      try {
+        const made = await this.attempt(key)
+        wx.redirectTo({ url: `/pages/booking/booking?id=${made.id}&new=1` })
+      } catch (error) {
+        if (error.code === 'rules_changed') await this.refreshRules()
+        this.setData({ refusal: { ...screenFor(error), code: error.code } })
+      } finally {
+        this.setData({ submitting: false, waiting: 0, retrying: false })
+      }
+    },
+
+    // The same request, with the same key, until it is answered (or refused for good).
+    async attempt(key) {
+      let networkTries = 0
+      for (;;) {
+        try {
+          return await request({
+            path: `/campaigns/${this.campaignId}/bookings`,
+            method: 'POST',
+            header: { 'Idempotency-Key': key },
+            data: { store_id: this.storeId, pickup_slot: this.data.slot, rules_version: this.data.campaign.rules_version },
+          })
+        } catch (error) {
+          if (this.gone) throw error
+          if (error.code === 'network' && networkTries < NETWORK_RETRIES) {
+            networkTries += 1
+            this.setData({ retrying: true })
+            await sleep(1000)
+          } else if (error.code === 'busy') {
+            await this.wait(Math.max(1, error.retryAfter || 1))
+          } else {
+            throw error
+          }
+        }
+      }
+    },
+
+    async wait(seconds) {
+      for (let left = seconds; left > 0 && !this.gone; left -= 1) {
+        this.setData({ waiting: left })
+        await sleep(1000)
+      }
+      this.setData({ waiting: 0 })
+    },
+
+    // After `rules_changed`: the campaign as it is now, so the next tap books under it.
+    async refreshRules() {
+      try {
+        const campaign = await request({ path: `/campaigns/${this.campaignId}`, auth: false })
+        this.setData({ campaign, slots: campaign.rules.pickup.slots })
+      } catch (error) {
+        // the refusal screen still says what happened; the next tap tries again
+      }
+    },
+
+    otherStore() {
+      wx.navigateBack()
+    },
+    myBookings() {
+      wx.redirectTo({ url: '/pages/bookings/bookings' })
+    },
+    profile() {
+      wx.navigateTo({ url: `/pages/profile/profile?campaign=${this.campaignId}` })
+    },
+    home() {
+      wx.reLaunch({ url: `/pages/index/index?campaign=${this.campaignId}` })
+    },
+  },
+})

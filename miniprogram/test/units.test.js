@@ -1,0 +1,37 @@
+// The small modules every page leans on: the server clock, times in Beijing, refusals.
+const clock = require('../utils/clock')
+const format = require('../utils/format')
+const { SCREENS, screenFor } = require('../utils/refusals')
+const { ApiError } = require('../utils/request')
+
+test('countdowns follow the server clock, not the phone', () => {
+  const server = Date.now() + 3600 * 1000 // the phone is an hour slow
+  clock.observe({ Date: new Date(server).toUTCString() })
+  const opening = new Date(server + 90 * 1000).toISOString()
+  expect(clock.until(opening)).toMatch(/^00:01:(29|30)$/)
+  expect(Math.abs(clock.offset() - 3600 * 1000)).toBeLessThan(1500)
+  clock.observe({ Date: new Date().toUTCString() })
+})
+
+test('times read in Beijing time whatever the phone zone', () => {
+  expect(format.moment('2026-03-01T01:30:00+00:00')).toBe('3月1日 09:30')
+  expect(format.span('2026-03-02T01:00:00Z', '2026-03-02T10:00:00Z')).toBe('3月2日 09:00-18:00')
+  expect(format.yuan(1000)).toBe('10')
+  expect(format.yuan(1250)).toBe('12.50')
+})
+
+test.each(['sold_out', 'store_full', 'already_booked', 'cooldown', 'window_closed',
+  'not_eligible', 'profile_incomplete', 'rules_changed'])('%s has a screen of its own', (code) => {
+  const screen = screenFor(new ApiError({ status: 409, code, message: '服务器的说明', body: { code } }))
+  expect(screen.title).toBe(SCREENS[code].title)
+  expect(screen.text.length).toBeGreaterThan(5)
+})
+
+test('window_closed says when to come back', () => {
+  const screen = screenFor(new ApiError({ status: 409, code: 'window_closed', message: '当前不在预约时段', body: { next_opening: '2026-03-02T01:30:00+00:00' } }))
+  expect(screen.text).toContain('3月2日 09:30')
+})
+
+test('an unknown refusal still shows the server message', () => {
+  expect(screenFor(new ApiError({ status: 409, code: 'something_new', message: '新的原因' })).text).toBe('新的原因')
+})

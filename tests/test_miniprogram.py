@@ -1,0 +1,185 @@
+"""The mini-program's own suite (jest + miniprogram-simulate, in miniprogram/test/), run
+against the real backend: this app on a real HTTP server with PostgreSQL, Redis, the fake
+WeChat API and the SMS outbox, as every other test here runs it.
+
+The suite runs in two parts because a draw and a committee's review happen between them,
+on the operators' side: first the compile check, the units, a resident's first booking
+from silent login to QR, the failure paths, a lottery entry and a queue registration; then,
+after the draw and the review here, the lottery claim and the queue voucher. What the pages
+showed is written to a file and checked against the rows and the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.worlds import auth, build, now
+from wx_backend.campaigns.rules import load_preset
+from wx_backend.dev import people
+from wx_backend.extensions import db
+from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
+from wx_backend.lottery import pool
+from wx_backend.models import Booking, CommunityStaff, Entry, OutboxSms, Resident, Staff
+from wx_backend.waitlist import registrations
+
+MINIPROGRAM = Path(__file__).resolve().parent.parent / "miniprogram"
+PASSWORD = "a long enough password"
+
+
+def _npm_ready() -> None:
+    """``npm ci`` from the lockfile when node_modules is missing or older than the lock."""
+    if shutil.which("npm") is None:
+        pytest.fail("npm is not installed: the mini-program's tests need Node 20 and npm")
+    lock = (MINIPROGRAM / "package-lock.json").read_bytes()
+    stamp = MINIPROGRAM / "node_modules" / ".wxb-lock"
+    want = hashlib.sha256(lock).hexdigest()
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=MINIPROGRAM,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    stamp.write_text(want)
+
+
+def _jest(files: list[str], context: Path) -> str:
+    env = {**os.environ, "WXB_E2E": str(context), "CI": "true"}
+    done = subprocess.run(["npx", "jest", "--colors=false", *files], cwd=MINIPROGRAM, env=env,
+                          capture_output=True, text=True, timeout=900)
+    (context.parent / "jest.log").write_text(done.stdout + done.stderr)
+    report = done.stdout[-6000:] + done.stderr[-12000:]
+    assert done.returncode == 0, report
+    return report
+
+
+def _person(n: int) -> dict:
+    number = 8_100 + n
+    kind, id_number = people.document(number)
+    return {"name": people.name(number), "id_number": id_number, "id_kind": kind,
+            "phone": people.phone(number)}
+
+
+@pytest.fixture
+def context(app, client, residents, live_server, tmp_path):
+    """Campaigns, accounts and residents the mini-program's tests use, as a JSON file."""
+    fcfs = build(app, "zhengzhou", caps=(100, 100, 100))
+    sold_out = build(app, "qingdao", quota=1, caps=(5, 5))
+    changing = build(app, "zhengzhou")
+    lottery = build(app, "fuzhou", open_now=False)
+    queue_rules = load_preset("shanghai")
+    queue = build(app, "shanghai", open_now=False, rules=queue_rules)
+
+    verified = {}
+    for n, who in enumerate(["mp-net", "mp-busy", "mp-full", "mp-rules", "mp-relogin",
+                             "mp-first"]):
+        person = _person(n)
+        verified[who] = {**person, "token": residents.verified(
+            who, person["id_number"], person["phone"], name=person["name"])}
+    # The one who empties the sold-out window before the resident in the test arrives.
+    first = client.post(f"/api/v1/campaigns/{sold_out.campaign_id}/bookings",
+                        json={"store_id": sold_out.store_ids[0]},
+                        headers=auth(verified["mp-first"]["token"]))
+    assert first.status_code == 201, first.json
+    # A Fuzhou entrant (a claim is sent to, or collected for, a known address) and a
+    # Shanghai household (the address and promise the per-household queue needs).
+    for who, n, extra in (("mp-lottery", 19, {"address": "福州市鼓楼区五四路100号3栋2单元201"}),
+                          ("mp-queue", 20, {"address": "上海市浦东新区花木路101弄3号1201室",
+                                            "promise": True})):
+        person = _person(n)
+        token = residents.login(who)
+        answer = residents.put_profile(
+            token, name=person["name"], id_number=person["id_number"], phone=person["phone"],
+            sms_code=residents.code_for(token, person["phone"]), **extra)
+        assert answer.status_code == 200, answer.json
+
+    with app.app_context():
+        create_editor(db.session, "mp.editor", PASSWORD)
+        create_community_staff(db.session, "mp.huamu", PASSWORD, "浦东新区")
+        create_staff(db.session, "mp.pharmacist", PASSWORD, queue.store_ids[0])
+        db.session.commit()
+    editor = client.post("/api/v1/admin/login",
+                         json={"username": "mp.editor", "password": PASSWORD}).json["token"]
+    path = tmp_path / "context.json"
+    path.write_text(json.dumps({
+        "base_url": live_server,
+        "results": str(tmp_path / "results"),
+        "fcfs": {"campaign_id": fcfs.campaign_id, "store_ids": fcfs.store_ids},
+        "sold_out": {"campaign_id": sold_out.campaign_id, "store_id": sold_out.store_ids[0]},
+        "changing": {"campaign_id": changing.campaign_id, "store_id": changing.store_ids[0]},
+        "lottery": {"campaign_id": lottery.campaign_id},
+        "queue": {"campaign_id": queue.campaign_id, "store_id": queue.store_ids[0]},
+        "editor_token": editor,
+        "newcomer": {**_person(30), "address": "郑州市金水区花园路12号院3号楼2单元501"},
+        "verified": {who: {k: v for k, v in p.items() if k != "token"}
+                     for who, p in verified.items()},
+    }, ensure_ascii=False))
+    (tmp_path / "results").mkdir()
+    return path
+
+
+def _results(context: Path) -> dict:
+    folder = Path(json.loads(context.read_text())["results"])
+    return {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+
+
+def test_the_mini_program_against_the_real_backend(app, context):
+    _npm_ready()
+    _jest(["test/compile.test.js", "test/units.test.js", "test/booking.test.js",
+           "test/failures.test.js", "test/enter.test.js"], context)
+    shown = _results(context)
+    settings = json.loads(context.read_text())
+
+    with app.app_context():
+        # The first booking: what the pages showed is what the database holds.
+        booked = shown["booking"]
+        row = db.session.get(Booking, booked["id"])
+        assert (row.reservation_no, row.pickup_code) == (booked["reservation_no"],
+                                                         booked["pickup_code"])
+        holder = db.session.get(Resident, row.resident_id)
+        assert holder.phone == settings["newcomer"]["phone"]
+        sent = db.session.scalars(select(OutboxSms).where(
+            OutboxSms.template == "verification_code")).all()
+        assert any(booked["sms_code"] in sms.text for sms in sent)
+        # A network error and a `busy` retried with the same key: one booking each.
+        for who, key in (("mp-net", "network"), ("mp-busy", "busy"), ("mp-rules", "rules"),
+                         ("mp-relogin", "relogin")):
+            booking_id = shown["failures"][key]["id"]
+            mine = db.session.get(Booking, booking_id)
+            count = db.session.scalar(select(db.func.count()).select_from(Booking).where(
+                Booking.resident_id == mine.resident_id))
+            assert count == 1, who
+        full = settings["sold_out"]["campaign_id"]
+        assert db.session.scalar(select(db.func.count()).select_from(Booking).where(
+            Booking.campaign_id == full)) == 1
+
+        # The operators' side between the two parts: a draw, a review and the day's supply.
+        entered = shown["enter"]
+        lottery_entry = db.session.get(Entry, entered["lottery"]["id"])
+        assert lottery_entry.reservation_no == entered["lottery"]["reservation_no"]
+        made = pool.commit_draw(db.session, settings["lottery"]["campaign_id"], 1, now())
+        pool.run_draw(db.session, made.id, "20260301", now())
+        queued = db.session.get(Entry, entered["queue"]["id"])
+        assert queued.status == "pending"
+        staff = db.session.scalars(select(CommunityStaff)).one()
+        registrations.review(db.session, staff, queued.id, True, None, now())
+        pharmacist = db.session.scalars(select(Staff).where(Staff.username == "mp.pharmacist")).one()
+        registrations.release(db.session, pharmacist, 1, now())
+        db.session.commit()
+
+    _jest(["test/claim.test.js"], context)
+    shown = _results(context)
+    with app.app_context():
+        claimed = db.session.get(Entry, shown["claim"]["lottery"]["id"])
+        assert claimed.status == "claimed" and claimed.fulfilment == shown["claim"]["lottery"]["fulfilment"]
+        voucher = db.session.get(Entry, shown["claim"]["queue"]["id"])
+        assert voucher.status == "released"
+        assert voucher.voucher_code == shown["claim"]["queue"]["voucher_code"]
+        assert voucher.claim_deadline > now() + timedelta(hours=1)
