@@ -170,7 +170,8 @@ def test_the_mini_program_against_the_real_backend(app, context):
         assert queued.status == "pending"
         staff = db.session.scalars(select(CommunityStaff)).one()
         registrations.review(db.session, staff, queued.id, True, None, now())
-        pharmacist = db.session.scalars(select(Staff).where(Staff.username == "mp.pharmacist")).one()
+        pharmacist = db.session.scalars(select(Staff)
+                                        .where(Staff.username == "mp.pharmacist")).one()
         registrations.release(db.session, pharmacist, 1, now())
         db.session.commit()
 
@@ -178,7 +179,8 @@ def test_the_mini_program_against_the_real_backend(app, context):
     shown = _results(context)
     with app.app_context():
         claimed = db.session.get(Entry, shown["claim"]["lottery"]["id"])
-        assert claimed.status == "claimed" and claimed.fulfilment == shown["claim"]["lottery"]["fulfilment"]
+        assert claimed.status == "claimed"
+        assert claimed.fulfilment == shown["claim"]["lottery"]["fulfilment"]
         voucher = db.session.get(Entry, shown["claim"]["queue"]["id"])
         assert voucher.status == "released"
         assert voucher.voucher_code == shown["claim"]["queue"]["voucher_code"]
