@@ -32,6 +32,8 @@ from wx_backend.models import Booking, CommunityStaff, Entry, OutboxSms, Residen
 from wx_backend.waitlist import registrations
 
 MINIPROGRAM = Path(__file__).resolve().parent.parent / "miniprogram"
+SCREENS = MINIPROGRAM / "test-output" / "screens"
+CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long enough password"
 
 
@@ -58,6 +60,27 @@ def _jest(files: list[str], context: Path) -> str:
     report = done.stdout[-6000:] + done.stderr[-12000:]
     assert done.returncode == 0, report
     return report
+
+
+def _screenshots() -> list[Path]:
+    """PNGs of the pages the suite saved, in Debian's Chromium at a phone's 750 rpx width
+    (2x a 375-point screen), for people to look at; none may be wider than the screen."""
+    from playwright.sync_api import sync_playwright
+
+    made, too_wide = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page(viewport={"width": 750, "height": 1334})
+        for html in sorted(SCREENS.glob("*.html")):
+            page.goto(html.as_uri())
+            if page.evaluate("document.documentElement.scrollWidth") > 750:
+                too_wide.append(html.stem)
+            png = html.with_suffix(".png")
+            page.screenshot(path=str(png), full_page=True)
+            made.append(png)
+        browser.close()
+    assert too_wide == [], f"wider than the phone's screen: {too_wide}"
+    return made
 
 
 def _person(n: int) -> dict:
@@ -132,6 +155,7 @@ def _results(context: Path) -> dict:
 
 def test_the_mini_program_against_the_real_backend(app, context):
     _npm_ready()
+    shutil.rmtree(SCREENS, ignore_errors=True)
     _jest(["test/compile.test.js", "test/units.test.js", "test/booking.test.js",
            "test/failures.test.js", "test/enter.test.js"], context)
     shown = _results(context)
@@ -185,3 +209,7 @@ def test_the_mini_program_against_the_real_backend(app, context):
         assert voucher.status == "released"
         assert voucher.voucher_code == shown["claim"]["queue"]["voucher_code"]
         assert voucher.claim_deadline > now() + timedelta(hours=1)
+
+    shots = _screenshots()
+    assert {p.stem for p in shots} >= {"index", "index-care", "profile-errors", "booking",
+                                       "book-sold-out", "lottery-won", "queue-voucher"}

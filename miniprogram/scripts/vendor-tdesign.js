@@ -9,7 +9,7 @@ const fs = require('fs')
 const path = require('path')
 
 const USED = ['button', 'input', 'cell', 'cell-group', 'tag', 'loading', 'empty', 'radio',
-  'radio-group', 'checkbox', 'notice-bar', 'divider']
+  'radio-group']
 const DIST = path.join(__dirname, '..', 'node_modules', 'tdesign-miniprogram', 'miniprogram_dist')
 const TARGET = path.join(__dirname, '..', 'miniprogram_npm')
 const NPM_DEPS = ['tslib']

@@ -60,6 +60,15 @@ function text(comp) {
 function save(comp, name, { care = false } = {}) {
   fs.mkdirSync(SCREENS, { recursive: true })
   const styles = [...document.querySelectorAll('style')].map((s) => s.textContent).join('\n')
+  const page = comp.dom.cloneNode(true)
+  // The QR images are files downloaded with the resident's token (the page's `qr`); the
+  // simulator keeps an <image>'s src off the DOM, so the saved page gets it back.
+  const qr = comp.instance.data.qr
+  for (const image of qr ? page.querySelectorAll('wx-image[class*="qr"]') : []) {
+    const shown = document.createElement('img')
+    shown.setAttribute('src', `file://${qr}`)
+    image.appendChild(shown)
+  }
   const html = `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=750">
 <style>
@@ -70,11 +79,16 @@ function save(comp, name, { care = false } = {}) {
   wx-image img { width: 100%; height: 100%; object-fit: contain; }
   wx-button { display: block; }
   wx-input input { border: none; outline: none; font: inherit; background: transparent; width: 100%; }
+  wx-input { display: block; min-height: 1.5em; }
+  wx-input::before { content: attr(value); }
+  wx-input:not([value])::before, wx-input[value=""]::before { content: attr(placeholder); color: #a6adb4; }
+  wx-checkbox { display: inline-block; width: 40px; height: 40px; border: 2px solid #8b949e; border-radius: 8px; margin-right: 16px; flex: none; }
+  wx-checkbox[checked="true"] { background: #0052d9; border-color: #0052d9; }
   wx-switch { display: inline-block; width: 100px; height: 60px; border-radius: 30px; background: #0052d9; }
   wx-switch[checked="false"], wx-switch:not([checked]) { background: #dcdcdc; }
 </style>
 <style>${styles}</style></head>
-<body class="${care ? 'care' : ''}">${comp.dom.outerHTML}</body></html>`
+<body class="${care ? 'care' : ''}">${page.outerHTML}</body></html>`
   fs.writeFileSync(path.join(SCREENS, `${name}.html`), html)
 }
 

@@ -35,3 +35,17 @@ test('window_closed says when to come back', () => {
 test('an unknown refusal still shows the server message', () => {
   expect(screenFor(new ApiError({ status: 409, code: 'something_new', message: '新的原因' })).text).toBe('新的原因')
 })
+
+test('a new version waiting asks the resident to restart into it', async () => {
+  let app = null
+  global.App = (definition) => { app = definition }
+  wxRuntime.reset()
+  wx.setStorageSync('wxb:base_url', 'http://127.0.0.1:9') // nothing listens: login fails quietly
+  jest.isolateModules(() => require('../app'))
+  app.onLaunch()
+  expect(typeof wxRuntime.updateReady).toBe('function')
+  wxRuntime.updateReady()
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(wxRuntime.modals[0].confirmText).toBe('同意更新')
+  expect(wxRuntime.applied).toBe(true)
+})

@@ -40,7 +40,7 @@ Component({
         }
         this.setData({
           campaigns,
-          profileNote: profile.profile_complete ? `已登记 ${profile.name}` : '未登记，预约前需完成',
+          profileNote: profile.profile_complete ? `已登记 ${profile.name}` : '未登记，去登记',
         })
         await this.show(campaigns.find((c) => c.id === this.wanted) || campaigns[0])
         this.setData({ state: 'ready' })

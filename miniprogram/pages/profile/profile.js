@@ -63,7 +63,7 @@ Component({
     },
 
     promise(event) {
-      this.setData({ 'form.promise': event.detail.checked, 'errors.promise': '' })
+      this.setData({ 'form.promise': (event.detail.value || []).includes('promise'), 'errors.promise': '' })
     },
 
     async sendCode() {

@@ -36,7 +36,7 @@ Component({
         this.stores = found.stores.map((s) => ({
           ...s,
           distanceText: distanceText(s.distance_m),
-          leftText: s.left === null ? '' : s.left > 0 ? `剩 ${s.left} 份` : '已约满',
+          leftText: `${s.left === null ? '' : s.left > 0 ? `剩 ${s.left} 份` : '已约满'} ›`,
         }))
         this.setData({ located: !!where, state: 'ready' })
         this.render()
