@@ -4,7 +4,7 @@
 const { request, newKey } = require('../../utils/request')
 const { SUBSCRIBE_TEMPLATES } = require('../../config')
 const { screenFor } = require('../../utils/refusals')
-const care = require('../../utils/care')
+const page = require('../../behaviors/page')
 const format = require('../../utils/format')
 
 const NETWORK_RETRIES = 2
@@ -24,8 +24,9 @@ function askForMessages() {
 }
 
 Component({
+  behaviors: [page],
   data: {
-    state: 'loading', message: '', care: false, campaign: null, store: {}, portion: '',
+    campaign: null, store: {}, portion: '',
     slots: [], slot: 0, submitting: false, waiting: 0, retrying: false, refusal: null,
   },
   lifetimes: {
@@ -34,33 +35,20 @@ Component({
     },
   },
   methods: {
-    onLoad(query = {}) {
-      this.campaignId = Number(query.campaign)
+    async fetch(query) {
       this.storeId = Number(query.store)
-      this.setData({ care: care.on() })
-      return this.load()
-    },
-
-    async load() {
-      this.setData({ state: 'loading', refusal: null })
-      try {
-        const [campaign, found] = await Promise.all([
-          request({ path: `/campaigns/${this.campaignId}`, auth: false }),
-          request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false }),
-        ])
-        const store = found.stores.find((s) => s.id === this.storeId)
-        if (!store) {
-          this.setData({ state: 'error', message: '这家药店不在本活动中' })
-          return
-        }
-        const portion = campaign.rules.portion
-        this.setData({
-          state: 'ready', campaign, store, slots: campaign.rules.pickup.slots,
-          portion: `${portion.item} ${portion.items}个，${format.yuan(portion.unit_price_fen)}元`,
-        })
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
-      }
+      this.setData({ refusal: null })
+      const [campaign, found] = await Promise.all([
+        request({ path: `/campaigns/${this.campaignId}`, auth: false }),
+        request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false }),
+      ])
+      const store = found.stores.find((s) => s.id === this.storeId)
+      if (!store) throw new Error('这家药店不在本活动中')
+      const portion = campaign.rules.portion
+      this.setData({
+        campaign, store, slots: campaign.rules.pickup.slots,
+        portion: `${portion.item} ${portion.items}个，${format.yuan(portion.unit_price_fen)}元`,
+      })
     },
 
     chooseSlot(event) {

@@ -2,35 +2,26 @@
 // <image> cannot send it), the store with a map link, the pickup time; cancel with a
 // confirmation.
 const { request, download } = require('../../utils/request')
-const care = require('../../utils/care')
+const page = require('../../behaviors/page')
 const format = require('../../utils/format')
 const status = require('../../utils/status')
 
 Component({
+  behaviors: [page],
   data: {
-    state: 'loading', message: '', care: false, booking: null, pickupText: '', qr: '',
+    booking: null, pickupText: '', qr: '',
     qrMessage: '', fresh: false, cancelling: false,
   },
   methods: {
-    onLoad(query = {}) {
+    async fetch(query) {
       this.bookingId = Number(query.id)
-      this.setData({ care: care.on(), fresh: query.new === '1' })
-      return this.load()
-    },
-
-    async load() {
-      this.setData({ state: 'loading' })
-      try {
-        const booking = await request({ path: `/bookings/${this.bookingId}` })
-        this.setData({
-          state: 'ready',
-          booking: { ...booking, ...status.describe(booking.status) },
-          pickupText: format.span(booking.pickup.starts_at, booking.pickup.ends_at),
-        })
-        if (booking.status === 'confirmed') await this.loadQr()
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
-      }
+      this.setData({ fresh: query.new === '1' })
+      const booking = await request({ path: `/bookings/${this.bookingId}` })
+      this.setData({
+        booking: { ...booking, ...status.describe(booking.status) },
+        pickupText: format.span(booking.pickup.starts_at, booking.pickup.ends_at),
+      })
+      if (booking.status === 'confirmed') await this.loadQr()
     },
 
     async loadQr() {

@@ -2,12 +2,14 @@
 // is left, a countdown (by the server's clock) to the next opening, and announcements.
 const { request } = require('../../utils/request')
 const clock = require('../../utils/clock')
+const page = require('../../behaviors/page')
 const care = require('../../utils/care')
 const format = require('../../utils/format')
 
 Component({
+  behaviors: [page],
   data: {
-    state: 'loading', message: '', care: false, campaigns: [], campaign: null,
+    campaigns: [], campaign: null,
     announcements: [], windowText: '', windowLeft: null, nextText: '', countdown: '',
     profileNote: '',
   },
@@ -17,36 +19,18 @@ Component({
     },
   },
   methods: {
-    onLoad(query = {}) {
-      this.wanted = Number(query.campaign) || null
-      this.setData({ care: care.on() })
-      return this.load()
-    },
-
-    onShow() {
-      this.setData({ care: care.on() })
-    },
-
-    async load() {
-      this.setData({ state: 'loading' })
-      try {
-        const [{ campaigns }, profile] = await Promise.all([
-          request({ path: '/campaigns', auth: false }),
-          request({ path: '/me/profile' }),
-        ])
-        if (!campaigns.length) {
-          this.setData({ state: 'empty', message: '目前没有进行中的活动' })
-          return
-        }
-        this.setData({
-          campaigns,
-          profileNote: profile.profile_complete ? `已登记 ${profile.name}` : '未登记，去登记',
-        })
-        await this.show(campaigns.find((c) => c.id === this.wanted) || campaigns[0])
-        this.setData({ state: 'ready' })
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
-      }
+    async fetch() {
+      const [{ campaigns }, profile] = await Promise.all([
+        request({ path: '/campaigns', auth: false }),
+        request({ path: '/me/profile' }),
+      ])
+      if (!campaigns.length) return { empty: '目前没有进行中的活动' }
+      this.setData({
+        campaigns,
+        profileNote: profile.profile_complete ? `已登记 ${profile.name}` : '未登记，去登记',
+      })
+      await this.show(campaigns.find((c) => c.id === this.campaignId) || campaigns[0])
+      return {}
     },
 
     async show(campaign) {
@@ -88,6 +72,7 @@ Component({
       care.set(event.detail.value)
       this.setData({ care: care.on() })
     },
+
 
     goBook() {
       wx.navigateTo({ url: `/pages/stores/stores?campaign=${this.data.campaign.id}` })

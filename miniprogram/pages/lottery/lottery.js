@@ -2,47 +2,36 @@
 // claim with its delivery choice before the deadline, and the public draw page.
 const { request } = require('../../utils/request')
 const { baseUrl } = require('../../config')
-const care = require('../../utils/care')
+const page = require('../../behaviors/page')
 const entries = require('../../utils/entries')
 
 Component({
+  behaviors: [page],
   data: {
-    state: 'loading', message: '', care: false, campaign: null, entry: null, drawText: '',
+    campaign: null, entry: null, drawText: '',
     drawLink: '', fulfilments: [], fulfilment: '', points: [], pointId: null, busy: false,
     refusal: '', claimError: '',
   },
   methods: {
-    onLoad(query = {}) {
-      this.campaignId = Number(query.campaign)
-      this.setData({ care: care.on() })
-      return this.load()
-    },
-
-    async load() {
-      this.setData({ state: 'loading' })
-      try {
-        const [campaign, mine] = await Promise.all([
-          request({ path: `/campaigns/${this.campaignId}`, auth: false }),
-          request({ path: '/me/entries' }),
-        ])
-        const draws = campaign.rules.lottery || {}
-        const fulfilments = campaign.rules.fulfilment.map((value) => ({ value, label: entries.FULFILMENT[value] || value }))
-        this.setData({
-          campaign,
-          fulfilments,
-          fulfilment: this.data.fulfilment || fulfilments[0].value,
-          drawText: draws.scheduled
-            ? `每${draws.draw_every_days}天 ${draws.commit_at} 封存名单，${draws.draw_after_minutes}分钟后公开摇号`
-            : draws.draw_every_days ? `每${draws.draw_every_days}天摇号一次` : '',
-        })
-        this.show(mine.entries.find((e) => e.campaign_id === this.campaignId && e.status !== 'withdrawn'))
-        if (campaign.rules.fulfilment.includes('collection_point')) {
-          const found = await request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false })
-          this.setData({ points: found.stores, pointId: this.data.pointId || (found.stores[0] && found.stores[0].id) })
-        }
-        this.setData({ state: 'ready' })
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
+    async fetch() {
+      const [campaign, mine] = await Promise.all([
+        request({ path: `/campaigns/${this.campaignId}`, auth: false }),
+        request({ path: '/me/entries' }),
+      ])
+      const draws = campaign.rules.lottery || {}
+      const fulfilments = campaign.rules.fulfilment.map((value) => ({ value, label: entries.FULFILMENT[value] || value }))
+      this.setData({
+        campaign,
+        fulfilments,
+        fulfilment: this.data.fulfilment || fulfilments[0].value,
+        drawText: draws.scheduled
+          ? `每${draws.draw_every_days}天 ${draws.commit_at} 封存名单，${draws.draw_after_minutes}分钟后公开摇号`
+          : draws.draw_every_days ? `每${draws.draw_every_days}天摇号一次` : '',
+      })
+      this.show(mine.entries.find((e) => e.campaign_id === this.campaignId && e.status !== 'withdrawn'))
+      if (campaign.rules.fulfilment.includes('collection_point')) {
+        const found = await request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false })
+        this.setData({ points: found.stores, pointId: this.data.pointId || (found.stores[0] && found.stores[0].id) })
       }
     },
 

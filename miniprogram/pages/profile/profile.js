@@ -2,7 +2,7 @@
 // and the address and household promise when the campaign needs them. Each field's error
 // is shown beside it, from the server's `error.fields`.
 const { request } = require('../../utils/request')
-const care = require('../../utils/care')
+const page = require('../../behaviors/page')
 
 const KINDS = [
   { value: 'resident_id', label: '居民身份证', hint: '18位身份证号' },
@@ -11,8 +11,9 @@ const KINDS = [
 ]
 
 Component({
+  behaviors: [page],
   data: {
-    state: 'loading', message: '', care: false, done: false, profile: {},
+    done: false, profile: {},
     kinds: KINDS, kindHint: KINDS[0].hint,
     form: { name: '', id_kind: 'resident_id', id_number: '', phone: '', sms_code: '', address: '', promise: false },
     errors: {}, formError: '', resendIn: 0, sending: false, saving: false,
@@ -24,28 +25,17 @@ Component({
     },
   },
   methods: {
-    onLoad(query = {}) {
-      this.campaignId = Number(query.campaign) || null
-      this.setData({ care: care.on() })
-      return this.load()
-    },
-
-    async load() {
-      this.setData({ state: 'loading' })
-      try {
-        const profile = await request({ path: '/me/profile' })
-        let needsAddress = false
-        let perHousehold = false
-        if (this.campaignId) {
-          const campaign = await request({ path: `/campaigns/${this.campaignId}`, auth: false })
-          perHousehold = campaign.rules.limit.per === 'household'
-          needsAddress = perHousehold || campaign.rules.fulfilment.some((f) => f !== 'pickup')
-        }
-        const missing = (needsAddress && !profile.address) || (perHousehold && !profile.promised_at)
-        this.setData({ state: 'ready', profile, done: profile.profile_complete && !missing, needsAddress, perHousehold })
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
+    async fetch() {
+      const profile = await request({ path: '/me/profile' })
+      let needsAddress = false
+      let perHousehold = false
+      if (this.campaignId) {
+        const campaign = await request({ path: `/campaigns/${this.campaignId}`, auth: false })
+        perHousehold = campaign.rules.limit.per === 'household'
+        needsAddress = perHousehold || campaign.rules.fulfilment.some((f) => f !== 'pickup')
       }
+      const missing = (needsAddress && !profile.address) || (perHousehold && !profile.promised_at)
+      this.setData({ profile, done: profile.profile_complete && !missing, needsAddress, perHousehold })
     },
 
     edit() {

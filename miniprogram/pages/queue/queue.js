@@ -1,32 +1,21 @@
 // A queue campaign (Shanghai): a household registers for a pharmacy; the committee's review
 // (and the reason for a refusal); the voucher with its QR and expiry once supply arrives.
 const { request, download } = require('../../utils/request')
-const care = require('../../utils/care')
+const page = require('../../behaviors/page')
 const entries = require('../../utils/entries')
 
 Component({
-  data: { state: 'loading', message: '', care: false, campaign: null, entry: null, stores: [], storeId: null, busy: false, refusal: '', qr: '' },
+  behaviors: [page],
+  data: { campaign: null, entry: null, stores: [], storeId: null, busy: false, refusal: '', qr: '' },
   methods: {
-    onLoad(query = {}) {
-      this.campaignId = Number(query.campaign)
-      this.setData({ care: care.on() })
-      return this.load()
-    },
-
-    async load() {
-      this.setData({ state: 'loading' })
-      try {
-        const [campaign, mine, found] = await Promise.all([
-          request({ path: `/campaigns/${this.campaignId}`, auth: false }),
-          request({ path: '/me/entries' }),
-          request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false }),
-        ])
-        this.setData({ campaign, stores: found.stores, storeId: this.data.storeId || (found.stores[0] && found.stores[0].id) })
-        await this.show(mine.entries.find((e) => e.campaign_id === this.campaignId && e.status !== 'withdrawn'))
-        this.setData({ state: 'ready' })
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
-      }
+    async fetch() {
+      const [campaign, mine, found] = await Promise.all([
+        request({ path: `/campaigns/${this.campaignId}`, auth: false }),
+        request({ path: '/me/entries' }),
+        request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false }),
+      ])
+      this.setData({ campaign, stores: found.stores, storeId: this.data.storeId || (found.stores[0] && found.stores[0].id) })
+      await this.show(mine.entries.find((e) => e.campaign_id === this.campaignId && e.status !== 'withdrawn'))
     },
 
     async show(entry) {

@@ -1,7 +1,7 @@
 // Stores nearest first from wx.getLocation; if the resident declines, the list by district
 // with a search box. Each store shows what is left in the current window.
 const { request } = require('../../utils/request')
-const care = require('../../utils/care')
+const page = require('../../behaviors/page')
 
 function locate() {
   return new Promise((resolve) => {
@@ -19,30 +19,20 @@ function distanceText(metres) {
 }
 
 Component({
-  data: { state: 'loading', message: '', care: false, located: false, query: '', groups: [] },
+  behaviors: [page],
+  data: { located: false, query: '', groups: [] },
   methods: {
-    onLoad(query = {}) {
-      this.campaignId = Number(query.campaign)
-      this.setData({ care: care.on() })
-      return this.load()
-    },
-
-    async load() {
-      this.setData({ state: 'loading' })
-      try {
-        const where = await locate()
-        const params = where ? `lat=${where.lat}&lng=${where.lng}&limit=50` : 'limit=200'
-        const found = await request({ path: `/campaigns/${this.campaignId}/stores?${params}`, auth: false })
-        this.stores = found.stores.map((s) => ({
-          ...s,
-          distanceText: distanceText(s.distance_m),
-          leftText: `${s.left === null ? '' : s.left > 0 ? `剩 ${s.left} 份` : '已约满'} ›`,
-        }))
-        this.setData({ located: !!where, state: 'ready' })
-        this.render()
-      } catch (error) {
-        this.setData({ state: 'error', message: error.message })
-      }
+    async fetch() {
+      const where = await locate()
+      const params = where ? `lat=${where.lat}&lng=${where.lng}&limit=50` : 'limit=200'
+      const found = await request({ path: `/campaigns/${this.campaignId}/stores?${params}`, auth: false })
+      this.stores = found.stores.map((s) => ({
+        ...s,
+        distanceText: distanceText(s.distance_m),
+        leftText: `${s.left === null ? '' : s.left > 0 ? `剩 ${s.left} 份` : '已约满'} ›`,
+      }))
+      this.setData({ located: !!where })
+      this.render()
     },
 
     render() {
