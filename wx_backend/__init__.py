@@ -12,7 +12,6 @@ import os
 from collections.abc import Mapping
 
 from apiflask import APIFlask
-from flask.sessions import SessionInterface
 
 from wx_backend import (
     dev,
@@ -34,9 +33,9 @@ from wx_backend.config import (
 )
 from wx_backend.core import clock, embedded, wechat
 from wx_backend.dev.fakes import wechat_api
-from wx_backend.extensions import db, migrate, pii, redis_store
+from wx_backend.extensions import csrf, db, migrate, pii, redis_store
 from wx_backend.miniprogram_api.schemas import ERROR_SPEC
-from wx_backend.web import admin, community, public, staff
+from wx_backend.web import admin, community, console, public, staff
 from wx_backend.web.errors import document_error_answers, register_error_handlers
 
 __all__ = ["ConfigError", "create_app"]
@@ -58,8 +57,8 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     )
     app.config.update(settings)
     app.json.ensure_ascii = False
-    # Logins are bearer tokens; Flask's cookie session would only cost a signer per request.
-    app.session_interface = NoCookieSessions()
+    # The API's logins are bearer tokens; only the console (/console) has a cookie session.
+    app.session_interface = console.ConsoleSessions()
     describe_errors(app)
     configure_logging(app)
     configure_clock(app)
@@ -70,16 +69,6 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     register_commands(app)
     install_sold_out_shortcut(app)
     return app
-
-
-class NoCookieSessions(SessionInterface):
-    """Flask's cookie session turned off: every request gets Flask's null session."""
-
-    def open_session(self, app, request):
-        return None
-
-    def save_session(self, app, session, response):
-        return None
 
 
 def _instance_path(settings: Mapping) -> str | None:
@@ -149,6 +138,7 @@ def register_extensions(app: APIFlask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     redis_store.init_app(app)
+    csrf.init_app(app)
     app.extensions["stock"] = Stock(app.extensions["redis"])
     app.extensions["directory"] = Directory(app.extensions["redis"])
     sms.init_app(app)
@@ -163,6 +153,7 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(official_account.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(public.bp)
+    app.register_blueprint(console.bp)
     if app.config["DEV_TOOLS"]:
         app.register_blueprint(dev.bp)
 

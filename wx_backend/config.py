@@ -47,6 +47,15 @@ def _flag(value: str | None, default: bool) -> bool:
     raise ConfigError(f"expected a boolean (1/0, true/false), got {value!r}")
 
 
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"{name} must be 1/true/yes or 0/false/no, got {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
@@ -151,6 +160,17 @@ class Config:
         self.DRAW_BEACON_URL = get("DRAW_BEACON_URL") or "https://api.drand.sh/"
 
         self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
+        # The console's cookie session (web.console): only under /console, not readable by
+        # scripts, not sent by other sites' forms, https-only in production unless told.
+        self.SESSION_COOKIE_NAME = "wxb_console"
+        self.SESSION_COOKIE_PATH = "/console"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool(env, "CONSOLE_COOKIE_SECURE", not dev)
+        self.PERMANENT_SESSION_LIFETIME = _int(env, "CONSOLE_SESSION_SECONDS", 12 * 3600)
+        # CSRF tokens are checked by the console on its own forms, not on the token API.
+        self.WTF_CSRF_CHECK_DEFAULT = False
+        self.WTF_CSRF_TIME_LIMIT = self.PERMANENT_SESSION_LIFETIME
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.LOG_LEVEL = (get("LOG_LEVEL") or "INFO").upper()
 

@@ -9,6 +9,7 @@ import redis
 from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from wx_backend.config import ConfigError
@@ -58,3 +59,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 redis_store = RedisExtension()
 pii = PiiExtension()
+# CSRF tokens for the console's forms; checked by the console itself, not on the token API.
+csrf = CSRFProtect()

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import qrcode
 from itsdangerous import BadSignature, URLSafeSerializer
 from qrcode.image.pure import PyPNGImage
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from wx_backend.models import Booking, Resident, Staff
+from wx_backend.models import Booking, Resident, Staff, Store
 
 _SALT = "pickup-qr"
 
@@ -107,3 +107,18 @@ def redeem(session: Session, secret: str, staff: Staff, *, pickup_code: str | No
         raise Conflict("already_collected", "该预约已取货，不能重复取货")
     session.refresh(booking)
     return booking
+
+
+def store_day(session: Session, staff: Staff, day: date) -> dict:
+    """The staff member's store on ``day``: booked, collected, waiting, cancelled."""
+    store = session.get(Store, staff.store_id)
+    counts = dict(session.execute(
+        select(Booking.status, func.count()).where(Booking.store_id == store.id,
+                                                  Booking.pickup_date == day)
+        .group_by(Booking.status)).all())
+    return {"store": {"id": store.id, "name": store.name, "daily_cap": store.daily_cap},
+            "pickup_date": day.isoformat(),
+            "booked": sum(counts.get(s, 0) for s in ("confirmed", "collected", "expired")),
+            "collected": counts.get("collected", 0),
+            "waiting": counts.get("confirmed", 0),
+            "cancelled": counts.get("cancelled", 0)}

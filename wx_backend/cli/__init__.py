@@ -3,7 +3,7 @@ command group, each attached to the app here so that ``app.cli`` (and tests) fin
 
 from flask import Flask
 
-from wx_backend.cli.accounts import community_cli, editor_cli, staff_cli
+from wx_backend.cli.accounts import community_cli, editor_cli, operator_cli, staff_cli
 from wx_backend.cli.campaigns import (
     bookings_cli,
     campaign_cli,
@@ -20,7 +20,7 @@ from wx_backend.cli.pii import pii_rotate
 
 COMMANDS = (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli, staff_cli,
             bookings_cli, worker_command, jobs_cli, editor_cli, official_account_cli,
-            lottery_cli, delivery_cli, community_cli, households_cli)
+            lottery_cli, delivery_cli, community_cli, households_cli, operator_cli)
 
 
 def register_commands(app: Flask) -> None:

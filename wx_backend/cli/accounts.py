@@ -1,5 +1,5 @@
-"""``wx-backend staff|editor|community create``: the accounts of the people who serve
-residents."""
+"""``wx-backend staff|editor|community|operator create``: accounts of the people who
+serve residents."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from flask.cli import AppGroup
 from wx_backend.cli.common import fail
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db
-from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
+from wx_backend.identity.accounts import (
+    create_community_staff,
+    create_editor,
+    create_operator,
+    create_staff,
+)
 
 staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
 editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
 community_cli = AppGroup("community", help="Community staff accounts (assisted registration).")
+operator_cli = AppGroup("operator", help="Operator accounts (campaigns, stores, draws, jobs).")
 
 
 @staff_cli.command("create")
@@ -45,6 +51,15 @@ def community_create(username, district, password) -> None:
     """Create a community staff account for a district."""
     _create_account(lambda session, pw: create_community_staff(session, username, pw, district),
                     password, f"community staff account {username} for {district}")
+
+
+@operator_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", help="Omit to generate one (printed once).")
+def operator_create(username, password) -> None:
+    """Create an operator account (signs in to the console at /console)."""
+    _create_account(lambda session, pw: create_operator(session, username, pw), password,
+                    f"operator account {username}")
 
 
 def _create_account(make, password: str | None, what: str) -> None:

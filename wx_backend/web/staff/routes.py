@@ -6,7 +6,6 @@ from apiflask import APIBlueprint, Schema
 from apiflask.fields import Nested, String
 from apiflask.validators import Length, Regexp
 from flask import current_app, request
-from sqlalchemy import func, select
 
 from wx_backend import notify
 from wx_backend.booking import pickup
@@ -16,7 +15,7 @@ from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity import residents, sessions
 from wx_backend.identity.accounts import authenticate_staff
-from wx_backend.models import Booking, Resident, Staff, Store
+from wx_backend.models import Resident, Staff, Store
 from wx_backend.waitlist import registrations
 from wx_backend.web.auth import account_auth
 
@@ -102,17 +101,7 @@ def store_today():
     store = db.session.get(Store, staff.store_id)
     now = clock.now()
     snapshot = current_app.extensions["directory"].snapshot(db.session, store.campaign_id, now)
-    today = now.astimezone(snapshot.rules.zone).date()
-    counts = dict(db.session.execute(
-        select(Booking.status, func.count()).where(Booking.store_id == store.id,
-                                                  Booking.pickup_date == today)
-        .group_by(Booking.status)).all())
-    return {"store": {"id": store.id, "name": store.name, "daily_cap": store.daily_cap},
-            "pickup_date": today.isoformat(),
-            "booked": sum(counts.get(s, 0) for s in ("confirmed", "collected", "expired")),
-            "collected": counts.get("collected", 0),
-            "waiting": counts.get("confirmed", 0),
-            "cancelled": counts.get("cancelled", 0)}
+    return pickup.store_day(db.session, staff, now.astimezone(snapshot.rules.zone).date())
 
 
 @bp.post("/supply")

@@ -1,0 +1,289 @@
+"""The console at /console, in Debian's Chromium (Playwright) against the real server for
+each role's main task, and over plain HTTP for who may reach what: every page tried by
+every other role and by nobody, forms without their CSRF token, another store's booking
+by URL, and six wrong passwords. Screenshots go to test-output/console/ for people to look
+at."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from tests.worlds import auth, build
+from wx_backend.dev import people
+from wx_backend.extensions import db
+from wx_backend.identity.accounts import (
+    create_community_staff,
+    create_editor,
+    create_operator,
+    create_staff,
+)
+from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
+PASSWORD = "a long enough password"
+
+PAGES = {  # every console page, by the role it is for
+    "pharmacy": ["/console/pharmacy", "/console/pharmacy/day"],
+    "community": ["/console/community", "/console/community/register",
+                  "/console/community/registrations?campaign_id=1"],
+    "editor": ["/console/editor"],
+    "operator": ["/console/operator"],
+}
+FORMS = {  # every console form, by the role it is for
+    "pharmacy": ["/console/pharmacy/redeem"],
+    "community": ["/console/community/register", "/console/community/residents/1/book",
+                  "/console/community/residents/1/enter",
+                  "/console/community/registrations/1/review"],
+}
+
+
+@pytest.fixture
+def world(app):
+    """A Zhengzhou campaign open now, and an account of every role (the pharmacist at the
+    first store, the community worker for 金水区)."""
+    made = build(app, "zhengzhou")
+    with app.app_context():
+        create_staff(db.session, "pharmacist.a", PASSWORD, made.store_ids[0])
+        create_staff(db.session, "pharmacist.b", PASSWORD, made.store_ids[1])
+        create_community_staff(db.session, "jinshui.li", PASSWORD, "金水区")
+        create_editor(db.session, "editor.wang", PASSWORD)
+        create_operator(db.session, "operator.zhao", PASSWORD)
+        db.session.commit()
+    return made
+
+
+ACCOUNTS = {"pharmacy": "pharmacist.a", "community": "jinshui.li", "editor": "editor.wang",
+            "operator": "operator.zhao"}
+
+
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _signed_in(base: str, role: str, username: str | None = None) -> requests.Session:
+    browser = requests.Session()
+    token = _token(browser.get(f"{base}/console/login", timeout=10).text)
+    answer = browser.post(f"{base}/console/login", timeout=10, allow_redirects=False, data={
+        "csrf_token": token, "role": role, "username": username or ACCOUNTS[role],
+        "password": PASSWORD})
+    assert answer.status_code == 302, answer.text[:500]
+    return browser
+
+
+def _booked(client, world, resident_token: str, store: int = 0) -> dict:
+    answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                         json={"store_id": world.store_ids[store]}, headers=auth(resident_token))
+    assert answer.status_code == 201, answer.json
+    return answer.json
+
+
+def _pickup_now(sql, booking_id: int) -> None:
+    """Move a booking's pickup window around now (bookings are collected the next day)."""
+    sql("UPDATE bookings SET pickup_starts_at = now() - interval '1 hour', "
+        "pickup_ends_at = now() + interval '8 hours', "
+        "pickup_date = (now() AT TIME ZONE 'Asia/Shanghai')::date "
+        "WHERE id = %s RETURNING id", booking_id)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+def _sign_in_page(browser, base: str, role: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page.goto(f"{base}/console/login")
+    page.select_option("select[name=role]", role)
+    page.fill("input[name=username]", ACCOUNTS[role])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return page
+
+
+def test_a_pharmacist_redeems_a_booking_made_through_the_api(
+        app, client, world, residents, ids, sql, live_server, browser):
+    holder_id = ids()
+    token = residents.verified("counter-holder", holder_id, "13700001234", name="刘桂兰")
+    booked = _booked(client, world, token)
+    _pickup_now(sql, booked["id"])
+
+    page = _sign_in_page(browser, live_server, "pharmacy")
+    page.wait_for_url(f"{live_server}/console/pharmacy")
+    assert page.evaluate("document.activeElement.name") == "code"  # a scanner types here
+    page.screenshot(path=str(SHOTS / "pharmacy-counter.png"), full_page=True)
+
+    page.fill("input[name=code]", booked["pickup_code"])
+    page.fill("input[name=id_last4]", "0000" if not holder_id.endswith("0000") else "1111")
+    page.click("button.primary.big")
+    page.wait_for_selector("#result [data-code=id_mismatch]")
+    assert "身份证号后四位与预约人不符" in page.inner_text("#result")
+
+    page.fill("input[name=code]", booked["pickup_code"])
+    page.fill("input[name=id_last4]", holder_id[-4:])
+    page.click("button.primary.big")
+    page.wait_for_selector("#collected-ok")
+    assert booked["reservation_no"] in page.inner_text("#result")
+    assert "刘*兰" in page.inner_text("#result")
+    page.wait_for_function("document.querySelector('#collected').textContent.trim() === '1'")
+    assert page.evaluate("document.activeElement.name") == "code"
+    page.screenshot(path=str(SHOTS / "pharmacy-collected.png"), full_page=True)
+
+    page.fill("input[name=code]", booked["pickup_code"])
+    page.fill("input[name=id_last4]", holder_id[-4:])
+    page.click("button.primary.big")
+    page.wait_for_selector("#result [data-code=already_collected]")
+    assert "不能重复取货" in page.inner_text("#result")
+    page.screenshot(path=str(SHOTS / "pharmacy-already.png"), full_page=True)
+
+    with app.app_context():
+        row = db.session.get(Booking, booked["id"])
+        assert row.status == "collected"
+        trail = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "redeem")).all()
+        assert [(t.actor_name, t.subject) for t in trail] == [
+            ("pharmacist.a", f"booking {booked['id']}")]
+
+
+def test_a_community_worker_registers_a_resident_and_books_for_them(
+        app, world, live_server, browser):
+    number = 7_700
+    kind, id_number = people.document(number)
+    page = _sign_in_page(browser, live_server, "community")
+    page.wait_for_url(f"{live_server}/console/community")
+    page.goto(f"{live_server}/console/community/register")
+    page.fill("input[name=name]", "赵淑珍")
+    page.fill("input[name=id_number]", "123")
+    page.fill("input[name=phone]", "13912345678")
+    page.fill("input[name=address]", "郑州市金水区花园路12号院3号楼2单元501")
+    page.click("button.primary.big")
+    page.wait_for_selector("[data-field=id_number]")
+    page.screenshot(path=str(SHOTS / "community-register-error.png"), full_page=True)
+
+    page.fill("input[name=id_number]", id_number)
+    page.check("input[name=promise]")
+    page.click("button.primary.big")
+    page.wait_for_url(re.compile(r".*/console/community/residents/\d+$"))
+    resident_id = int(page.url.rsplit("/", 1)[1])
+    page.click("form[action$='/book'] button.primary")
+    page.wait_for_selector("#notice")
+    assert "预约成功" in page.inner_text("#notice")
+    page.screenshot(path=str(SHOTS / "community-booked.png"), full_page=True)
+
+    with app.app_context():
+        resident = db.session.get(Resident, resident_id)
+        assert resident.name == "赵淑珍" and resident.profile_complete
+        booking = db.session.scalars(select(Booking).where(
+            Booking.resident_id == resident_id)).one()
+        assert booking.reservation_no in page.inner_text("#notice")
+        steps = db.session.scalars(select(AssistedAction.action).where(
+            AssistedAction.resident_id == resident_id).order_by(AssistedAction.id)).all()
+        assert steps == ["register", "book"]
+    page.goto(f"{live_server}/console/community")
+    assert "赵*珍" in page.inner_text("main")
+
+
+def test_every_page_refuses_nobody_and_every_other_role(world, live_server):
+    anonymous = requests.Session()
+    for pages in PAGES.values():
+        for path in pages:
+            answer = anonymous.get(live_server + path, allow_redirects=False, timeout=10)
+            assert answer.status_code == 302, path
+            assert "/console/login" in answer.headers["Location"]
+    for role in ACCOUNTS:
+        signed_in = _signed_in(live_server, role)
+        token = _token(signed_in.get(f"{live_server}/console/login", timeout=10).text)
+        for other, pages in PAGES.items():
+            for path in pages:
+                answer = signed_in.get(live_server + path, allow_redirects=False, timeout=10)
+                assert (answer.status_code == 403) == (other != role), (role, path)
+        for other, forms in FORMS.items():
+            if other == role:
+                continue
+            for path in forms:
+                answer = signed_in.post(live_server + path, data={"csrf_token": token},
+                                        allow_redirects=False, timeout=10)
+                assert answer.status_code == 403, (role, path)
+        hx = signed_in.get(f"{live_server}/console/pharmacy/day",
+                           headers={"HX-Request": "true"}, timeout=10)
+        assert (hx.status_code == 403) == (role != "pharmacy")
+
+
+def test_the_session_cookie_stays_in_the_console_and_out_of_scripts(world, live_server):
+    browser = requests.Session()
+    token = _token(browser.get(f"{live_server}/console/login", timeout=10).text)
+    answer = browser.post(f"{live_server}/console/login", allow_redirects=False, timeout=10,
+                          data={"csrf_token": token, "role": "editor",
+                                "username": "editor.wang", "password": PASSWORD})
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/console" in cookie
+    api = requests.get(f"{live_server}/api/v1/campaigns", timeout=10)
+    assert "Set-Cookie" not in api.headers
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(app, world, live_server):
+    signed_in = _signed_in(live_server, "community")
+    answer = signed_in.post(f"{live_server}/console/community/register", timeout=10, data={
+        "name": "钱国强", "id_number": people.document(7_701)[1], "phone": "13812345670",
+        "address": "郑州市金水区经三路8号", "promise": "on"})
+    assert answer.status_code == 400
+    assert "没有做任何修改" in answer.text
+    with app.app_context():
+        assert db.session.scalars(select(Resident).where(Resident.name == "钱国强")).all() == []
+    out = signed_in.post(f"{live_server}/console/logout", allow_redirects=False, timeout=10)
+    assert out.status_code == 400  # not even a sign-out without the token
+    assert signed_in.get(f"{live_server}/console/community", allow_redirects=False,
+                         timeout=10).status_code == 200
+
+
+def test_a_pharmacist_cannot_open_another_stores_booking(
+        client, world, residents, ids, live_server):
+    token = residents.verified("other-store", ids(), "13600004321")
+    elsewhere = _booked(client, world, token, store=1)
+    mine = _signed_in(live_server, "pharmacy")
+    refused = mine.get(f"{live_server}/console/pharmacy/bookings/{elsewhere['id']}", timeout=10)
+    assert refused.status_code == 404
+    assert elsewhere["reservation_no"] not in refused.text
+    theirs = _signed_in(live_server, "pharmacy", "pharmacist.b")
+    shown = theirs.get(f"{live_server}/console/pharmacy/bookings/{elsewhere['id']}", timeout=10)
+    assert shown.status_code == 200 and elsewhere["reservation_no"] in shown.text
+
+
+def test_six_wrong_passwords_lock_the_account_whichever_door(client, world, sql, live_server):
+    browser = requests.Session()
+    token = _token(browser.get(f"{live_server}/console/login", timeout=10).text)
+    messages = []
+    for attempt in range(6):
+        answer = browser.post(f"{live_server}/console/login", timeout=10, data={
+            "csrf_token": token, "role": "pharmacy", "username": "pharmacist.a",
+            "password": f"wrong password {attempt}"})
+        assert answer.status_code == 401
+        messages.append(answer.text)
+    assert "已锁定" in messages[-1] and "已锁定" not in messages[3]
+    right = browser.post(f"{live_server}/console/login", timeout=10, data={
+        "csrf_token": token, "role": "pharmacy", "username": "pharmacist.a",
+        "password": PASSWORD})
+    assert right.status_code == 401 and "已锁定" in right.text
+    api = client.post("/api/v1/staff/login",
+                      json={"username": "pharmacist.a", "password": PASSWORD})
+    assert api.status_code == 401 and api.json["error"]["code"] == "account_locked"
+    other = _signed_in(live_server, "pharmacy", "pharmacist.b")  # others are not affected
+    assert other.get(f"{live_server}/console/pharmacy", timeout=10).status_code == 200
+    locked = sql("SELECT locked_until - now() FROM staff WHERE username = 'pharmacist.a'")[0][0]
+    assert timedelta(minutes=14) < locked <= timedelta(minutes=15)
+    # When the lock has run out, the right password works again.
+    sql("UPDATE staff SET locked_until = now() - interval '1 second' "
+        "WHERE username = 'pharmacist.a' RETURNING id")
+    assert _signed_in(live_server, "pharmacy").get(f"{live_server}/console/pharmacy",
+                                                   timeout=10).status_code == 200
