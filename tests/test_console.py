@@ -23,7 +23,7 @@ from wx_backend.identity.accounts import (
     create_operator,
     create_staff,
 )
-from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident
+from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident, Store
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
@@ -34,13 +34,14 @@ PAGES = {  # every console page, by the role it is for
     "community": ["/console/community", "/console/community/register",
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
-    "operator": ["/console/operator"],
+    "operator": ["/console/operator", "/console/operator/stores"],
 }
 FORMS = {  # every console form, by the role it is for
     "pharmacy": ["/console/pharmacy/redeem"],
     "community": ["/console/community/register", "/console/community/residents/1/book",
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
+    "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm"],
 }
 
 
@@ -287,3 +288,47 @@ def test_six_wrong_passwords_lock_the_account_whichever_door(client, world, sql,
         "WHERE username = 'pharmacist.a' RETURNING id")
     assert _signed_in(live_server, "pharmacy").get(f"{live_server}/console/pharmacy",
                                                    timeout=10).status_code == 200
+
+
+def test_an_operator_uploads_stores_with_a_bad_row_then_fixes_it(app, world, live_server,
+                                                                  browser, tmp_path):
+    header = "name,address,district,lat,lng,daily_cap,opening_hours"
+    good = ["健之佳药房(经三路店),郑州市金水区经三路66号,金水区,34.7712,113.6860,90,08:30-20:30",
+            "海王星辰(大学路店),郑州市二七区大学路40号,二七区,34.7302,113.6470,,09:00-21:00"]
+    bad = "一心堂(航海路店),郑州市二七区航海中路9号,二七区,北纬34度,113.6500,60,09:00-18:00"
+    broken = tmp_path / "药店名单.csv"
+    broken.write_bytes("\n".join([header, good[0], bad, good[1]]).encode("gbk"))
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.screenshot(path=str(SHOTS / "operator-home.png"), full_page=True)
+    page.goto(f"{live_server}/console/operator/stores")
+    page.select_option("select[name=campaign_id]", str(world.campaign_id))
+    page.set_input_files("input[name=file]", str(broken))
+    page.click("form[enctype] button.primary")
+    page.wait_for_selector("#row-errors")
+    assert "3" in page.inner_text("#row-errors")  # the bad row's line number
+    page.screenshot(path=str(SHOTS / "operator-stores-errors.png"), full_page=True)
+    with app.app_context():
+        names = set(db.session.scalars(select(Store.name).where(
+            Store.campaign_id == world.campaign_id)))
+    assert not names & {"健之佳药房(经三路店)", "海王星辰(大学路店)"}
+
+    fixed = tmp_path / "药店名单（改）.csv"
+    fixed.write_bytes("\n".join([header, good[0], bad.replace("北纬34度", "34.7400"), good[1]])
+                      .encode("gbk"))
+    page.select_option("select[name=campaign_id]", str(world.campaign_id))
+    page.set_input_files("input[name=file]", str(fixed))
+    page.click("form[enctype] button.primary")
+    page.wait_for_selector("#confirm")
+    assert "将新增 3 家" in page.inner_text("#checked")
+    page.click("#confirm")
+    page.wait_for_selector("#notice")
+    assert "新增 3 家" in page.inner_text("#notice")
+    page.screenshot(path=str(SHOTS / "operator-stores-done.png"), full_page=True)
+    with app.app_context():
+        names = set(db.session.scalars(select(Store.name).where(
+            Store.campaign_id == world.campaign_id)))
+        trail = db.session.scalars(select(AuditEntry.action).where(
+            AuditEntry.actor_name == "operator.zhao")).all()
+    assert {"健之佳药房(经三路店)", "海王星辰(大学路店)", "一心堂(航海路店)"} <= names
+    assert "import_stores" in trail

@@ -13,7 +13,7 @@ from wx_backend import notify
 from wx_backend.booking import first_come
 from wx_backend.campaigns import demo, manage
 from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset, load_rules_file
-from wx_backend.cli.common import fail, refuse_bad_lines
+from wx_backend.cli.common import fail, read_file, refuse_bad_lines
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii
@@ -67,15 +67,17 @@ def campaign_plan(campaign_id, days) -> None:
 
 @stores_cli.command("import")
 @click.option("--campaign", "campaign_id", type=int, required=True)
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
-def stores_import(campaign_id, csv_file) -> None:
-    """Import stores from CSV: name,address,district,lat,lng,daily_cap,opening_hours."""
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def stores_import(campaign_id, path) -> None:
+    """Import stores from a CSV (UTF-8 or GBK) or .xlsx file with the columns
+    name,address,district,lat,lng,daily_cap,opening_hours; all or nothing."""
+    text = read_file(path)
     try:
         campaign = manage.get_campaign(db.session, campaign_id)
         _, rules = manage.rules_in_force(db.session, campaign_id, clock.now())
     except DomainError as error:
         raise fail(error) from None
-    result = manage.import_stores(db.session, campaign, csv_file.read(), rules.store_daily_cap)
+    result = manage.import_stores(db.session, campaign, text, rules.store_daily_cap)
     refuse_bad_lines(result.errors, "nothing was imported")
     db.session.commit()
     current_app.extensions["directory"].forget(campaign_id)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import click
 
 from wx_backend.core.errors import DomainError
+from wx_backend.core.tabular import read_table
 from wx_backend.extensions import db
 
 
@@ -25,3 +26,13 @@ def refuse_bad_lines(errors: Sequence[str], outcome: str) -> None:
     for line in errors:
         click.echo(line, err=True)
     raise click.ClickException(f"{len(errors)} bad line(s); {outcome}")
+
+
+def read_file(path: str) -> str:
+    """The file at ``path`` as CSV text, whatever Excel saved it as (``core.tabular``)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return read_table(data, path)
+    except DomainError as error:
+        raise fail(error) from None

@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from wx_backend.booking import postal
 from wx_backend.campaigns.manage import get_campaign, rules_in_force
-from wx_backend.cli.common import fail, refuse_bad_lines
+from wx_backend.cli.common import fail, read_file, refuse_bad_lines
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db
@@ -43,8 +43,7 @@ def delivery_export(campaign_id, courier, day, out) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def delivery_import(path) -> None:
     """Apply a courier's status file (order_id,status,tracking_no); all or nothing."""
-    with open(path, encoding="utf-8") as handle:
-        result = postal.import_statuses(db.session, handle.read())
+    result = postal.import_statuses(db.session, read_file(path))
     refuse_bad_lines(result.errors, "nothing was changed")
     db.session.commit()
     click.echo(f"{result.updated} orders updated")

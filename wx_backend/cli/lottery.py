@@ -15,7 +15,7 @@ import click
 from flask.cli import with_appcontext
 
 from wx_backend import notify
-from wx_backend.cli.common import fail, refuse_bad_lines
+from wx_backend.cli.common import fail, read_file, refuse_bad_lines
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii
@@ -162,8 +162,7 @@ def export_command(draw_id, directory) -> None:
 @with_appcontext
 def special_group_command(campaign_id, group, path) -> None:
     """Import a special group's ID numbers (CSV column id_number); all or nothing."""
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+    text = read_file(path)
     try:
         added, errors = pool.import_special_group(db.session, pii.vault, campaign_id, group,
                                                      text)

@@ -21,6 +21,7 @@ from flask_wtf.csrf import CSRFError
 
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
+from wx_backend.core.tabular import MAX_BYTES
 from wx_backend.extensions import csrf, db
 from wx_backend.identity.accounts import ROLE_NAMES, ROLES
 from wx_backend.web.console.blueprint import bp
@@ -90,8 +91,14 @@ def requires(role: str) -> Callable:
     return wrap
 
 
+# Forms that upload files (store lists) may send more than any API body.
+LARGE_UPLOADS = {"console.operator_stores_check": MAX_BYTES + 64 * 1024}
+
+
 @bp.before_request
 def check_csrf():
+    if request.endpoint in LARGE_UPLOADS:
+        request.max_content_length = LARGE_UPLOADS[request.endpoint]
     if request.method == "POST":
         csrf.protect()
 

@@ -1,13 +1,20 @@
-"""Operators: every campaign with its window open now and what is left of it, and the
-messages that failed."""
+"""Operators: every campaign with its window open now and what is left of it, the messages
+by status, and store lists uploaded as the operator has them (CSV in UTF-8 or GBK, or
+.xlsx): checked row by row first, written only when the operator confirms."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+import secrets
+
+from flask import current_app, g, render_template, request
 from sqlalchemy import func, select
 
+from wx_backend.campaigns import manage
 from wx_backend.core import clock
-from wx_backend.extensions import db
+from wx_backend.core.errors import DomainError
+from wx_backend.core.tabular import MAX_BYTES, read_table
+from wx_backend.extensions import db, redis_store
+from wx_backend.identity.accounts import audit
 from wx_backend.models import Campaign, Delivery
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
@@ -30,3 +37,85 @@ def operator():
                                          .group_by(Delivery.status)).all())
     return render_template("console/operator/home.html", rows=rows, deliveries=deliveries,
                            zone_of=lambda s: s.rules.zone)
+
+
+UPLOAD_SECONDS = 30 * 60
+
+
+def _upload_key(token: str) -> str:
+    return f"wx:console:stores:{g.actor.id}:{token}"
+
+
+def _campaign_choices():
+    return db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
+
+
+@bp.get("/operator/stores")
+@requires("operator")
+def operator_stores():
+    """Upload a campaign's store list."""
+    return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
+                           checked=None, max_mb=MAX_BYTES // 1024 // 1024)
+
+
+@bp.post("/operator/stores/check")
+@requires("operator")
+def operator_stores_check():
+    """Read the file and try every row; nothing is written. A clean file waits for the
+    operator's confirmation for half an hour."""
+    upload = request.files.get("file")
+    campaign_id = request.form.get("campaign_id", type=int)
+    checked = {"campaign_id": campaign_id, "errors": [], "created": 0, "updated": 0}
+    try:
+        if upload is None or not upload.filename:
+            raise DomainError("file_required", "请选择要上传的文件")
+        text = read_table(upload.read(), upload.filename)
+        campaign = manage.get_campaign(db.session, campaign_id or 0)
+        rules = manage.rules_in_force(db.session, campaign.id, clock.now())[1]
+        result = manage.import_stores(db.session, campaign, text, rules.store_daily_cap)
+    except DomainError as refused:
+        checked["errors"] = [refused.message]
+    else:
+        checked.update(errors=result.errors or [], created=result.created,
+                       updated=result.updated, filename=upload.filename)
+        if not result.errors:
+            token = secrets.token_urlsafe(16)
+            redis_store.client.set(_upload_key(token), text, ex=UPLOAD_SECONDS)
+            checked["token"] = token
+    db.session.rollback()  # a check writes nothing
+    return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
+                           checked=checked, max_mb=MAX_BYTES // 1024 // 1024)
+
+
+@bp.post("/operator/stores/confirm")
+@requires("operator")
+def operator_stores_confirm():
+    """Write the checked list (all or nothing, checked again as it is written)."""
+    token = request.form.get("token", "")
+    campaign_id = request.form.get("campaign_id", type=int) or 0
+    text = redis_store.client.get(_upload_key(token)) if token else None
+    notice = None
+    if text is None:
+        notice = {"kind": "error", "text": "上传的文件已过期（半小时内有效），请重新上传"}
+    else:
+        try:
+            campaign = manage.get_campaign(db.session, campaign_id)
+            rules = manage.rules_in_force(db.session, campaign.id, clock.now())[1]
+            result = manage.import_stores(db.session, campaign, text, rules.store_daily_cap)
+        except DomainError as refused:
+            db.session.rollback()
+            notice = {"kind": "error", "text": refused.message}
+        else:
+            if result.errors:
+                db.session.rollback()
+                notice = {"kind": "error", "text": "文件在确认前已不再有效：" + result.errors[0]}
+            else:
+                audit(db.session, "operator", g.actor, "import_stores", f"campaign {campaign.id}",
+                      {"created": result.created, "updated": result.updated})
+                db.session.commit()
+                redis_store.client.delete(_upload_key(token))
+                current_app.extensions["directory"].forget(campaign.id)
+                notice = {"kind": "ok", "text": f"已导入：新增 {result.created} 家，"
+                                                f"更新 {result.updated} 家"}
+    return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
+                           checked=None, notice=notice, max_mb=MAX_BYTES // 1024 // 1024)
