@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     String,
     func,
@@ -29,15 +30,13 @@ from wx_backend.extensions import db
 EDITOR_ROLES = ("editor",)
 
 
-class Staff(db.Model):
-    """A pharmacy staff account, bound to one store."""
-
-    __tablename__ = "staff"
+class PasswordAccount:
+    """What every account has: a username, a password hash, whether it is active, when it
+    was made, and the count of wrong passwords with the lock they lead to."""
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=clock.now, server_default=func.now())
@@ -45,58 +44,42 @@ class Staff(db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Editor(db.Model):
+class Staff(PasswordAccount, db.Model):
+    """A pharmacy staff account, bound to one store."""
+
+    __tablename__ = "staff"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+
+
+class Editor(PasswordAccount, db.Model):
     """An account that writes announcements and keeps the FAQ; logs in with a password."""
 
     __tablename__ = "editors"
     __table_args__ = (CheckConstraint("role IN ('editor')", name="ck_editors_role"),)
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), default="editor")
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=clock.now, server_default=func.now())
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class CommunityStaff(db.Model):
+class CommunityStaff(PasswordAccount, db.Model):
     """A residents' committee or street office account, scoped to one district or street."""
 
     __tablename__ = "community_staff"
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
     district: Mapped[str] = mapped_column(String(50))
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=clock.now, server_default=func.now())
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Operator(db.Model):
+class Operator(PasswordAccount, db.Model):
     """An operator: runs campaigns, stores, draws, delivery and jobs from the console."""
 
     __tablename__ = "operators"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256))
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=clock.now, server_default=func.now())
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(db.Model):
     """One change made by a member of staff: who (role, id, name), what, to what, when."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_actor", "actor_role", "actor_id", "at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now,

@@ -16,11 +16,13 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,6 +45,11 @@ class Delivery(db.Model):
     __table_args__ = (
         UniqueConstraint("event", "subject_id", "channel", "recipient",
                          name="uq_deliveries_once"),
+        # What the sweep looks at: everything not yet settled, by when it is due.
+        Index("ix_deliveries_open", "status", "next_attempt_at",
+              postgresql_where=text("status IN ('queued', 'sending', 'retry')")),
+        # What `wx-backend jobs failed` reads: the failed ones, by when they failed.
+        Index("ix_deliveries_failed", "failed_at", postgresql_where=text("status = 'failed'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
