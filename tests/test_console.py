@@ -34,14 +34,15 @@ PAGES = {  # every console page, by the role it is for
     "community": ["/console/community", "/console/community/register",
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
-    "operator": ["/console/operator", "/console/operator/stores"],
+    "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs"],
 }
 FORMS = {  # every console form, by the role it is for
     "pharmacy": ["/console/pharmacy/redeem"],
     "community": ["/console/community/register", "/console/community/residents/1/book",
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
-    "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm"],
+    "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
+                 "/console/operator/jobs/retry"],
 }
 
 
@@ -332,3 +333,24 @@ def test_an_operator_uploads_stores_with_a_bad_row_then_fixes_it(app, world, liv
             AuditEntry.actor_name == "operator.zhao")).all()
     assert {"健之佳药房(经三路店)", "海王星辰(大学路店)", "一心堂(航海路店)"} <= names
     assert "import_stores" in trail
+
+
+def test_an_operator_sees_why_messages_failed_and_sends_one_again(world, sql, live_server,
+                                                                  browser):
+    failed = sql("INSERT INTO deliveries (event, subject_id, campaign_id, channel, recipient, "
+                 "status, attempts, last_error, failed_at, next_attempt_at) VALUES "
+                 "('booking_confirmed', 1, %s, 'sms', 'idx', 'failed', 4, "
+                 "'isv.MOBILE_NUMBER_ILLEGAL 手机号码格式错误', now(), now()) RETURNING id",
+                 world.campaign_id)[0][0]
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.goto(f"{live_server}/console/operator/jobs")
+    assert "手机号码格式错误" in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / "operator-jobs.png"), full_page=True)
+    page.check(f"input[name=delivery][value='{failed}']")
+    page.click("button.primary")
+    page.wait_for_selector("#notice")
+    assert "已重新发送 1 条消息" in page.inner_text("#notice")
+    assert sql("SELECT status, attempts FROM deliveries WHERE id = %s", failed) == [("retry", 0)]
+    assert sql("SELECT action FROM audit_log WHERE actor_name = 'operator.zhao' "
+               "AND action = 'retry_failed'") == [("retry_failed",)]

@@ -5,15 +5,14 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from wx_backend import notify
-from wx_backend.core import clock
+from wx_backend import jobs
 from wx_backend.extensions import db
 from wx_backend.jobs import QUEUES, queue, worker
 from wx_backend.models import Delivery
+from wx_backend.notify import recover
 
 jobs_cli = AppGroup("jobs", help="Look at and retry background work.")
 
@@ -52,10 +51,7 @@ def jobs_status() -> None:
 @click.option("--limit", default=50, show_default=True, help="Show at most this many of each.")
 def jobs_failed(limit: int) -> None:
     """Messages that finally failed (and why), and jobs that failed."""
-    total = db.session.scalar(select(func.count()).where(Delivery.status == "failed"))
-    rows = db.session.scalars(select(Delivery).where(Delivery.status == "failed")
-                              .order_by(Delivery.failed_at.desc(), Delivery.id.desc())
-                              .limit(limit)).all()
+    total, rows = recover.failed(limit)
     click.echo(f"{total} failed deliveries" + (f" (newest {len(rows)})" if total > limit else ""))
     for row in rows:
         whom = (f"resident {row.resident_id}" if row.resident_id is not None
@@ -63,19 +59,11 @@ def jobs_failed(limit: int) -> None:
         click.echo(f"  delivery {row.id}: {row.event} #{row.subject_id} by {row.channel} "
                    f"to {whom}, {row.attempts} attempt(s), "
                    f"{row.failed_at:%Y-%m-%d %H:%M:%S}: {row.last_error}")
-    for name in QUEUES:
-        registry = FailedJobRegistry(queue=queue(name))
-        ids = registry.get_job_ids(0, limit - 1)
-        if not ids:
-            continue
-        click.echo(f"{registry.count} failed jobs in queue {name}")
-        for job in registry.get_queue().job_class.fetch_many(
-                ids, connection=registry.connection, serializer=registry.serializer):
-            if job is None:
-                continue
-            reason = (job.latest_result().exc_string if job.latest_result() else "") or ""
-            last = reason.strip().splitlines()[-1] if reason.strip() else "unknown"
-            click.echo(f"  job {job.id}: {job.func_name}{tuple(job.args)!s:.80} — {last}")
+    count, found = jobs.failed_jobs(limit)
+    if count:
+        click.echo(f"{count} failed jobs")
+    for job in found:
+        click.echo(f"  job {job.id} ({job.queue}): {job.call} — {job.reason}")
 
 
 @jobs_cli.command("retry")
@@ -88,14 +76,7 @@ def jobs_retry(deliveries: tuple[int, ...], job_ids: tuple[str, ...], everything
     """Send failed messages again (with a fresh set of attempts) and requeue failed jobs."""
     if not (deliveries or job_ids or everything):
         raise click.UsageError("name --delivery ID, --job ID or --all")
-    query = update(Delivery).where(Delivery.status == "failed")
-    if not everything:
-        query = query.where(Delivery.id.in_(deliveries))
-    again = db.session.scalars(
-        query.values(status="retry", attempts=0, next_attempt_at=clock.now(), failed_at=None,
-                     batch=None).returning(Delivery.id)
-        .execution_options(synchronize_session=False)).all()
-    db.session.commit()
+    again = recover.retry_failed(None if everything else list(deliveries))
     missing = set(deliveries) - set(again)
     if missing:
         found = dict(db.session.execute(select(Delivery.id, Delivery.status)
@@ -104,17 +85,8 @@ def jobs_retry(deliveries: tuple[int, ...], job_ids: tuple[str, ...], everything
             state = found.get(delivery_id)
             click.echo(f"delivery {delivery_id}: "
                        + (f"is {state}, not failed" if state else "no such delivery"), err=True)
-    notify.dispatch(list(again))
     click.echo(f"{len(again)} deliveries queued again")
-    requeued = 0
-    for name in QUEUES:
-        registry = FailedJobRegistry(queue=queue(name))
-        for job_id in (registry.get_job_ids() if everything else job_ids):
-            try:
-                registry.requeue(job_id)
-                requeued += 1
-            except (InvalidJobOperation, NoSuchJobError):
-                continue
+    requeued = jobs.requeue_failed(None if everything else list(job_ids))
     if job_ids and requeued < len(job_ids):
         click.echo(f"{len(job_ids) - requeued} of the named jobs are not among failed jobs",
                    err=True)

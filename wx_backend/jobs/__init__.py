@@ -31,8 +31,9 @@ from typing import Any
 import redis
 from flask import Flask, current_app, has_app_context
 from rq import Queue
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from wx_backend.extensions import db
@@ -157,3 +158,45 @@ def enqueue(name: str, *args: Any, at: datetime | None = None,
                               result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL, unique=unique)
     except DuplicateJobError:
         return None
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job that raised: where it waited, what it was, and the last line of its error."""
+
+    queue: str
+    id: str
+    call: str
+    reason: str
+
+
+def failed_jobs(limit: int = 50) -> tuple[int, list[FailedJob]]:
+    """How many jobs failed in all queues, and up to ``limit`` of each queue's."""
+    total, found = 0, []
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(name))
+        total += registry.count
+        ids = registry.get_job_ids(0, limit - 1)
+        for job in registry.get_queue().job_class.fetch_many(
+                ids, connection=registry.connection, serializer=registry.serializer):
+            if job is None:
+                continue
+            result = job.latest_result()
+            text = ((result.exc_string if result else "") or "").strip()
+            found.append(FailedJob(name, job.id, f"{job.func_name}{tuple(job.args)!s:.80}",
+                                   text.splitlines()[-1] if text else "unknown"))
+    return total, found
+
+
+def requeue_failed(job_ids: list[str] | None = None) -> int:
+    """Run failed jobs again (``job_ids``; None: every failed job); answers how many."""
+    requeued = 0
+    for name in QUEUES:
+        registry = FailedJobRegistry(queue=queue(name))
+        for job_id in (registry.get_job_ids() if job_ids is None else job_ids):
+            try:
+                registry.requeue(job_id)
+                requeued += 1
+            except (InvalidJobOperation, NoSuchJobError):
+                continue
+    return requeued

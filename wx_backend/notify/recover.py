@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from wx_backend.core import clock
 from wx_backend.extensions import db
@@ -110,3 +110,27 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     lost = stalled(now, grace)
     jobs = dispatch(sorted(set(created) | set(lost)))
     return {"emitted": len(created), "restarted": len(lost), "jobs": jobs, **doubt}
+
+
+def failed(limit: int = 50) -> tuple[int, list[Delivery]]:
+    """How many deliveries finally failed, and the newest ``limit`` of them (with why)."""
+    total = db.session.scalar(select(func.count()).where(Delivery.status == "failed"))
+    rows = db.session.scalars(select(Delivery).where(Delivery.status == "failed")
+                              .order_by(Delivery.failed_at.desc(), Delivery.id.desc())
+                              .limit(limit)).all()
+    return total, list(rows)
+
+
+def retry_failed(ids: list[int] | None = None) -> list[int]:
+    """Send failed deliveries again with a fresh set of attempts (``ids``; None: all of
+    them); answers the ids queued again (a delivery that is not failed is left alone)."""
+    query = update(Delivery).where(Delivery.status == "failed")
+    if ids is not None:
+        query = query.where(Delivery.id.in_(ids))
+    again = db.session.scalars(
+        query.values(status="retry", attempts=0, next_attempt_at=clock.now(), failed_at=None,
+                     batch=None).returning(Delivery.id)
+        .execution_options(synchronize_session=False)).all()
+    db.session.commit()
+    dispatch(list(again))
+    return list(again)

@@ -9,6 +9,7 @@ import secrets
 from flask import current_app, g, render_template, request
 from sqlalchemy import func, select
 
+from wx_backend import jobs
 from wx_backend.campaigns import manage
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
@@ -16,6 +17,7 @@ from wx_backend.core.tabular import MAX_BYTES, read_table
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import audit
 from wx_backend.models import Campaign, Delivery
+from wx_backend.notify import recover
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
@@ -119,3 +121,40 @@ def operator_stores_confirm():
                                                 f"更新 {result.updated} 家"}
     return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
                            checked=None, notice=notice, max_mb=MAX_BYTES // 1024 // 1024)
+
+
+EVENT_NAMES = {"booking_confirmed": "预约成功", "pickup_reminder": "取货提醒",
+               "booking_expired": "预约过期", "booking_cancelled": "取消预约",
+               "delivery_switched": "改为配送", "draw_won": "中签通知",
+               "voucher_released": "购买凭证", "announcement": "公告"}
+CHANNEL_NAMES = {"sms": "短信", "wx_subscribe": "订阅消息", "wx_template": "模板消息"}
+
+
+def _jobs_page(notice=None):
+    total, deliveries = recover.failed(100)
+    job_total, failed = jobs.failed_jobs(50)
+    return render_template("console/operator/jobs.html", total=total, deliveries=deliveries,
+                           job_total=job_total, failed=failed, events=EVENT_NAMES,
+                           channels=CHANNEL_NAMES, notice=notice)
+
+
+@bp.get("/operator/jobs")
+@requires("operator")
+def operator_jobs():
+    """Messages that finally failed, with why, and jobs that raised."""
+    return _jobs_page()
+
+
+@bp.post("/operator/jobs/retry")
+@requires("operator")
+def operator_jobs_retry():
+    """Send chosen failed messages again (fresh attempts), or all, and rerun failed jobs."""
+    everything = request.form.get("all") == "1"
+    chosen = [int(v) for v in request.form.getlist("delivery") if v.isdigit()]
+    again = recover.retry_failed(None if everything else chosen)
+    requeued = jobs.requeue_failed(None) if everything else 0
+    audit(db.session, "operator", g.actor, "retry_failed", "deliveries",
+          {"deliveries": again[:200], "jobs": requeued})
+    db.session.commit()
+    return _jobs_page({"kind": "ok",
+                       "text": f"已重新发送 {len(again)} 条消息，重新运行 {requeued} 个任务"})
