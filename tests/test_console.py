@@ -34,7 +34,8 @@ PAGES = {  # every console page, by the role it is for
     "community": ["/console/community", "/console/community/register",
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
-    "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs"],
+    "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
+                 "/console/operator/delivery"],
 }
 FORMS = {  # every console form, by the role it is for
     "pharmacy": ["/console/pharmacy/redeem"],
@@ -42,7 +43,7 @@ FORMS = {  # every console form, by the role it is for
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
-                 "/console/operator/jobs/retry"],
+                 "/console/operator/jobs/retry", "/console/operator/delivery/statuses"],
 }
 
 
@@ -354,3 +355,59 @@ def test_an_operator_sees_why_messages_failed_and_sends_one_again(world, sql, li
     assert sql("SELECT status, attempts FROM deliveries WHERE id = %s", failed) == [("retry", 0)]
     assert sql("SELECT action FROM audit_log WHERE actor_name = 'operator.zhao' "
                "AND action = 'retry_failed'") == [("retry_failed",)]
+
+
+def test_an_operator_exports_a_couriers_orders_and_uploads_their_statuses(
+        app, client, sql, live_server, browser, tmp_path):
+    from tests.worlds import residents as made_residents
+    from wx_backend.campaigns import manage
+
+    qingdao = build(app, "qingdao")
+    with app.app_context():
+        campaign = manage.get_campaign(db.session, qingdao.campaign_id)
+        result = manage.import_stores(db.session, campaign, (
+            "name,address,district,lat,lng,daily_cap,opening_hours,channel\n"
+            "即墨邮政局,即墨区振华街1号,即墨区,36.39,120.45,100,08:00-17:00,postal\n"), 100)
+        assert not result.errors
+        create_operator(db.session, "operator.sun", PASSWORD)
+        db.session.commit()
+        post_office = db.session.scalars(select(Store.id).where(Store.channel == "postal")).one()
+    app.extensions["directory"].forget()
+    (remote,) = made_residents(app, 1)
+    with app.app_context():
+        db.session.get(Resident, remote.id).address = "青岛市即墨区龙山街道东关村88号"
+        db.session.commit()
+    posted = client.post(f"/api/v1/campaigns/{qingdao.campaign_id}/bookings",
+                         json={"store_id": post_office}, headers=auth(remote.token))
+    assert posted.status_code == 201, posted.json
+    order_id = sql("SELECT id FROM delivery_orders WHERE reservation_no = %s",
+                   posted.json["reservation_no"])[0][0]
+
+    ACCOUNTS["operator"] = "operator.sun"
+    try:
+        page = _sign_in_page(browser, live_server, "operator")
+    finally:
+        ACCOUNTS["operator"] = "operator.zhao"
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.goto(f"{live_server}/console/operator/delivery")
+    page.screenshot(path=str(SHOTS / "operator-delivery.png"), full_page=True)
+    form = page.locator(f"form:has(input[name=campaign_id][value='{qingdao.campaign_id}'])")
+    with page.expect_download() as download:
+        form.locator("button").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert posted.json["reservation_no"] in exported and str(order_id) in exported
+
+    statuses = tmp_path / "邮政回执.csv"
+    statuses.write_bytes(f"order_id,status,tracking_no\n{order_id},delivered,\n".encode("gbk"))
+    page.set_input_files("input[name=file]", str(statuses))
+    page.click("form[enctype] button.primary")
+    page.wait_for_selector("#notice")
+    assert "未做任何修改" in page.inner_text("#notice")  # delivered before shipped: refused
+    assert sql("SELECT status FROM delivery_orders WHERE id = %s", order_id) == [("pending",)]
+    statuses.write_bytes(f"order_id,status,tracking_no\n{order_id},shipped,YZ1234567890\n"
+                         .encode("gbk"))
+    page.set_input_files("input[name=file]", str(statuses))
+    page.click("form[enctype] button.primary")
+    page.wait_for_selector("#notice.ok")
+    assert sql("SELECT status, tracking_no FROM delivery_orders WHERE id = %s", order_id) == [
+        ("shipped", "YZ1234567890")]

@@ -92,7 +92,8 @@ def requires(role: str) -> Callable:
 
 
 # Forms that upload files (store lists) may send more than any API body.
-LARGE_UPLOADS = {"console.operator_stores_check": MAX_BYTES + 64 * 1024}
+LARGE_UPLOADS = {"console.operator_stores_check": MAX_BYTES + 64 * 1024,
+                 "console.operator_delivery_statuses": MAX_BYTES + 64 * 1024}
 
 
 @bp.before_request

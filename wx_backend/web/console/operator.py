@@ -5,13 +5,16 @@ by status, and store lists uploaded as the operator has them (CSV in UTF-8 or GB
 from __future__ import annotations
 
 import secrets
+from datetime import date
 
-from flask import current_app, g, render_template, request
+from flask import Response, current_app, g, render_template, request
 from sqlalchemy import func, select
 
 from wx_backend import jobs
+from wx_backend.booking import postal
 from wx_backend.campaigns import manage
 from wx_backend.core import clock
+from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.core.tabular import MAX_BYTES, read_table
 from wx_backend.extensions import db, redis_store
@@ -158,3 +161,64 @@ def operator_jobs_retry():
     db.session.commit()
     return _jobs_page({"kind": "ok",
                        "text": f"已重新发送 {len(again)} 条消息，重新运行 {requeued} 个任务"})
+
+
+def _delivery_page(notice=None, status: int = 200):
+    now = clock.now()
+    choices = []
+    for campaign in _campaign_choices():
+        rules = manage.rules_in_force(db.session, campaign.id, now)[1]
+        if set(rules.fulfilment) & {"postal", "express", "collection_point"}:
+            choices.append({"campaign": campaign, "couriers": sorted(
+                {rules.delivery.postal_courier, rules.delivery.express_courier})})
+    return render_template("console/operator/delivery.html", choices=choices, notice=notice,
+                           today=now.astimezone(BEIJING).date().isoformat()), status
+
+
+@bp.get("/operator/delivery")
+@requires("operator")
+def operator_delivery():
+    """Export a courier's orders of a day; upload the courier's status file."""
+    return _delivery_page()
+
+
+@bp.get("/operator/delivery/export")
+@requires("operator")
+def operator_delivery_export():
+    """One courier's orders of one day as CSV (UTF-8 with BOM, so Excel reads it)."""
+    try:
+        campaign = manage.get_campaign(db.session, request.args.get("campaign_id", type=int) or 0)
+        day = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        return _delivery_page({"kind": "error", "text": "日期格式应为 YYYY-MM-DD"}, 422)
+    courier = (request.args.get("courier") or "").strip()
+    rules = manage.rules_in_force(db.session, campaign.id, clock.now())[1]
+    text = postal.export_csv(db.session, campaign.id, courier, day, rules.zone)
+    audit(db.session, "operator", g.actor, "export_delivery", f"campaign {campaign.id}",
+          {"courier": courier, "day": day.isoformat(), "orders": text.count("\n") - 1})
+    db.session.commit()
+    name = f"delivery-{campaign.id}-{day.isoformat()}.csv"
+    return Response("\ufeff" + text, mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+@bp.post("/operator/delivery/statuses")
+@requires("operator")
+def operator_delivery_statuses():
+    """Apply a courier's status file (order_id,status,tracking_no): all or nothing."""
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise DomainError("file_required", "请选择快递公司返回的状态文件")
+        result = postal.import_statuses(db.session, read_table(upload.read(), upload.filename))
+    except DomainError as refused:
+        db.session.rollback()
+        return _delivery_page({"kind": "error", "text": refused.message}, 422)
+    if result.errors:
+        db.session.rollback()
+        return _delivery_page({"kind": "error", "text": "有问题，未做任何修改：" + "；".join(
+            result.errors[:20])}, 422)
+    audit(db.session, "operator", g.actor, "import_delivery_statuses", upload.filename[:80],
+          {"updated": result.updated})
+    db.session.commit()
+    return _delivery_page({"kind": "ok", "text": f"已更新 {result.updated} 个订单的状态"})
