@@ -35,7 +35,7 @@ PAGES = {  # every console page, by the role it is for
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
-                 "/console/operator/delivery"],
+                 "/console/operator/delivery", "/console/operator/draws"],
 }
 FORMS = {  # every console form, by the role it is for
     "pharmacy": ["/console/pharmacy/redeem"],
@@ -43,7 +43,8 @@ FORMS = {  # every console form, by the role it is for
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
-                 "/console/operator/jobs/retry", "/console/operator/delivery/statuses"],
+                 "/console/operator/jobs/retry", "/console/operator/delivery/statuses",
+                 "/console/operator/draws/commit", "/console/operator/draws/1/run"],
 }
 
 
@@ -411,3 +412,37 @@ def test_an_operator_exports_a_couriers_orders_and_uploads_their_statuses(
     page.wait_for_selector("#notice.ok")
     assert sql("SELECT status, tracking_no FROM delivery_orders WHERE id = %s", order_id) == [
         ("shipped", "YZ1234567890")]
+
+
+def test_an_operator_commits_a_draw_runs_it_and_links_the_public_files(
+        app, client, world, sql, live_server, browser):
+    from tests.worlds import residents as made_residents
+
+    fuzhou = build(app, "fuzhou", open_now=False)
+    entrants = made_residents(app, 5)
+    for person in entrants:
+        entered = client.post(f"/api/v1/campaigns/{fuzhou.campaign_id}/entries",
+                              headers=auth(person.token))
+        assert entered.status_code == 201, entered.json
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.goto(f"{live_server}/console/operator/draws")
+    section = page.locator(f"section:has(input[name=campaign_id][value='{fuzhou.campaign_id}'])")
+    section.locator("input[name=quota]").fill("2")
+    section.locator("form.row-form button").click()
+    page.wait_for_selector("#notice.ok")
+    draw_id = sql("SELECT id FROM draws WHERE campaign_id = %s", fuzhou.campaign_id)[0][0]
+    row = page.locator(f"#draw-{draw_id}")
+    assert "待摇号" in row.inner_text() and "5" in row.inner_text()
+    page.screenshot(path=str(SHOTS / "operator-draw-committed.png"), full_page=True)
+
+    row.locator("input[name=public_value]").fill("20261130")
+    row.locator("button").click()
+    page.wait_for_selector("#notice.ok")
+    assert "2 人中签" in page.inner_text("#notice")
+    assert sql("SELECT count(*) FROM entries WHERE campaign_id = %s AND status = 'won'",
+               fuzhou.campaign_id) == [(2,)]
+    published = page.locator(f"#draw-{draw_id} a", has_text="result.json").get_attribute("href")
+    result = requests.get(live_server + published, timeout=10)
+    assert result.status_code == 200 and "20261130" in result.text
+    page.screenshot(path=str(SHOTS / "operator-draw-done.png"), full_page=True)

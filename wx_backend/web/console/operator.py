@@ -10,7 +10,7 @@ from datetime import date
 from flask import Response, current_app, g, render_template, request
 from sqlalchemy import func, select
 
-from wx_backend import jobs
+from wx_backend import jobs, notify
 from wx_backend.booking import postal
 from wx_backend.campaigns import manage
 from wx_backend.core import clock
@@ -19,7 +19,9 @@ from wx_backend.core.errors import DomainError
 from wx_backend.core.tabular import MAX_BYTES, read_table
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import audit
-from wx_backend.models import Campaign, Delivery
+from wx_backend.lottery import draw as verifiable
+from wx_backend.lottery import pool
+from wx_backend.models import Campaign, Delivery, Draw
 from wx_backend.notify import recover
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
@@ -222,3 +224,60 @@ def operator_delivery_statuses():
           {"updated": result.updated})
     db.session.commit()
     return _delivery_page({"kind": "ok", "text": f"已更新 {result.updated} 个订单的状态"})
+
+
+def _draws_page(notice=None, status: int = 200):
+    now = clock.now()
+    lotteries = []
+    for campaign in _campaign_choices():
+        rules = manage.rules_in_force(db.session, campaign.id, now)[1]
+        if rules.allocation != "lottery":
+            continue
+        draws = db.session.scalars(select(Draw).where(Draw.campaign_id == campaign.id)
+                                   .order_by(Draw.id.desc())).all()
+        lotteries.append({"campaign": campaign, "quota": rules.lottery.quota_per_draw or "",
+                          "draws": [{"row": d, "commitment": verifiable.load_commitment(
+                              d.commitment)} for d in draws]})
+    return render_template("console/operator/draws.html", lotteries=lotteries,
+                           notice=notice), status
+
+
+@bp.get("/operator/draws")
+@requires("operator")
+def operator_draws():
+    """Each lottery's draws: commit, then draw with the public value, then the files."""
+    return _draws_page()
+
+
+@bp.post("/operator/draws/commit")
+@requires("operator")
+def operator_draw_commit():
+    """Commit to the pool as it is now, for a draw of ``quota`` winners."""
+    try:
+        made = pool.commit_draw(db.session, request.form.get("campaign_id", type=int) or 0,
+                                request.form.get("quota", type=int), clock.now())
+    except DomainError as refused:
+        db.session.rollback()
+        return _draws_page({"kind": "error", "text": refused.message}, 409)
+    audit(db.session, "operator", g.actor, "commit_draw", f"draw {made.id}",
+          {"quota": made.quota})
+    db.session.commit()
+    return _draws_page({"kind": "ok", "text": f"第{made.number}期已封存名单，请先公布承诺值再摇号"})
+
+
+@bp.post("/operator/draws/<int:draw_id>/run")
+@requires("operator")
+def operator_draw_run(draw_id: int):
+    """Draw with the public value announced beforehand; the winners are told."""
+    value = (request.form.get("public_value") or "").strip()
+    try:
+        winners = pool.run_draw(db.session, draw_id, value, clock.now())
+    except DomainError as refused:
+        db.session.rollback()
+        return _draws_page({"kind": "error", "text": refused.message}, 409)
+    audit(db.session, "operator", g.actor, "run_draw", f"draw {draw_id}",
+          {"public_value": value, "winners": len(winners)})
+    db.session.commit()
+    told = notify.announce("draw_won", pool.winning_entries(db.session, draw_id))
+    return _draws_page({"kind": "ok", "text": f"摇号完成：{len(winners)} 人中签，"
+                                              f"已通知 {len(told)} 条"})
