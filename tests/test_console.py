@@ -44,7 +44,8 @@ FORMS = {  # every console form, by the role it is for
                   "/console/community/registrations/1/review"],
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
                  "/console/operator/jobs/retry", "/console/operator/delivery/statuses",
-                 "/console/operator/draws/commit", "/console/operator/draws/1/run"],
+                 "/console/operator/draws/commit", "/console/operator/draws/1/run",
+                 "/console/operator/campaigns", "/console/operator/campaigns/1/windows"],
 }
 
 
@@ -446,3 +447,26 @@ def test_an_operator_commits_a_draw_runs_it_and_links_the_public_files(
     result = requests.get(live_server + published, timeout=10)
     assert result.status_code == 200 and "20261130" in result.text
     page.screenshot(path=str(SHOTS / "operator-draw-done.png"), full_page=True)
+
+
+def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
+        world, sql, live_server, browser):
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.select_option("#new-campaign select[name=preset]", "zhengzhou")
+    page.fill("#new-campaign input[name=slug]", "bad slug!")
+    page.click("#new-campaign button")
+    page.wait_for_selector("#notice.error")
+    assert sql("SELECT count(*) FROM campaigns WHERE slug = 'bad slug!'") == [(0,)]
+    page.fill("#new-campaign input[name=slug]", "zhengzhou-2027-02")
+    page.fill("#new-campaign input[name=plan_days]", "2")
+    page.click("#new-campaign button")
+    page.wait_for_selector("#notice.ok")
+    assert "zhengzhou-2027-02" in page.inner_text("#notice")
+    campaign_id, = sql("SELECT id FROM campaigns WHERE slug = 'zhengzhou-2027-02'")[0]
+    planned = sql("SELECT count(*) FROM windows WHERE campaign_id = %s", campaign_id)[0][0]
+    assert planned == 4  # two days of Zhengzhou's two daily windows
+    page.locator(f"form[action$='/campaigns/{campaign_id}/windows'] button").click()
+    page.wait_for_selector("#notice.ok")
+    assert sql("SELECT count(*) FROM windows WHERE campaign_id = %s", campaign_id)[0][0] == 6
+    page.screenshot(path=str(SHOTS / "operator-campaigns.png"), full_page=True)

@@ -11,8 +11,9 @@ from flask import Response, current_app, g, render_template, request
 from sqlalchemy import func, select
 
 from wx_backend import jobs, notify
-from wx_backend.booking import postal
+from wx_backend.booking import first_come, postal
 from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
@@ -29,7 +30,7 @@ from wx_backend.web.console.blueprint import bp
 
 @bp.get("/operator")
 @requires("operator")
-def operator():
+def operator(notice=None, status: int = 200):
     """Campaigns at a glance, and deliveries by status."""
     now = clock.now()
     directory, stock = current_app.extensions["directory"], current_app.extensions["stock"]
@@ -37,13 +38,18 @@ def operator():
     for campaign_id in db.session.scalars(select(Campaign.id).order_by(Campaign.id)):
         snapshot = directory.snapshot(db.session, campaign_id, now)
         window = snapshot.window_at(now)
-        left = stock.left(window.id, [])[0] if window and stock.is_loaded(window.id) else None
+        left = None
+        if window is not None:
+            # Loaded ahead of its opening by the schedule; here if that was missed.
+            first_come.ensure_loaded(db.session, stock, window.id, now)
+            left = stock.left(window.id, [])[0]
         rows.append({"snapshot": snapshot, "window": window, "left": left,
                      "next": snapshot.next_window(now)})
     deliveries = dict(db.session.execute(select(Delivery.status, func.count())
                                          .group_by(Delivery.status)).all())
     return render_template("console/operator/home.html", rows=rows, deliveries=deliveries,
-                           zone_of=lambda s: s.rules.zone)
+                           zone_of=lambda s: s.rules.zone, presets=PRESETS,
+                           notice=notice), status
 
 
 UPLOAD_SECONDS = 30 * 60
@@ -281,3 +287,47 @@ def operator_draw_run(draw_id: int):
     told = notify.announce("draw_won", pool.winning_entries(db.session, draw_id))
     return _draws_page({"kind": "ok", "text": f"摇号完成：{len(winners)} 人中签，"
                                               f"已通知 {len(told)} 条"})
+
+
+@bp.post("/operator/campaigns")
+@requires("operator")
+def operator_campaign_create():
+    """Create a campaign from a preset and plan its first days of windows."""
+    preset = request.form.get("preset", "")
+    slug = (request.form.get("slug") or "").strip()
+    days = request.form.get("plan_days", type=int) or 2
+    now = clock.now()
+    try:
+        if preset not in PRESETS:
+            raise DomainError("invalid_preset", "请选择一个预设规则")
+        campaign = manage.create_campaign(db.session, slug, load_preset(preset), now,
+                                          preset=preset)
+        windows = manage.plan_windows(db.session, campaign, now.date(), min(days, 14), now)
+    except (RulesError, DomainError) as refused:
+        db.session.rollback()
+        return operator({"kind": "error", "text": getattr(refused, "message", str(refused))},
+                        422)
+    audit(db.session, "operator", g.actor, "create_campaign", f"campaign {campaign.id}",
+          {"preset": preset, "slug": slug, "windows": len(windows)})
+    db.session.commit()
+    return operator({"kind": "ok", "text": f"已创建活动 {campaign.name}（{slug}），"
+                                           f"排好 {len(windows)} 个预约时段；下一步：导入药店"})
+
+
+@bp.post("/operator/campaigns/<int:campaign_id>/windows")
+@requires("operator")
+def operator_plan_windows(campaign_id: int):
+    """Plan the next days' windows of a campaign (the ones that do not exist yet)."""
+    days = request.form.get("days", type=int) or 2
+    now = clock.now()
+    try:
+        campaign = manage.get_campaign(db.session, campaign_id)
+        windows = manage.plan_windows(db.session, campaign, now.date(), min(days, 14), now)
+    except DomainError as refused:
+        db.session.rollback()
+        return operator({"kind": "error", "text": refused.message}, 422)
+    audit(db.session, "operator", g.actor, "plan_windows", f"campaign {campaign_id}",
+          {"days": days, "windows": len(windows)})
+    db.session.commit()
+    current_app.extensions["directory"].forget(campaign_id)
+    return operator({"kind": "ok", "text": f"{campaign.name}：新排 {len(windows)} 个时段"})
