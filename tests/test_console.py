@@ -42,6 +42,8 @@ FORMS = {  # every console form, by the role it is for
     "community": ["/console/community/register", "/console/community/residents/1/book",
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
+    "editor": ["/console/editor/new", "/console/editor/1/publish",
+               "/console/editor/1/schedule", "/console/editor/1/retract"],
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
                  "/console/operator/jobs/retry", "/console/operator/delivery/statuses",
                  "/console/operator/draws/commit", "/console/operator/draws/1/run",
@@ -470,3 +472,38 @@ def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
     page.wait_for_selector("#notice.ok")
     assert sql("SELECT count(*) FROM windows WHERE campaign_id = %s", campaign_id)[0][0] == 6
     page.screenshot(path=str(SHOTS / "operator-campaigns.png"), full_page=True)
+
+
+def test_an_editor_publishes_a_rules_change_the_api_and_the_bot_then_show(
+        app, client, world, live_server, browser):
+    from tests.official import OfficialAccount
+
+    page = _sign_in_page(browser, live_server, "editor")
+    page.wait_for_url(f"{live_server}/console/editor")
+    page.goto(f"{live_server}/console/editor/new")
+    page.fill("input[name=title]", "预约规则调整")
+    page.fill("textarea[name=body]", "自3月2日起，每人每次5只，14天内不能再次预约。")
+    page.select_option("select[name=campaign_id]", str(world.campaign_id))
+    page.fill("input[name=items]", "5")
+    page.fill("input[name=cooldown_days]", "十四")
+    page.click("button.primary")
+    page.wait_for_selector(".notice.error")  # not a number: nothing saved
+    page.fill("input[name=cooldown_days]", "14")
+    page.click("button.primary")
+    page.wait_for_url(re.compile(r".*/console/editor/\d+/preview$"))
+    assert "7天内不能再次预约" in page.inner_text("#rules-before")
+    assert "14天内不能再次预约" in page.inner_text("#rules-after")
+    assert "【预约规则调整】" in page.inner_text("#bot-reply")
+    page.screenshot(path=str(SHOTS / "editor-preview.png"), full_page=True)
+    before = client.get(f"/api/v1/campaigns/{world.campaign_id}").json
+    assert before["rules_version"] == 1
+
+    page.click("#publish")
+    page.wait_for_selector("#notice.ok")
+    campaign = client.get(f"/api/v1/campaigns/{world.campaign_id}").json
+    assert campaign["rules_version"] == 2
+    assert campaign["rules"]["portion"]["items"] == 5
+    assert "14天内不能再次预约" in campaign["summary"]
+    reply = OfficialAccount(app, client).say("console-reader", "规则").content
+    assert "规则第2版" in reply
+    page.screenshot(path=str(SHOTS / "editor-published.png"), full_page=True)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import redis
 from apiflask import APIBlueprint
-from flask import current_app
 
-from wx_backend import jobs
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity import sessions
 from wx_backend.identity.accounts import authenticate_editor
 from wx_backend.models import Announcement, Editor, KnowledgeEntry
-from wx_backend.official_account import announcements, knowledge
-from wx_backend.official_account.bot import forget_texts, normalise
+from wx_backend.official_account import announcements, editing, knowledge
+from wx_backend.official_account.bot import normalise
 from wx_backend.web.auth import account_auth
 from wx_backend.web.input import credentials
 from wx_backend.web.input import json_object as _json
@@ -125,7 +122,7 @@ def schedule_announcement(announcement_id: int):
     announcements.schedule(db.session, found, _moment(data.get("publish_at"), "publish_at"),
                            clock.now())
     db.session.commit()
-    _forget(found)
+    editing.refresh(found)
     return announcements.announcement_body(found, clock.now())
 
 
@@ -138,8 +135,8 @@ def publish_announcement(announcement_id: int):
     found = announcements.get(db.session, announcement_id, for_update=True)
     announcements.publish(db.session, found, clock.now())
     db.session.commit()
-    _forget(found)
-    _push(found.id)
+    editing.refresh(found)
+    editing.push(found.id)
     return announcements.announcement_body(found, clock.now())
 
 
@@ -153,23 +150,8 @@ def retract_announcement(announcement_id: int):
     found = announcements.get(db.session, announcement_id, for_update=True)
     outcome = announcements.retract(db.session, found, data.get("reason"), clock.now())
     db.session.commit()
-    _forget(found)
+    editing.refresh(found)
     return {**announcements.announcement_body(found, clock.now()), **outcome}
-
-
-def _forget(announcement: Announcement) -> None:
-    """This process re-reads the campaign at once; others within the snapshot's TTL."""
-    forget_texts()
-    if announcement.campaign_id is not None:
-        current_app.extensions["directory"].forget(announcement.campaign_id)
-
-
-def _push(announcement_id: int) -> None:
-    try:
-        jobs.enqueue("push_announcement", announcement_id)
-    except redis.RedisError:
-        log.warning("queue unreachable: announcement %s is pushed by the next tick",
-                    announcement_id)
 
 
 # -- the FAQ ------------------------------------------------------------------------------

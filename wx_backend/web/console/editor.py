@@ -1,27 +1,143 @@
-"""Editors: their announcements as they stand (draft, scheduled, published, retracted)."""
+"""Editors: announcements as a workflow. Draft (with a rules change written as the rule
+fields, not JSON), preview exactly what the bot, the template message and the subscribe
+message will say, with the rules before and after and whom it reaches, then publish now,
+schedule, or retract. The same ``announcements`` calls as the admin API."""
 
 from __future__ import annotations
 
-from flask import render_template
+from datetime import datetime
+
+from flask import g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from wx_backend.core import clock
+from wx_backend.core.clock import BEIJING
+from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db
-from wx_backend.models import Announcement
-from wx_backend.official_account.announcements import announcement_body
+from wx_backend.identity.accounts import audit
+from wx_backend.models import Announcement, Campaign
+from wx_backend.official_account import announcements, editing
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
+ROLE = "editor"
 STATUS_NAMES = {"draft": "草稿", "scheduled": "定时发布", "published": "已发布",
                 "retracted": "已撤回"}
+# The rule fields an editor may change in an announcement, as (form name, path, kind).
+RULE_FIELDS = [("items", ("portion", "items"), int),
+               ("unit_price_yuan", ("portion", "unit_price_fen"), "yuan"),
+               ("cooldown_days", ("limit", "cooldown_days"), int),
+               ("store_daily_cap", ("store_daily_cap",), int)]
+
+
+def _rules_patch(form) -> dict | None:
+    """The rules change the form asks for (only the fields filled in), or None."""
+    patch: dict = {}
+    for name, path, kind in RULE_FIELDS:
+        raw = (form.get(name) or "").strip()
+        if not raw:
+            continue
+        try:
+            value = round(float(raw) * 100) if kind == "yuan" else int(raw)
+        except ValueError:
+            raise DomainError("invalid_rules", "规则调整应填写数字",
+                              fields={name: "应为数字"}) from None
+        target = patch
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = value
+    return patch or None
 
 
 @bp.get("/editor")
-@requires("editor")
-def editor():
+@requires(ROLE)
+def editor(notice=None, status: int = 200):
     """Announcements, newest first, with their state and rules change."""
     now = clock.now()
     found = db.session.scalars(select(Announcement).order_by(Announcement.id.desc())
                                .limit(200)).all()
-    return render_template("console/editor/home.html", statuses=STATUS_NAMES,
-                           announcements=[announcement_body(a, now) for a in found])
+    return render_template("console/editor/home.html", statuses=STATUS_NAMES, notice=notice,
+                           announcements=[announcements.announcement_body(a, now)
+                                          for a in found]), status
+
+
+@bp.route("/editor/new", methods=["GET", "POST"])
+@requires(ROLE)
+def editor_new():
+    """Write a draft."""
+    form, errors, message = dict(request.form), {}, None
+    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
+    if request.method == "POST":
+        raw_campaign = form.get("campaign_id") or ""
+        data = {"title": form.get("title", ""), "body": form.get("body", ""),
+                "campaign_id": int(raw_campaign) if raw_campaign.isdigit() else None,
+                "push": form.get("push") == "on"}
+        try:
+            patch = _rules_patch(form)
+            if patch is not None:
+                data["rules"] = patch
+            made = announcements.create(db.session, g.actor.id, data)
+        except DomainError as refused:
+            db.session.rollback()
+            errors, message = refused.fields or {}, refused.message
+        else:
+            audit(db.session, ROLE, g.actor, "draft_announcement", f"announcement {made.id}")
+            db.session.commit()
+            return redirect(url_for("console.editor_preview", announcement_id=made.id))
+    return render_template("console/editor/new.html", form=form, errors=errors,
+                           message=message, campaigns=campaigns), 422 if message else 200
+
+
+@bp.get("/editor/<int:announcement_id>/preview")
+@requires(ROLE)
+def editor_preview(announcement_id: int):
+    """Exactly what publishing would show, and to whom."""
+    found = announcements.get(db.session, announcement_id)
+    result = announcements.preview(db.session, found, clock.now())
+    db.session.rollback()
+    return render_template("console/editor/preview.html", announcement=found,
+                           preview=result, statuses=STATUS_NAMES)
+
+
+@bp.post("/editor/<int:announcement_id>/publish")
+@requires(ROLE)
+def editor_publish(announcement_id: int):
+    """Publish now: visible at once, its rules change in force at once, pushes queued."""
+    found = announcements.get(db.session, announcement_id, for_update=True)
+    announcements.publish(db.session, found, clock.now())
+    audit(db.session, ROLE, g.actor, "publish_announcement", f"announcement {found.id}")
+    db.session.commit()
+    editing.refresh(found)
+    editing.push(found.id)
+    return editor({"kind": "ok", "text": f"已发布：{found.title}"})
+
+
+@bp.post("/editor/<int:announcement_id>/schedule")
+@requires(ROLE)
+def editor_schedule(announcement_id: int):
+    """Publish at a Beijing time; its rules change takes effect at the same moment."""
+    raw = request.form.get("publish_at", "")
+    try:
+        moment = datetime.fromisoformat(raw).replace(tzinfo=BEIJING)
+    except ValueError:
+        return editor({"kind": "error", "text": "请填写发布时间"}, 422)
+    found = announcements.get(db.session, announcement_id, for_update=True)
+    announcements.schedule(db.session, found, moment, clock.now())
+    audit(db.session, ROLE, g.actor, "schedule_announcement", f"announcement {found.id}",
+          {"publish_at": moment.isoformat()})
+    db.session.commit()
+    editing.refresh(found)
+    return editor({"kind": "ok", "text": f"已定时：{found.title}，{moment:%m月%d日 %H:%M} 发布"})
+
+
+@bp.post("/editor/<int:announcement_id>/retract")
+@requires(ROLE)
+def editor_retract(announcement_id: int):
+    """Hide it, with a reason; a rules change not yet in force is withdrawn with it."""
+    found = announcements.get(db.session, announcement_id, for_update=True)
+    announcements.retract(db.session, found, request.form.get("reason"), clock.now())
+    audit(db.session, ROLE, g.actor, "retract_announcement", f"announcement {found.id}",
+          {"reason": request.form.get("reason")})
+    db.session.commit()
+    editing.refresh(found)
+    return editor({"kind": "ok", "text": f"已撤回：{found.title}"})
