@@ -43,7 +43,8 @@ FORMS = {  # every console form, by the role it is for
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
     "editor": ["/console/editor/new", "/console/editor/1/publish",
-               "/console/editor/1/schedule", "/console/editor/1/retract"],
+               "/console/editor/1/schedule", "/console/editor/1/retract",
+               "/console/editor/faq", "/console/editor/faq/try"],
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
                  "/console/operator/jobs/retry", "/console/operator/delivery/statuses",
                  "/console/operator/draws/commit", "/console/operator/draws/1/run",
@@ -507,3 +508,33 @@ def test_an_editor_publishes_a_rules_change_the_api_and_the_bot_then_show(
     reply = OfficialAccount(app, client).say("console-reader", "规则").content
     assert "规则第2版" in reply
     page.screenshot(path=str(SHOTS / "editor-published.png"), full_page=True)
+
+
+def test_an_editor_tries_a_question_adds_an_answer_and_the_bot_uses_it(
+        app, client, world, live_server, browser):
+    from tests.official import OfficialAccount
+
+    page = _sign_in_page(browser, live_server, "editor")
+    page.wait_for_url(f"{live_server}/console/editor")
+    page.goto(f"{live_server}/console/editor/faq")
+    page.fill("#try input[name=text]", "老人没有智能手机怎么预约口罩")
+    page.click("#try button")
+    page.wait_for_selector("#try-answer")
+    first = page.inner_text("#try-answer")
+    assert "匹配度" in first
+    page.screenshot(path=str(SHOTS / "editor-faq-try.png"), full_page=True)
+
+    page.fill("#faq-form input[name=key]", "pharmacy_wheelchair")
+    page.fill("#faq-form input[name=question]", "药店有无障碍通道吗")
+    page.fill("#faq-form textarea[name=answer]",
+              "各药店门口均设有无障碍坡道，行动不便可请工作人员到门口协助。")
+    page.fill("#faq-form textarea[name=phrasings]", "坐轮椅能进药店吗\n轮椅可以进去吗")
+    page.fill("#faq-form input[name=keywords]", "轮椅、无障碍")
+    page.click("#faq-form button")
+    page.wait_for_selector("#notice.ok")
+    page.fill("#try input[name=text]", "坐轮椅的老人能进药店吗")
+    page.click("#try button")
+    page.wait_for_function("document.querySelector('#try-answer')"
+                           " && document.querySelector('#try-answer').innerText.includes('无障碍')")
+    reply = OfficialAccount(app, client).say("wheelchair-user", "坐轮椅能进药店吗").content
+    assert "无障碍坡道" in reply

@@ -1,10 +1,12 @@
 """Editors: announcements as a workflow. Draft (with a rules change written as the rule
 fields, not JSON), preview exactly what the bot, the template message and the subscribe
 message will say, with the rules before and after and whom it reaches, then publish now,
-schedule, or retract. The same ``announcements`` calls as the admin API."""
+schedule, or retract. The same ``announcements`` calls as the admin API. And the FAQ the
+bot answers from, with a box that shows what the matcher makes of a question."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import g, redirect, render_template, request, url_for
@@ -13,10 +15,11 @@ from sqlalchemy import select
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
-from wx_backend.extensions import db
+from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import audit
-from wx_backend.models import Announcement, Campaign
-from wx_backend.official_account import announcements, editing
+from wx_backend.models import Announcement, Campaign, KnowledgeEntry
+from wx_backend.official_account import announcements, editing, knowledge
+from wx_backend.official_account.bot import normalise
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
@@ -141,3 +144,64 @@ def editor_retract(announcement_id: int):
     db.session.commit()
     editing.refresh(found)
     return editor({"kind": "ok", "text": f"已撤回：{found.title}"})
+
+
+# -- the FAQ ------------------------------------------------------------------------------
+
+def _faq_page(form=None, editing_key=None, notice=None, errors=None, status: int = 200):
+    rows = db.session.scalars(select(KnowledgeEntry).order_by(KnowledgeEntry.id)).all()
+    return render_template("console/editor/faq.html", entries=rows, form=form or {},
+                           editing_key=editing_key, notice=notice, errors=errors or {}), status
+
+
+@bp.get("/editor/faq")
+@requires(ROLE)
+def editor_faq():
+    """The knowledge base the bot answers from, and the "try a question" box."""
+    key = request.args.get("key")
+    entry = db.session.scalars(select(KnowledgeEntry).where(KnowledgeEntry.key == key)).first() \
+        if key else None
+    form = knowledge.entry_body(entry) if entry else {}
+    if entry:
+        form["phrasings"] = "\n".join(form["phrasings"])
+        form["keywords"] = "、".join(form["keywords"])
+    return _faq_page(form, entry.key if entry else None)
+
+
+@bp.post("/editor/faq")
+@requires(ROLE)
+def editor_faq_save():
+    """Add an entry, or change the one named by ``editing_key``."""
+    form = dict(request.form)
+    data = {"question": form.get("question", ""), "answer": form.get("answer", ""),
+            "phrasings": [p.strip() for p in form.get("phrasings", "").splitlines()
+                          if p.strip()],
+            "keywords": [k.strip() for k in re.split(r"[、,，\s]+", form.get("keywords", ""))
+                         if k.strip()],
+            "active": form.get("active") == "on"}
+    editing_key = form.get("editing_key") or None
+    if editing_key is None:
+        data["key"] = form.get("key", "")
+    try:
+        entry = knowledge.save_entry(db.session, g.actor.id, data, key=editing_key)
+    except DomainError as refused:
+        db.session.rollback()
+        return _faq_page(form, editing_key, {"kind": "error", "text": refused.message},
+                         refused.fields, 422)
+    audit(db.session, ROLE, g.actor, "save_faq", f"faq {entry.key}")
+    db.session.commit()
+    knowledge.changed(redis_store.client)
+    return _faq_page(notice={"kind": "ok", "text": f"已保存：{entry.question}"})
+
+
+@bp.post("/editor/faq/try")
+@requires(ROLE)
+def editor_faq_try():
+    """What the bot would answer to a question (htmx: the answer and its runners-up)."""
+    text = (request.form.get("text") or "").strip()
+    if not text:
+        return render_template("console/_notice.html", text="请输入一个问题", kind="error")
+    version = redis_store.client.get(knowledge.VERSION_KEY) or "0"
+    found = knowledge.index(db.session, version).match(normalise(text))
+    db.session.rollback()
+    return render_template("console/editor/_faq_try.html", found=found, text=text)
