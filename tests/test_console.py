@@ -15,6 +15,7 @@ import requests
 from sqlalchemy import select
 
 from tests.worlds import auth, build
+from wx_backend.core.clock import BEIJING
 from wx_backend.dev import people
 from wx_backend.extensions import db
 from wx_backend.identity.accounts import (
@@ -154,6 +155,10 @@ def test_a_pharmacist_redeems_a_booking_made_through_the_api(
     page.click("button.primary.big")
     page.wait_for_selector("#result [data-code=already_collected]")
     assert "不能重复取货" in page.inner_text("#result")
+    with app.app_context():
+        collected = db.session.get(Booking, booked["id"]).collected_at
+    # In Beijing time, as the pharmacist's clock shows it.
+    assert collected.astimezone(BEIJING).strftime("%H:%M") in page.inner_text("#result")
     page.screenshot(path=str(SHOTS / "pharmacy-already.png"), full_page=True)
 
     with app.app_context():

@@ -19,6 +19,7 @@ from qrcode.image.pure import PyPNGImage
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wx_backend.models import Booking, Resident, Staff, Store
 
@@ -82,7 +83,7 @@ def redeem(session: Session, secret: str, staff: Staff, *, pickup_code: str | No
     if booking.store_id != staff.store_id:
         raise Forbidden("wrong_store", "该预约不是在本店取货，请居民到预约的药店取货")
     if booking.status == "collected":
-        local = booking.collected_at
+        local = booking.collected_at.astimezone(BEIJING)
         raise Conflict("already_collected", f"该预约已于{local:%m-%d %H:%M}取货，不能重复取货")
     if booking.status != "confirmed":
         raise Conflict("not_collectable", {"cancelled": "该预约已取消",

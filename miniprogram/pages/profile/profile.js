@@ -38,6 +38,10 @@ Component({
       this.setData({ profile, done: profile.profile_complete && !missing, needsAddress, perHousehold })
     },
 
+    back() {
+      wx.navigateBack()
+    },
+
     edit() {
       this.setData({ done: false })
     },
