@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from apiflask import APIBlueprint
@@ -21,7 +20,6 @@ from wx_backend.web.input import json_object as _json
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
 
-log = logging.getLogger(__name__)
 
 EDITOR_SESSION_TTL = 12 * 3600
 

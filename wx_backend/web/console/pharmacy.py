@@ -22,9 +22,14 @@ ROLE = "pharmacy"
 _CODE = re.compile(r"^\d{6}$")
 
 
-def _day(now):
+def _snapshot(now):
+    """The campaign of this staff member's store, as the booking path sees it."""
     store = db.session.get(Store, g.actor.store_id)
-    snapshot = current_app.extensions["directory"].snapshot(db.session, store.campaign_id, now)
+    return current_app.extensions["directory"].snapshot(db.session, store.campaign_id, now)
+
+
+def _day(now):
+    snapshot = _snapshot(now)
     return snapshot, pickup.store_day(db.session, g.actor, now.astimezone(snapshot.rules.zone)
                                       .date())
 
@@ -69,7 +74,7 @@ def pharmacy_redeem():
     if fields:
         return render_template("console/pharmacy/_result.html", fields=fields, outcome=None)
     now = clock.now()
-    snapshot, _ = _day(now)
+    snapshot = _snapshot(now)
     try:
         booking = pickup.redeem(
             db.session, current_app.config["SECRET_KEY"], g.actor,
@@ -99,6 +104,6 @@ def pharmacy_booking(booking_id: int):
     if booking is None or booking.store_id != g.actor.store_id:
         abort(404)
     holder = db.session.get(Resident, booking.resident_id)
-    zone = _day(clock.now())[0].rules.zone
+    zone = _snapshot(clock.now()).rules.zone
     return render_template("console/pharmacy/booking.html", booking=booking,
                            holder=mask_name(holder.name), zone=zone)
