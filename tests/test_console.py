@@ -7,14 +7,17 @@ at."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from tests.worlds import auth, build
+from tests.worlds import auth, build, move_window, residents
+from wx_backend.campaigns.rules import load_preset, parse_rules
 from wx_backend.core.clock import BEIJING
 from wx_backend.dev import people
 from wx_backend.extensions import db
@@ -36,7 +39,8 @@ PAGES = {  # every console page, by the role it is for
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
-                 "/console/operator/delivery", "/console/operator/draws"],
+                 "/console/operator/delivery", "/console/operator/draws",
+                 "/console/operator/windows/1", "/console/operator/windows/1/figures"],
 }
 FORMS = {  # every console form, by the role it is for
     "pharmacy": ["/console/pharmacy/redeem"],
@@ -346,6 +350,60 @@ def test_an_operator_uploads_stores_with_a_bad_row_then_fixes_it(app, world, liv
     assert "import_stores" in trail
 
 
+def _load(base: str, campaign_id: int, tokens: list[str], store_ids: list[int],
+          answers: list) -> None:
+    """The load script: every resident presses 预约 at once (eight at a time), each at a
+    store of their own choosing; one in ten presses twice."""
+    def press(n_token):
+        n, token = n_token
+        with requests.Session() as client:
+            for _ in range(2 if n % 10 == 0 else 1):
+                answer = client.post(f"{base}/api/v1/campaigns/{campaign_id}/bookings",
+                                     json={"store_id": store_ids[n * 7 % len(store_ids)]},
+                                     headers=auth(token), timeout=30)
+                answers.append(answer.status_code)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(press, enumerate(tokens)))
+
+
+def test_an_operator_watches_a_window_sell_out_while_the_crowd_books(app, world, live_server,
+                                                                       browser):
+    selling = build(app, "zhengzhou", quota=60, caps=(25, 25, 25, 25))
+    opening = datetime.now(timezone.utc)  # the window opens as the operator watches
+    move_window(app, selling.window_id, opening, opening + timedelta(minutes=30))
+    crowd = [made.token for made in residents(app, 110)]
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.click(f"a[href='/console/operator/windows/{selling.window_id}']")
+    page.wait_for_selector("#window-figures[hx-trigger]")
+    assert page.inner_text("#fig-left").startswith("60")
+    assert "尚未约完" in page.inner_text("#fig-sold-out")
+
+    answers: list[int] = []
+    load = threading.Thread(target=_load, args=(live_server, selling.campaign_id, crowd,
+                                                selling.store_ids, answers))
+    load.start()
+    page.wait_for_function("document.querySelector('#window-state').innerText"
+                           ".includes('已约完')", timeout=60_000)
+    load.join(60)
+    assert answers.count(201) == 60 and len(answers) == 121
+    # Every answer is counted once the processes have added theirs (a second at most).
+    page.wait_for_function("document.querySelector('#fig-answered').innerText"
+                           ".replace(/\\s/g, '') === '60/121'", timeout=15_000)
+    assert page.inner_text("#fig-left").startswith("0")
+    assert re.fullmatch(r"\d+\.\d秒", page.inner_text("#fig-sold-out").replace(" ", ""))
+    assert "毫秒" in page.inner_text("#fig-p99")
+    assert page.locator("svg.chart rect.ok").count() > 1
+    codes = page.text_content("svg[aria-label='按结果统计的回答数']")
+    assert "预约成功" in codes and "已约完" in codes and "重复预约" in codes
+    page.screenshot(path=str(SHOTS / "operator-window-sold-out.png"), full_page=True)
+    with app.app_context():
+        booked = db.session.scalar(select(func.count()).select_from(Booking).where(
+            Booking.campaign_id == selling.campaign_id))
+    assert booked == 60
+
+
 def test_an_operator_sees_why_messages_failed_and_sends_one_again(world, sql, live_server,
                                                                   browser):
     failed = sql("INSERT INTO deliveries (event, subject_id, campaign_id, channel, recipient, "
@@ -457,6 +515,17 @@ def test_an_operator_commits_a_draw_runs_it_and_links_the_public_files(
     page.screenshot(path=str(SHOTS / "operator-draw-done.png"), full_page=True)
 
 
+def _still_to_close(days: int) -> int:
+    """Zhengzhou's windows from today (Beijing's today) for ``days`` days that have not
+    closed yet: those are the ones an operator can still plan."""
+    rules = parse_rules(load_preset("zhengzhou"))
+    moment = datetime.now(timezone.utc)
+    today = moment.astimezone(rules.zone).date()
+    return sum(1 for offset in range(days)
+               for _, closes, _ in rules.spans_on(today + timedelta(days=offset))
+               if closes > moment)
+
+
 def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
         world, sql, live_server, browser):
     page = _sign_in_page(browser, live_server, "operator")
@@ -473,10 +542,11 @@ def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
     assert "zhengzhou-2027-02" in page.inner_text("#notice")
     campaign_id, = sql("SELECT id FROM campaigns WHERE slug = 'zhengzhou-2027-02'")[0]
     planned = sql("SELECT count(*) FROM windows WHERE campaign_id = %s", campaign_id)[0][0]
-    assert planned == 4  # two days of Zhengzhou's two daily windows
+    assert planned == _still_to_close(2)  # Zhengzhou's two windows a day, from today
     page.locator(f"form[action$='/campaigns/{campaign_id}/windows'] button").click()
     page.wait_for_selector("#notice.ok")
-    assert sql("SELECT count(*) FROM windows WHERE campaign_id = %s", campaign_id)[0][0] == 6
+    assert sql("SELECT count(*) FROM windows WHERE campaign_id = %s",
+               campaign_id)[0][0] == _still_to_close(3)
     page.screenshot(path=str(SHOTS / "operator-campaigns.png"), full_page=True)
 
 

@@ -20,7 +20,8 @@ from wx_backend import (
     official_account,
     sms,
 )
-from wx_backend.booking.directory import Directory, SoldOutShortcut
+from wx_backend.booking.directory import BOOKING_PATH, Directory, SoldOutShortcut
+from wx_backend.booking.figures import BookingFigures, Recorder
 from wx_backend.booking.first_come import sold_out
 from wx_backend.booking.stock import Stock
 from wx_backend.cli import register_commands
@@ -141,6 +142,7 @@ def register_extensions(app: APIFlask) -> None:
     csrf.init_app(app)
     app.extensions["stock"] = Stock(app.extensions["redis"])
     app.extensions["directory"] = Directory(app.extensions["redis"])
+    app.extensions["figures"] = Recorder(app.extensions["redis"])
     sms.init_app(app)
     wechat.init_app(app)
 
@@ -164,3 +166,5 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
     body = json.dumps({"error": {"code": refusal.code, "message": refusal.message,
                                  "fields": {}}}, ensure_ascii=False).encode()
     app.wsgi_app = SoldOutShortcut(app.wsgi_app, app.extensions["directory"], body)
+    # Outside the shortcut, so its answers are counted too (the window dashboard's figures).
+    app.wsgi_app = BookingFigures(app.wsgi_app, app.extensions["figures"], BOOKING_PATH)

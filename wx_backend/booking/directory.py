@@ -33,7 +33,7 @@ from wx_backend.models import Store, Window
 log = logging.getLogger(__name__)
 
 SNAPSHOT_TTL = 5.0
-_BOOKING_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/bookings$")
+BOOKING_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/bookings$")
 SOLD_OUT_RECHECK = 10.0
 
 
@@ -218,8 +218,9 @@ class SoldOutShortcut:
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST" and "HTTP_IDEMPOTENCY_KEY" not in environ:
-            match = _BOOKING_PATH.match(environ.get("PATH_INFO", ""))
+            match = BOOKING_PATH.match(environ.get("PATH_INFO", ""))
             if match and self._sold_out(int(match.group(1)), environ):
+                environ["wx.answer"] = "sold_out"
                 start_response("409 CONFLICT", [("Content-Type", "application/json"),
                                                 ("Content-Length", str(len(self.body)))])
                 return [self.body]

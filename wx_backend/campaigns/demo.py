@@ -10,7 +10,7 @@ finds a window open. Stores are fictional pharmacies spread over Zhengzhou's dis
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ def load(session: Session, now: datetime) -> Campaign:
     session is committed."""
     existing = session.scalars(select(Campaign).where(Campaign.slug == SLUG)).first()
     if existing is not None:
-        manage.plan_windows(session, existing, now.date() - timedelta(days=1), 3, now)
+        manage.plan_ahead(session, existing, 2, now, back=1)
         session.commit()
         return existing
     rules = load_preset("zhengzhou")
@@ -66,6 +66,6 @@ def load(session: Session, now: datetime) -> Campaign:
     result = manage.import_stores(session, campaign, demo_stores(), rules["store_daily_cap"])
     if result.errors:
         raise RuntimeError("demo stores did not import: " + "; ".join(result.errors))
-    manage.plan_windows(session, campaign, now.date() - timedelta(days=1), 3, now)
+    manage.plan_ahead(session, campaign, 2, now, back=1)
     session.commit()
     return campaign

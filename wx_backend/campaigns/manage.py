@@ -123,6 +123,16 @@ def plan_windows(session: Session, campaign: Campaign, first_day: date, days: in
     return created
 
 
+def plan_ahead(session: Session, campaign: Campaign, days: int, now: datetime,
+               back: int = 0) -> list[Window]:
+    """``plan_windows`` for ``days`` days from today in the campaign's own time zone (the
+    day a Zhengzhou operator calls today, not the server's UTC date), starting ``back``
+    days earlier."""
+    zone = rules_in_force(session, campaign.id, now)[1].zone
+    today = now.astimezone(zone).date()
+    return plan_windows(session, campaign, today - timedelta(days=back), days + back, now)
+
+
 STORE_COLUMNS = ("name", "address", "district", "lat", "lng", "daily_cap", "opening_hours")
 
 

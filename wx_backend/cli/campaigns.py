@@ -40,7 +40,7 @@ def campaign_create(preset, rules_file, slug, plan_days) -> None:
         data = load_preset(preset) if preset else load_rules_file(rules_file)
         now = clock.now()
         campaign = manage.create_campaign(db.session, slug, data, now, preset=preset)
-        windows = manage.plan_windows(db.session, campaign, now.date(), plan_days, now)
+        windows = manage.plan_ahead(db.session, campaign, plan_days, now)
         db.session.commit()
     except (RulesError, DomainError) as error:
         raise fail(error) from None
@@ -55,7 +55,7 @@ def campaign_plan(campaign_id, days) -> None:
     try:
         campaign = manage.get_campaign(db.session, campaign_id)
         now = clock.now()
-        windows = manage.plan_windows(db.session, campaign, now.date(), days, now)
+        windows = manage.plan_ahead(db.session, campaign, days, now)
         db.session.commit()
     except DomainError as error:
         raise fail(error) from None

@@ -188,6 +188,13 @@ def failed_jobs(limit: int = 50) -> tuple[int, list[FailedJob]]:
     return total, found
 
 
+def depths() -> dict[str, int]:
+    """Jobs waiting in each queue, and ``failed``: how many failed in all of them."""
+    found = {name: queue(name).count for name in QUEUES}
+    found["failed"] = sum(FailedJobRegistry(queue=queue(name)).count for name in QUEUES)
+    return found
+
+
 def requeue_failed(job_ids: list[str] | None = None) -> int:
     """Run failed jobs again (``job_ids``; None: every failed job); answers how many."""
     requeued = 0

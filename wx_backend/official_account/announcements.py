@@ -19,7 +19,7 @@ stay in force (another announcement changes them back) and the answer says so.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -197,7 +197,7 @@ def _withdraw_rules(session: Session, announcement: Announcement, now: datetime)
     session.delete(version)
     session.flush()
     campaign = session.get(Campaign, announcement.campaign_id)
-    manage.plan_windows(session, campaign, now.date() - timedelta(days=1), 3, now)
+    manage.plan_ahead(session, campaign, 2, now, back=1)
     announcement.rules_version = None
     return True
 

@@ -12,7 +12,7 @@ import logging
 
 import redis
 from apiflask import APIFlask, HTTPError
-from flask import jsonify, request
+from flask import has_request_context, jsonify, request
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
@@ -83,6 +83,8 @@ def envelope(status: int, code: str | None = None, message: str | None = None,
                       "fields": fields or {}, **extra}}
     response = jsonify(body)
     response.status_code = status
+    if has_request_context():  # what the booking figures count this answer as
+        request.environ["wx.answer"] = body["error"]["code"]
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

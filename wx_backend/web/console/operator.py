@@ -302,7 +302,7 @@ def operator_campaign_create():
             raise DomainError("invalid_preset", "请选择一个预设规则")
         campaign = manage.create_campaign(db.session, slug, load_preset(preset), now,
                                           preset=preset)
-        windows = manage.plan_windows(db.session, campaign, now.date(), min(days, 14), now)
+        windows = manage.plan_ahead(db.session, campaign, min(days, 14), now)
     except (RulesError, DomainError) as refused:
         db.session.rollback()
         return operator({"kind": "error", "text": getattr(refused, "message", str(refused))},
@@ -322,7 +322,7 @@ def operator_plan_windows(campaign_id: int):
     now = clock.now()
     try:
         campaign = manage.get_campaign(db.session, campaign_id)
-        windows = manage.plan_windows(db.session, campaign, now.date(), min(days, 14), now)
+        windows = manage.plan_ahead(db.session, campaign, min(days, 14), now)
     except DomainError as refused:
         db.session.rollback()
         return operator({"kind": "error", "text": refused.message}, 422)
