@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from tests.worlds import auth, build, move_window, residents
 from wx_backend.campaigns.rules import load_preset, parse_rules
 from wx_backend.core.clock import BEIJING
+from wx_backend.core.errors import DomainError
 from wx_backend.dev import people
 from wx_backend.extensions import db
 from wx_backend.identity.accounts import (
@@ -28,6 +29,7 @@ from wx_backend.identity.accounts import (
     create_staff,
 )
 from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident, Store
+from wx_backend.web.console.rules_form import patch_from
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
@@ -40,7 +42,8 @@ PAGES = {  # every console page, by the role it is for
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
                  "/console/operator/delivery", "/console/operator/draws",
-                 "/console/operator/windows/1", "/console/operator/windows/1/figures"],
+                 "/console/operator/windows/1", "/console/operator/windows/1/figures",
+                 "/console/operator/campaigns/1"],
 }
 FORMS = {  # every console form, by the role it is for
     "pharmacy": ["/console/pharmacy/redeem"],
@@ -53,7 +56,8 @@ FORMS = {  # every console form, by the role it is for
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
                  "/console/operator/jobs/retry", "/console/operator/delivery/statuses",
                  "/console/operator/draws/commit", "/console/operator/draws/1/run",
-                 "/console/operator/campaigns", "/console/operator/campaigns/1/windows"],
+                 "/console/operator/campaigns", "/console/operator/campaigns/1/windows",
+                 "/console/operator/campaigns/1/rules"],
 }
 
 
@@ -550,6 +554,43 @@ def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
     page.screenshot(path=str(SHOTS / "operator-campaigns.png"), full_page=True)
 
 
+def test_an_operator_changes_the_rules_as_a_new_version_from_tomorrow(world, sql, live_server,
+                                                                       browser):
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.click(f"a[href='/console/operator/campaigns/{world.campaign_id}']")
+    form = page.locator("#rules-change")
+    assert "现为 7" in form.inner_text()  # what the rules say now
+    assert "（固定日期）" in form.inner_text()  # the test campaign's one window
+    form.locator("input[name=cooldown_days]").fill("14")
+    form.locator("textarea[name=windows]").fill("9点半到12点 8000")
+    form.locator("input[name=note]").fill("货源紧张，改为每天一个时段")
+    form.locator("button").click()
+    page.wait_for_selector("#notice.error")
+    assert "09:30-12:00" in page.inner_text("#rules-change .field-error")
+    assert sql("SELECT count(*) FROM rules_versions WHERE campaign_id = %s",
+               world.campaign_id) == [(1,)]
+
+    tomorrow = (datetime.now(BEIJING) + timedelta(days=1)).date()
+    form.locator("textarea[name=windows]").fill("10:00-12:00 8000")
+    form.locator("input[name=effective_at]").fill(f"{tomorrow.isoformat()}T00:00")
+    form.locator("button").click()
+    page.wait_for_selector("#notice.ok")
+    assert "第 2 版" in page.inner_text("#notice")
+    assert "待生效" in page.inner_text("#versions")
+    page.screenshot(path=str(SHOTS / "operator-rules.png"), full_page=True)
+    rules, = sql("SELECT rules FROM rules_versions WHERE campaign_id = %s AND version = 2",
+                 world.campaign_id)[0]
+    assert rules["limit"]["cooldown_days"] == 14 and rules["portion"]["items"] == 10
+    assert rules["windows"] == [{"opens": "10:00", "closes": "12:00", "quota": 8000}]
+    opening = sql("SELECT opens_at FROM windows WHERE campaign_id = %s "
+                  "AND (opens_at AT TIME ZONE 'Asia/Shanghai')::date = %s",
+                  world.campaign_id, tomorrow)
+    assert [row[0].astimezone(BEIJING).strftime("%H:%M") for row in opening] == ["10:00"]
+    shown = requests.get(f"{live_server}/api/v1/campaigns/{world.campaign_id}", timeout=10).json()
+    assert shown["rules_version"] == 1  # in force only from tomorrow
+
+
 def test_an_editor_publishes_a_rules_change_the_api_and_the_bot_then_show(
         app, client, world, live_server, browser):
     from tests.official import OfficialAccount
@@ -613,3 +654,20 @@ def test_an_editor_tries_a_question_adds_an_answer_and_the_bot_uses_it(
                            " && document.querySelector('#try-answer').innerText.includes('无障碍')")
     reply = OfficialAccount(app, client).say("wheelchair-user", "坐轮椅能进药店吗").content
     assert "无障碍坡道" in reply
+
+
+def test_the_rules_form_reads_windows_and_districts_as_a_notice_writes_them():
+    assert patch_from({"windows": "9:30-12:00 10000\n\n14:00至17:00 5000份", "items": " ",
+                       "districts": "金水区、二七区，中原区", "cooldown_days": "3"}) == {
+        "windows": [{"opens": "09:30", "closes": "12:00", "quota": 10000},
+                    {"opens": "14:00", "closes": "17:00", "quota": 5000}],
+        "eligibility": {"districts": ["金水区", "二七区", "中原区"]},
+        "limit": {"cooldown_days": 3}}
+    assert patch_from({"districts": "不限", "unit_price_yuan": "0.8"}) == {
+        "eligibility": {"districts": []}, "portion": {"unit_price_fen": 80}}
+    assert patch_from({"items": "", "windows": "  "}) is None
+    for bad, field in [({"items": "-1"}, "items"), ({"cooldown_days": "七"}, "cooldown_days"),
+                       ({"windows": "上午九点半 10000"}, "windows")]:
+        with pytest.raises(DomainError) as refused:
+            patch_from(bad)
+        assert field in refused.value.fields

@@ -114,14 +114,15 @@ def test_a_bad_status_file_changes_nothing(app, client, campaign, tmp_path):
     done = app.test_cli_runner().invoke(args=["delivery", "import", str(statuses)])
 
     assert done.exit_code != 0 and "nothing was changed" in done.output
-    for expected in ("no order 99999", "'lost'", "'abc'"):
+    for expected in ("没有订单 99999", "“lost”", "“abc”"):
         assert expected in done.output
     with app.app_context():
         assert db.session.get(PostalOrder, order_id).status == "pending"
     jump = tmp_path / "jump.csv"
     jump.write_text(f"order_id,status\n{order_id},delivered\n{order_id},pending\n")
     jumped = app.test_cli_runner().invoke(args=["delivery", "import", str(jump)])
-    assert jumped.exit_code != 0 and "cannot go from pending to delivered" in jumped.output
+    assert jumped.exit_code != 0
+    assert "不能从待发货（pending）改为已签收（delivered）" in jumped.output
 
 
 def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, campaign):

@@ -339,7 +339,7 @@ def test_special_group_members_win_a_free_portion_outside_the_draw(app, client, 
     listing.write_text(f"id_number\n{member_number}\n11010519491231002Y\n")
     bad = runner.invoke(args=["lottery", "special-group", "--campaign", str(campaign_id),
                               "--group", "低保户", str(listing)])
-    assert bad.exit_code != 0 and "line 3" in bad.output and "nothing was imported" in bad.output
+    assert bad.exit_code != 0 and "第3行" in bad.output and "nothing was imported" in bad.output
     listing.write_text(f"id_number\n{member_number}\n{numbers()}\n")
     done = runner.invoke(args=["lottery", "special-group", "--campaign", str(campaign_id),
                                "--group", "低保户", str(listing)])

@@ -32,6 +32,8 @@ from wx_backend.core import clock
 from wx_backend.core.errors import Conflict, InvalidInput
 from wx_backend.models import Booking, PostalOrder, Resident, Store
 
+ORDER_STATUS_NAMES = {"pending": "待发货（pending）", "shipped": "已发货（shipped）",
+                      "delivered": "已签收（delivered）", "failed": "投递失败（failed）"}
 NEXT = {"pending": {"shipped", "failed"}, "shipped": {"delivered", "failed"},
         "delivered": set(), "failed": set()}
 EXPORT_COLUMNS = ("order_id", "reservation_no", "channel", "name", "phone", "address",
@@ -129,7 +131,7 @@ def import_statuses(session: Session, text: str) -> StatusImport:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in ("order_id", "status") if c not in (reader.fieldnames or [])]
     if missing:
-        return StatusImport(errors=["header: missing column(s) " + ", ".join(missing)])
+        return StatusImport(errors=["表头缺少列：" + "、".join(missing)])
     wanted = []
     errors = []
     for line, row in enumerate(reader, start=2):
@@ -137,14 +139,14 @@ def import_statuses(session: Session, text: str) -> StatusImport:
         status = (row.get("status") or "").strip()
         tracking = (row.get("tracking_no") or "").strip() or None
         if not raw_id.isdigit():
-            errors.append(f"line {line}: order_id {raw_id!r} is not a number")
+            errors.append(f"第{line}行：订单号（order_id）“{raw_id}”不是数字")
             continue
         if status not in NEXT:
-            errors.append(f"line {line}: status {status!r} is not one of shipped, delivered, "
-                          "failed")
+            errors.append(f"第{line}行：状态（status）“{status}”应为 shipped（已发货）、"
+                          "delivered（已签收）或 failed（投递失败）")
             continue
         if tracking is not None and len(tracking) > 40:
-            errors.append(f"line {line}: tracking_no longer than 40 characters")
+            errors.append(f"第{line}行：运单号（tracking_no）超过40个字符")
             continue
         wanted.append((line, int(raw_id), status, tracking))
     orders = {o.id: o for o in session.scalars(
@@ -153,10 +155,10 @@ def import_statuses(session: Session, text: str) -> StatusImport:
     for line, order_id, status, _ in wanted:
         order = orders.get(order_id)
         if order is None:
-            errors.append(f"line {line}: no order {order_id}")
+            errors.append(f"第{line}行：没有订单 {order_id}")
         elif status != order.status and status not in NEXT[order.status]:
-            errors.append(f"line {line}: order {order_id} cannot go from {order.status} "
-                          f"to {status}")
+            errors.append(f"第{line}行：订单 {order_id} 不能从"
+                          f"{ORDER_STATUS_NAMES[order.status]}改为{ORDER_STATUS_NAMES[status]}")
     if errors:
         return StatusImport(errors=errors)
     result = StatusImport()

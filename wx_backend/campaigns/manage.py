@@ -5,6 +5,7 @@ Plain functions over a SQLAlchemy session; the caller commits.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import re
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.campaigns import reservation
 from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
-from wx_backend.core.errors import NotFound
+from wx_backend.core.errors import InvalidInput, NotFound
 from wx_backend.models import Booking, Campaign, RulesVersion, Store, Window
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -62,6 +63,38 @@ def rules_in_force(session: Session, campaign_id: int, at: datetime) -> tuple[in
     if version is None:
         raise NotFound("campaign_not_found", "活动不存在")
     return version.version, parse_rules(version.rules)
+
+
+def merged_rules(base: dict, patch: dict) -> dict:
+    """``base`` with the tables of ``patch`` merged in (other values, lists too, replaced)."""
+    result = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged_rules(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def latest_rules(session: Session, campaign_id: int) -> RulesVersion:
+    """The newest rules version (it may not be in force yet)."""
+    found = session.scalars(select(RulesVersion).where(RulesVersion.campaign_id == campaign_id)
+                            .order_by(RulesVersion.version.desc()).limit(1)).first()
+    if found is None:
+        raise NotFound("campaign_not_found", "活动不存在")
+    return found
+
+
+def amend_rules(session: Session, campaign: Campaign, patch: dict, effective_at: datetime,
+                note: str, now: datetime) -> RulesVersion:
+    """A new version: the newest rules with ``patch`` merged in, in force from
+    ``effective_at`` (now or later; rules are never changed backwards). Raises RulesError
+    when the merged rules do not hold together, InvalidInput for a time in the past."""
+    if effective_at < now - timedelta(minutes=1):
+        raise InvalidInput("effective_at_past", "生效时间不能早于现在",
+                           fields={"effective_at": "不能早于现在"})
+    merged = merged_rules(latest_rules(session, campaign.id).rules, patch)
+    return change_rules(session, campaign, merged, max(effective_at, now), note, now)
 
 
 def change_rules(session: Session, campaign: Campaign, rules_data: dict,
@@ -133,6 +166,8 @@ def plan_ahead(session: Session, campaign: Campaign, days: int, now: datetime,
     return plan_windows(session, campaign, today - timedelta(days=back), days + back, now)
 
 
+COLUMN_NAMES = {"name": "店名", "address": "地址", "district": "区", "lat": "纬度",
+                "lng": "经度", "daily_cap": "每日份额", "opening_hours": "营业时间"}
 STORE_COLUMNS = ("name", "address", "district", "lat", "lng", "daily_cap", "opening_hours")
 
 
@@ -156,38 +191,39 @@ def import_stores(session: Session, campaign: Campaign, text: str,
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in STORE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        return StoreImport(errors=[f"header: missing column(s) {', '.join(missing)}"])
+        return StoreImport(errors=[f"表头缺少列：{'、'.join(missing)}"])
     rows, errors, seen = [], [], set()
     for line, row in enumerate(reader, start=2):
         problems = []
         values = {key: (row.get(key) or "").strip() for key in STORE_COLUMNS}
         for key in ("name", "address", "district"):
             if not values[key]:
-                problems.append(f"{key} is empty")
+                problems.append(f"{COLUMN_NAMES.get(key, key)}（{key}）未填写")
         if len(values["name"]) > 200 or len(values["address"]) > 300:
-            problems.append("name or address too long")
+            problems.append("店名或地址太长")
         if values["name"] in seen:
-            problems.append(f"name {values['name']!r} appears twice")
+            problems.append(f"店名“{values['name']}”重复出现")
         seen.add(values["name"])
         try:
             lat, lng = float(values["lat"]), float(values["lng"])
             if not (-90 <= lat <= 90 and -180 <= lng <= 180):
                 raise ValueError
         except ValueError:
-            problems.append(f"lat/lng {values['lat']!r},{values['lng']!r} are not coordinates")
+            problems.append(f"纬度/经度“{values['lat']},{values['lng']}”不是有效的坐标"
+                            "（应为数字，如 34.7466,113.6253）")
             lat = lng = 0.0
         try:
             cap = int(values["daily_cap"]) if values["daily_cap"] else default_cap
             if cap < 0:
                 raise ValueError
         except ValueError:
-            problems.append(f"daily_cap {values['daily_cap']!r} is not a whole number >= 0")
+            problems.append(f"每日份额（daily_cap）“{values['daily_cap']}”应为不小于0的整数")
             cap = 0
         channel = (row.get("channel") or "").strip() or "pickup"
         if channel not in ("pickup", "postal"):
-            problems.append(f"channel {channel!r} is not pickup or postal")
+            problems.append(f"取货方式（channel）“{channel}”应为 pickup（到店）或 postal（邮寄）")
         if problems:
-            errors.append(f"line {line}: " + "; ".join(problems))
+            errors.append(f"第{line}行：" + "；".join(problems))
             continue
         rows.append(dict(name=values["name"], address=values["address"],
                          district=values["district"], lat=lat, lng=lng, daily_cap=cap,

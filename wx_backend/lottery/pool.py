@@ -130,20 +130,20 @@ def import_special_group(session: Session, vault, campaign_id: int, group: str,
     get_campaign(session, campaign_id)
     group = (group or "").strip()
     if not 1 <= len(group) <= 40:
-        return 0, ["the group name must have 1 to 40 characters"]
+        return 0, ["群体名称应为1到40个字"]
     reader = csv.DictReader(io.StringIO(text_csv.lstrip("\ufeff")))
     if "id_number" not in (reader.fieldnames or []):
-        return 0, ["header: missing column id_number"]
+        return 0, ["表头缺少列：id_number（身份证号）"]
     indexes, errors = set(), []
     for line, row in enumerate(reader, start=2):
         try:
             number = normalise_id_number((row.get("id_number") or "").strip())
         except InvalidInput as error:
-            errors.append(f"line {line}: {error.message}")
+            errors.append(f"第{line}行：{error.message}")
             continue
         indexes.add(vault.blind_index(number, INDEX_ID_NUMBER))
     if errors or not indexes:
-        return 0, errors or ["no ID numbers in the file"]
+        return 0, errors or ["文件里没有身份证号"]
     added = session.execute(
         insert(SpecialGroupMember).values([
             {"campaign_id": campaign_id, "id_number_index": index, "group_name": group}

@@ -18,7 +18,6 @@ stay in force (another announcement changes them back) and the answer says so.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
@@ -57,22 +56,6 @@ def get(session: Session, announcement_id: int, for_update: bool = False) -> Ann
     return found
 
 
-def merged_rules(base: dict, patch: dict) -> dict:
-    """``base`` with the tables of ``patch`` merged in (other values replaced)."""
-    result = copy.deepcopy(base)
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merged_rules(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
-
-
-def _latest_rules(session: Session, campaign_id: int) -> RulesVersion:
-    return session.scalars(select(RulesVersion).where(RulesVersion.campaign_id == campaign_id)
-                           .order_by(RulesVersion.version.desc()).limit(1)).one()
-
-
 def _check_rules(session: Session, campaign_id: int | None, patch) -> dict | None:
     if patch is None:
         return None
@@ -81,7 +64,7 @@ def _check_rules(session: Session, campaign_id: int | None, patch) -> dict | Non
     if not isinstance(patch, dict) or not patch:
         raise _invalid("rules", "规则调整应为非空的设置表")
     try:
-        parse_rules(merged_rules(_latest_rules(session, campaign_id).rules, patch))
+        parse_rules(manage.merged_rules(manage.latest_rules(session, campaign_id).rules, patch))
     except RulesError as error:
         raise _invalid("rules", f"规则不正确：{error}") from None
     return jsonable(patch)
@@ -144,8 +127,8 @@ def preview(session: Session, announcement: Announcement, now: datetime) -> dict
     body = announcement_body(announcement, now)
     result = {"announcement": body, "bot_reply": f"【{announcement.title}】\n{announcement.body}"}
     if announcement.rules is not None:
-        latest = _latest_rules(session, announcement.campaign_id)
-        after = parse_rules(merged_rules(latest.rules, announcement.rules))
+        latest = manage.latest_rules(session, announcement.campaign_id)
+        after = parse_rules(manage.merged_rules(latest.rules, announcement.rules))
         result["rules"] = {"current_version": latest.version,
                            "new_version": latest.version + 1,
                            "current_summary": parse_rules(latest.rules).summary(),
@@ -168,7 +151,8 @@ def _take_effect(session: Session, announcement: Announcement, at: datetime,
     announcement.status = "scheduled"
     if announcement.rules is not None:
         campaign = session.get(Campaign, announcement.campaign_id)
-        merged = merged_rules(_latest_rules(session, campaign.id).rules, announcement.rules)
+        merged = manage.merged_rules(manage.latest_rules(session, campaign.id).rules,
+                                     announcement.rules)
         try:
             version = manage.change_rules(session, campaign, merged, effective_at=at,
                                              note=f"公告：{announcement.title}", now=now)

@@ -20,37 +20,13 @@ from wx_backend.identity.accounts import audit
 from wx_backend.models import Announcement, Campaign, KnowledgeEntry
 from wx_backend.official_account import announcements, editing, knowledge
 from wx_backend.official_account.bot import normalise
+from wx_backend.web.console import rules_form
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
 ROLE = "editor"
 STATUS_NAMES = {"draft": "草稿", "scheduled": "定时发布", "published": "已发布",
                 "retracted": "已撤回"}
-# The rule fields an editor may change in an announcement, as (form name, path, kind).
-RULE_FIELDS = [("items", ("portion", "items"), int),
-               ("unit_price_yuan", ("portion", "unit_price_fen"), "yuan"),
-               ("cooldown_days", ("limit", "cooldown_days"), int),
-               ("store_daily_cap", ("store_daily_cap",), int)]
-
-
-def _rules_patch(form) -> dict | None:
-    """The rules change the form asks for (only the fields filled in), or None."""
-    patch: dict = {}
-    for name, path, kind in RULE_FIELDS:
-        raw = (form.get(name) or "").strip()
-        if not raw:
-            continue
-        try:
-            value = round(float(raw) * 100) if kind == "yuan" else int(raw)
-        except ValueError:
-            raise DomainError("invalid_rules", "规则调整应填写数字",
-                              fields={name: "应为数字"}) from None
-        target = patch
-        for key in path[:-1]:
-            target = target.setdefault(key, {})
-        target[path[-1]] = value
-    return patch or None
-
 
 @bp.get("/editor")
 @requires(ROLE)
@@ -76,7 +52,7 @@ def editor_new():
                 "campaign_id": int(raw_campaign) if raw_campaign.isdigit() else None,
                 "push": form.get("push") == "on"}
         try:
-            patch = _rules_patch(form)
+            patch = rules_form.patch_from(form)
             if patch is not None:
                 data["rules"] = patch
             made = announcements.create(db.session, g.actor.id, data)

@@ -5,7 +5,7 @@ by status, and store lists uploaded as the operator has them (CSV in UTF-8 or GB
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime
 
 from flask import Response, current_app, g, render_template, request
 from sqlalchemy import func, select
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from wx_backend import jobs, notify
 from wx_backend.booking import first_come, postal
 from wx_backend.campaigns import manage
-from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset
+from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset, parse_rules
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
@@ -22,8 +22,10 @@ from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import audit
 from wx_backend.lottery import draw as verifiable
 from wx_backend.lottery import pool
-from wx_backend.models import Campaign, Delivery, Draw
+from wx_backend.models import Campaign, Delivery, Draw, RulesVersion
 from wx_backend.notify import recover
+from wx_backend.official_account.bot import forget_texts
+from wx_backend.web.console import rules_form
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
@@ -331,3 +333,78 @@ def operator_plan_windows(campaign_id: int):
     db.session.commit()
     current_app.extensions["directory"].forget(campaign_id)
     return operator({"kind": "ok", "text": f"{campaign.name}：新排 {len(windows)} 个时段"})
+
+
+def _campaign_page(campaign_id: int, form=None, errors=None, notice=None, status: int = 200):
+    now = clock.now()
+    campaign = manage.get_campaign(db.session, campaign_id)
+    in_force, rules = manage.rules_in_force(db.session, campaign.id, now)
+    versions = db.session.scalars(select(RulesVersion).where(
+        RulesVersion.campaign_id == campaign.id).order_by(RulesVersion.version.desc())).all()
+    summaries = {}
+    for version in versions:
+        try:
+            summaries[version.version] = parse_rules(version.rules).summary()
+        except RulesError:
+            summaries[version.version] = "（规则无法读取）"
+    return render_template(
+        "console/operator/campaign.html", campaign=campaign, rules=rules, in_force=in_force,
+        versions=versions, summaries=summaries, current=rules_form.values_of(rules),
+        form=form or {}, errors=errors or {}, notice=notice, zone=rules.zone, now_utc=now,
+        default_at=now.astimezone(rules.zone).strftime("%Y-%m-%dT%H:%M")), status
+
+
+@bp.get("/operator/campaigns/<int:campaign_id>")
+@requires("operator")
+def operator_campaign(campaign_id: int):
+    """A campaign's rules: every version with when it took effect, and a form for a new one."""
+    return _campaign_page(campaign_id)
+
+
+@bp.post("/operator/campaigns/<int:campaign_id>/rules")
+@requires("operator")
+def operator_rules_change(campaign_id: int):
+    """A new rules version from the fields filled in, in force from the time given."""
+    form = dict(request.form)
+    now = clock.now()
+    try:
+        campaign = manage.get_campaign(db.session, campaign_id)
+        zone = manage.rules_in_force(db.session, campaign.id, now)[1].zone
+        patch = rules_form.patch_from(form)
+        if patch is None:
+            raise DomainError("nothing_changed", "请至少填写一项要调整的规则")
+        effective_at = _local_moment(form.get("effective_at", ""), zone) or now
+        note = (form.get("note") or "").strip()[:200]
+        if not note:
+            raise DomainError("note_required", "请写明调整原因（会记录在规则版本里）",
+                              fields={"note": "请写明调整原因"})
+        version = manage.amend_rules(db.session, campaign, patch, effective_at, note, now)
+    except RulesError as refused:
+        db.session.rollback()
+        return _campaign_page(campaign_id, form, {"rules": f"规则不正确：{refused}"},
+                              {"kind": "error", "text": "规则不正确，没有做任何修改"}, 422)
+    except DomainError as refused:
+        db.session.rollback()
+        return _campaign_page(campaign_id, form, refused.fields,
+                              {"kind": "error", "text": refused.message}, 422)
+    audit(db.session, "operator", g.actor, "change_rules", f"campaign {campaign.id}",
+          {"version": version.version, "effective_at": version.effective_at.isoformat(),
+           "patch": patch, "note": note})
+    db.session.commit()
+    current_app.extensions["directory"].forget(campaign.id)
+    forget_texts()
+    when = version.effective_at.astimezone(zone).strftime("%m月%d日 %H:%M")
+    return _campaign_page(campaign_id, notice={
+        "kind": "ok", "text": f"已保存为第 {version.version} 版规则，{when}起生效"})
+
+
+def _local_moment(raw: str, zone) -> datetime | None:
+    """A ``datetime-local`` field's value, read in the campaign's time zone."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw).replace(tzinfo=zone)
+    except ValueError:
+        raise DomainError("invalid_effective_at", "生效时间格式不正确",
+                          fields={"effective_at": "格式不正确"}) from None
