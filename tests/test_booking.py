@@ -106,7 +106,8 @@ def test_cooldown_blocks_the_next_window(app, client):
         old = db.session.get(Window, world.window_id)
         later = Window(campaign_id=world.campaign_id, opens_at=now() + timedelta(minutes=40),
                        closes_at=now() + timedelta(minutes=50), quota=10,
-                       pickup_date=old.pickup_date + timedelta(days=1), rules_version=1)
+                       pickup_date=old.pickup_date + timedelta(days=1), rules_version=1,
+                       seq_base=old.seq_base + 100_000)
         db.session.add(later)
         db.session.commit()
         later_id = later.id

@@ -140,7 +140,7 @@ def register_extensions(app: APIFlask) -> None:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     redis_store.init_app(app)
     csrf.init_app(app)
-    app.extensions["stock"] = Stock(app.extensions["redis"])
+    app.extensions["stock"] = Stock(app.extensions["stock_redis"], app.extensions["redis"])
     app.extensions["directory"] = Directory(app.extensions["redis"])
     app.extensions["figures"] = Recorder(app.extensions["redis"])
     sms.init_app(app)

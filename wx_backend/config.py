@@ -20,6 +20,7 @@ import secrets as random_secrets
 import time
 from collections.abc import Mapping
 
+from wx_backend.core import redis_urls
 from wx_backend.core.pii import new_key_spec
 
 DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
@@ -79,6 +80,12 @@ class Config:
 
         self.DATABASE_URL = get("DATABASE_URL") or None
         self.REDIS_URL = get("REDIS_URL") or None
+        # The booking hot path's Redis (booking.stock); may be a cluster. REDIS_URL keeps
+        # RQ, sessions, locks and caches, and cannot be one (RQ does not support clusters).
+        self.STOCK_REDIS_URL = get("STOCK_REDIS_URL") or None
+        if self.REDIS_URL and redis_urls.kind(self.REDIS_URL) == "cluster":
+            raise ConfigError("REDIS_URL cannot be a Redis Cluster (RQ needs one server or "
+                              "Sentinel); put the cluster in STOCK_REDIS_URL")
         embedded = self.DATABASE_URL is None and self.REDIS_URL is None
         mode = (get("WXB_MODE") or ("development" if embedded else "production")).lower()
         if mode not in {"development", "production"}:

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from wx_backend.config import ConfigError
+from wx_backend.core import redis_urls
 from wx_backend.core.pii import PiiKeyError, PiiVault
 
 
@@ -21,16 +22,17 @@ class Base(DeclarativeBase):
 
 
 class RedisExtension:
-    """Holds one Redis client per app; redis-py connects lazily on first command."""
+    """Holds the app's Redis clients (``redis`` for REDIS_URL, ``stock_redis`` for
+    STOCK_REDIS_URL, the same client when both name one server); redis-py connects lazily
+    on first command."""
 
     def init_app(self, app: Flask) -> None:
-        app.extensions["redis"] = redis.Redis.from_url(
-            app.config["REDIS_URL"],
-            decode_responses=True,
-            health_check_interval=30,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-        )
+        options = dict(health_check_interval=30, socket_timeout=5, socket_connect_timeout=5)
+        app.extensions["redis"] = redis_urls.connect(app.config["REDIS_URL"], **options)
+        stock_url = app.config.get("STOCK_REDIS_URL") or app.config["REDIS_URL"]
+        app.extensions["stock_redis"] = (
+            app.extensions["redis"] if stock_url == app.config["REDIS_URL"]
+            else redis_urls.connect(stock_url, **options))
 
     @property
     def client(self) -> redis.Redis:

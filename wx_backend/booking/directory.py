@@ -58,6 +58,7 @@ class WindowInfo:
     quota: int
     pickup_date: date
     rules_version: int
+    seq_base: int
 
 
 @dataclass
@@ -112,7 +113,7 @@ def load_snapshot(session: Session, campaign_id: int, now: datetime) -> Snapshot
               for s in session.scalars(select(Store).where(Store.campaign_id == campaign_id,
                                                            Store.active))}
     windows = [WindowInfo(w.id, w.opens_at, w.closes_at, w.quota, w.pickup_date,
-                          w.rules_version)
+                          w.rules_version, w.seq_base)
                for w in session.scalars(select(Window).where(
                    Window.campaign_id == campaign_id,
                    Window.closes_at > now - timedelta(days=1)).order_by(Window.opens_at))]

@@ -170,30 +170,49 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         raise window_closed(snapshot, now)
     cooldown_from, cooldown_until = rules.cooldown_for(window.opens_at, window.closes_at)
     fingerprint = _fingerprint(snapshot.id, store_id, pickup_slot)
-    idem = idem_key(booker.resident_id, idempotency_key) if idempotency_key else ""
-
-    def take() -> Taken:
-        return stock.take_unit(campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
-                               pickup_date=window.pickup_date, person_key=booker.person_key,
-                               cooldown_until=cooldown_until, idempotency=idem,
-                               fingerprint=fingerprint, idem_ttl=IDEMPOTENCY_TTL)
-
-    taken = take()
-    if taken.status == "not_loaded":
-        ensure_loaded(session, stock, window.id, now)
-        taken = take()
-    if taken.status == "replay":
-        return _replayed(taken.detail, fingerprint, stock.client, idem)
+    idem = (idem_key(snapshot.id, booker.person_key, booker.resident_id, idempotency_key)
+            if idempotency_key else "")
+    try:
+        marking = idem
+        for _ in range(2):
+            # The person's slot first, then the store's; the claim goes back if the unit
+            # cannot be had (docs/scaling.md).
+            claimed = stock.claim(campaign_id=snapshot.id, window_id=window.id,
+                                  person_key=booker.person_key, cooldown_until=cooldown_until,
+                                  idempotency=marking, fingerprint=fingerprint,
+                                  idem_ttl=IDEMPOTENCY_TTL)
+            if claimed.status == "replay":
+                return _replayed(claimed.detail, fingerprint, stock.client, idem)
+            if claimed.status == "claimed":
+                if idem and not marking:  # the pending record we kept is answered now
+                    _give_back_claim(stock, snapshot.id, booker.person_key, "", idem)
+                raise _claimed(claimed.detail, window, snapshot)
+            taken = _take(session, stock, window, store, now)
+            if taken.status != "not_loaded":
+                break
+            # Redis lost this part of the window (a flushed or failed-over shard): load it
+            # with the campaign's claims from the database, then claim again.
+            # Our pending idempotency record stays: retries keep waiting for this answer.
+            _give_back_claim(stock, snapshot.id, booker.person_key, claimed.value, "")
+            ensure_loaded(session, stock, window.id, now, store_id=store.id)
+            marking = ""
+    except redis.RedisError as error:
+        # A shard failing over: nothing confirmed, try again in a moment.
+        log.warning("stock Redis unavailable for window %s (%s)", window.id,
+                    error.__class__.__name__)
+        raise TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1) from None
     if taken.status != "ok":
+        _give_back_claim(stock, snapshot.id, booker.person_key, claimed.value, idem)
         raise _refusal(taken, window, directory, snapshot, now)
+    seq = window.seq_base + taken.ticket
 
     pickup_starts, pickup_ends = rules.pickup_span(window.pickup_date, pickup_slot)
     values = dict(
         campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
         resident_id=booker.resident_id, person_key=booker.person_key,
-        rules_version=snapshot.rules_version, seq=taken.seq,
-        reservation_no=reservation.reservation_number(snapshot.reservation_key, taken.seq),
-        pickup_code=f"{secrets.randbelow(10**6):06d}", window_slot=taken.window_slot,
+        rules_version=snapshot.rules_version, seq=seq,
+        reservation_no=reservation.reservation_number(snapshot.reservation_key, seq),
+        pickup_code=f"{secrets.randbelow(10**6):06d}", window_slot=taken.unit,
         store_slot=taken.store_slot, pickup_date=window.pickup_date,
         pickup_starts_at=pickup_starts, pickup_ends_at=pickup_ends, status="confirmed",
         holds_unit=True, holds_cooldown=True, cooldown_from=cooldown_from,
@@ -205,7 +224,8 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
             booking_id = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
                 _INSERT_BOOKING, values).scalar_one()
     except DBAPIError as error:
-        raise _undo(stock, snapshot, window, store, booker, taken, idem, error) from None
+        raise _undo(stock, snapshot, window, store, booker, taken, claimed.value, idem,
+                    error) from None
 
     booking = Booking(id=booking_id, cancelled_at=None, collected_at=None, **values)
     body = booking_body(booking, rules, store, window)
@@ -250,6 +270,75 @@ def book_for_resident(session: Session, stock: Stock, directory: Directory, snap
     return made
 
 
+REFILL_BATCH = 8
+REBALANCE_EVERY = 0.5  # seconds between one process's rebalances of a window
+_rebalanced: dict[int, float] = {}
+
+
+def _take(session: Session, stock: Stock, window: WindowInfo, store: StoreInfo,
+          now: datetime) -> Taken:
+    """A unit of the store's share and a slot of its day, refilling the share from the
+    spare, and rebalancing shares when the spare is empty too. Answers ``sold_out`` once
+    the window is marked so, ``not_loaded`` when Redis lacks this part of the window."""
+    for _ in range(4):
+        taken = stock.take(window_id=window.id, store_id=store.id,
+                           pickup_date=window.pickup_date)
+        if taken.status == "share_empty":
+            if stock.refill(window.id, store.id, REFILL_BATCH):
+                continue
+            moved = _rebalance(stock, window, wait=True)
+            if moved is not None and moved["moved"]:
+                continue
+            return Taken("sold_out" if stock.is_sold_out(window.id) else "store_full")
+        if taken.status == "store_full":
+            # Either this store's day is full, or the whole window is: a rebalance (at
+            # most one per process and window every REBALANCE_EVERY) tells them apart.
+            _rebalance(stock, window, wait=False)
+            if stock.is_sold_out(window.id):
+                return Taken("sold_out")
+        return taken
+    return Taken("busy")
+
+
+def _rebalance(stock: Stock, window: WindowInfo, wait: bool) -> dict | None:
+    """``stock.rebalance`` under the window's lock; None when skipped (another process
+    holds the lock, or this one rebalanced the window a moment ago and ``wait`` is off)."""
+    moment = time.monotonic()
+    if not wait and moment - _rebalanced.get(window.id, 0.0) < REBALANCE_EVERY:
+        return None
+    _rebalanced[window.id] = moment
+    lock = stock.client.lock(f"wx:lock:rebalance:{window.id}", timeout=30,
+                             blocking_timeout=1.0 if wait else 0)
+    if not lock.acquire():
+        return None
+    try:
+        return stock.rebalance(window.id, window.closes_at)
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass
+
+
+def _give_back_claim(stock: Stock, campaign_id: int, person_key: str, value: str,
+                     idem: str) -> None:
+    try:
+        stock.give_back_claim(campaign_id, person_key, value, idem)
+    except redis.RedisError:
+        # The claim stays until its cooldown ends or reconcile rebuilds claims from the
+        # database (which holds no booking for it): the person is refused meanwhile.
+        log.exception("could not give back a claim in campaign %s", campaign_id)
+
+
+def _claimed(detail: str, window: WindowInfo, snapshot: Snapshot) -> Conflict:
+    held_window = int(detail.split(":")[0])
+    if held_window == window.id:
+        return Conflict("already_booked", "您在本时段已预约成功，请勿重复预约")
+    days = snapshot.rules.cooldown_days
+    return Conflict("cooldown", f"预约成功后{days}天内不能再次预约" if days
+                    else "您已有一份预约，暂不能再次预约")
+
+
 def _refusal(taken: Taken, window: WindowInfo, directory: Directory, snapshot: Snapshot,
              now: datetime) -> Exception:
     if taken.status == "sold_out":
@@ -259,31 +348,24 @@ def _refusal(taken: Taken, window: WindowInfo, directory: Directory, snapshot: S
         return Conflict("store_full", "该药店今天的口罩已约完，请选择其他药店")
     if taken.status == "window_closed":
         return window_closed(snapshot, now)
-    if taken.status == "claimed":
-        held_window = int(taken.detail.split(":")[0])
-        if held_window == window.id:
-            return Conflict("already_booked", "您在本时段已预约成功，请勿重复预约")
-        days = snapshot.rules.cooldown_days
-        return Conflict("cooldown", f"预约成功后{days}天内不能再次预约" if days
-                        else "您已有一份预约，暂不能再次预约")
     return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
 
 
 def _undo(stock: Stock, snapshot: Snapshot, window: WindowInfo, store: StoreInfo,
-          booker: Booker, taken: Taken, idem: str, error: DBAPIError) -> Exception:
-    """Give back what ``take_unit`` took after the row could not be written."""
+          booker: Booker, taken: Taken, claim: str, idem: str,
+          error: DBAPIError) -> Exception:
+    """Give back what ``claim`` and ``take`` took after the row could not be written."""
     constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
-    # A slot the database already holds must not go back into the list (it would be
-    # handed out twice); anything else goes back.
-    window_slot = None if constraint == "uq_bookings_window_slot" else taken.window_slot
+    # A unit or slot the database already holds must not go back into a list (it would
+    # be handed out twice); anything else goes back.
+    unit = None if constraint == "uq_bookings_window_slot" else taken.unit
     store_slot = None if constraint == "uq_bookings_store_slot" else taken.store_slot
     try:
-        stock.release_unit(campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
-                           pickup_date=window.pickup_date, person_key=booker.person_key,
-                           window_slot=window_slot, store_slot=store_slot, seq=taken.seq,
-                           idempotency=idem)
+        stock.release(window_id=window.id, store_id=store.id, pickup_date=window.pickup_date,
+                      unit=unit, store_slot=store_slot, quota=window.quota)
     except redis.RedisError:
         log.exception("could not give back a unit of window %s; reconcile will", window.id)
+    _give_back_claim(stock, snapshot.id, booker.person_key, claim, idem)
     if constraint == "bookings_cooldown":
         return Conflict("cooldown", "您已有一份预约，暂不能再次预约")
     if isinstance(error, IntegrityError):
@@ -294,13 +376,16 @@ def _undo(stock: Stock, snapshot: Snapshot, window: WindowInfo, store: StoreInfo
     return TooManyRequests("busy", "系统繁忙，请稍后再试", retry_after=1)
 
 
-def ensure_loaded(session: Session, stock: Stock, window_id: int, now: datetime) -> bool:
-    """Load a window into Redis from the database unless another process just did.
+def ensure_loaded(session: Session, stock: Stock, window_id: int, now: datetime,
+                  store_id: int | None = None) -> bool:
+    """Load a window into Redis from the database unless another process just did (or,
+    with ``store_id``, unless that store's part of it is there).
 
     Answers whether this call loaded it.
     """
     with stock.client.lock(f"wx:lock:sync:{window_id}", timeout=60, blocking_timeout=30):
-        if not stock.is_loaded(window_id):
+        if not stock.is_loaded(window_id) or (
+                store_id is not None and not stock.store_loaded(window_id, store_id)):
             row = session.get(Window, window_id)
             # Claims first: the window's hash, written last by sync_window, is what lets
             # bookings through, and none may pass before the claims are back.
@@ -313,8 +398,13 @@ def ensure_loaded(session: Session, stock: Stock, window_id: int, now: datetime)
 
 def sync_window(session: Session, stock: Stock, window: Window) -> None:
     """Make Redis hold exactly the window's and its store days' free slots per the database."""
-    used = set(session.scalars(select(Booking.window_slot).where(
-        Booking.window_id == window.id, Booking.holds_unit)))
+    used, tickets = set(), set()
+    for slot, seq, holds in session.execute(select(
+            Booking.window_slot, Booking.seq, Booking.holds_unit).where(
+            Booking.window_id == window.id)):
+        tickets.add(seq - window.seq_base)
+        if holds:
+            used.add(slot)
     stores = {s.id: s.daily_cap for s in session.scalars(
         select(Store).where(Store.campaign_id == window.campaign_id, Store.active))}
     store_used: dict[int, set[int]] = {sid: set() for sid in stores}
@@ -324,21 +414,19 @@ def sync_window(session: Session, stock: Stock, window: Window) -> None:
         store_used.setdefault(store_id, set()).add(slot)
     stock.load_window(
         window_id=window.id, opens_at=window.opens_at, closes_at=window.closes_at,
-        quota=window.quota, used_window_slots=used,
+        quota=window.quota, used_units=used, used_tickets=tickets,
         store_days={(sid, window.pickup_date): (cap, store_used[sid])
                     for sid, cap in stores.items()},
     )
 
 
 def sync_claims(session: Session, stock: Stock, campaign_id: int, now: datetime) -> int:
-    """Set every claim whose cooldown still runs, and the sequence, from the database."""
+    """Set every claim whose cooldown still runs from the database."""
     rows = session.execute(select(Booking.person_key, Booking.window_id, Booking.seq,
                                   Booking.cooldown_until).where(
         Booking.campaign_id == campaign_id, Booking.holds_cooldown,
         Booking.cooldown_until > now)).all()
-    max_seq = session.scalar(select(Booking.seq).where(Booking.campaign_id == campaign_id)
-                             .order_by(Booking.seq.desc()).limit(1)) or 0
-    stock.load_claims(campaign_id, [tuple(r) for r in rows], max_seq)
+    stock.load_claims(campaign_id, [tuple(r) for r in rows])
     return len(rows)
 
 
@@ -349,13 +437,8 @@ def reconcile(session: Session, stock: Stock, now: datetime) -> dict[str, int]:
     windows = session.scalars(select(Window).where(Window.closes_at > now)).all()
     for window in windows:
         sync_window(session, stock, window)
-    stock.client.set("wx:reconciled", now.isoformat())
+    stock.mark_reconciled(now.isoformat())
     return {"windows": len(windows), "claims": claims}
-
-
-def needs_reconcile(client: redis.Redis) -> bool:
-    """True when Redis has lost (or never had) the state reconcile builds."""
-    return not client.exists("wx:reconciled")
 
 
 def resident_booker(session: Session, resident_id: int, rules: Rules | None = None,
@@ -423,10 +506,11 @@ def cancel(session: Session, stock: Stock, booking: Booking, now: datetime) -> B
     booking.holds_cooldown = False
     session.commit()
     try:
-        stock.release_unit(campaign_id=booking.campaign_id, window_id=booking.window_id,
-                           store_id=booking.store_id, pickup_date=booking.pickup_date,
-                           person_key=booking.person_key, window_slot=booking.window_slot,
-                           store_slot=booking.store_slot, seq=booking.seq)
+        stock.release(window_id=booking.window_id, store_id=booking.store_id,
+                      pickup_date=booking.pickup_date, unit=booking.window_slot,
+                      store_slot=booking.store_slot,
+                      quota=session.get(Window, booking.window_id).quota)
+        stock.drop_claim(booking.campaign_id, booking.person_key, booking.window_id)
     except redis.RedisError:
         log.exception("cancelled booking %s but could not return its unit", booking.id)
     return booking
@@ -455,7 +539,7 @@ def expire(session: Session, stock: Stock, now: datetime) -> list[int]:
                         .values(holds_cooldown=False))
     session.commit()
     for row in released:
-        stock.drop_claim(row.campaign_id, row.person_key, row.window_id, row.seq)
+        stock.drop_claim(row.campaign_id, row.person_key, row.window_id)
     return [row.id for row in expired]
 
 

@@ -136,8 +136,16 @@ def plan_windows(session: Session, campaign: Campaign, first_day: date, days: in
                 chosen = candidate
         return chosen
 
+    # One planner at a time per campaign: each new window's sequence range starts where
+    # the campaign's highest range ends (see Window.seq_base).
+    session.execute(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
     existing = set(session.scalars(select(Window.opens_at)
                                    .where(Window.campaign_id == campaign.id)))
+    next_base = max(
+        session.scalar(select(func.max(Window.seq_base + 2 * Window.quota))
+                       .where(Window.campaign_id == campaign.id)) or 0,
+        session.scalar(select(func.max(Booking.seq))
+                       .where(Booking.campaign_id == campaign.id)) or 0)
     created = []
     for offset in range(days):
         day = first_day + timedelta(days=offset)
@@ -148,7 +156,8 @@ def plan_windows(session: Session, campaign: Campaign, first_day: date, days: in
                 window = Window(campaign_id=campaign.id, opens_at=opens_at,
                                 closes_at=closes_at, quota=quota,
                                 pickup_date=rules.pickup_date_for(opens_at),
-                                rules_version=version)
+                                rules_version=version, seq_base=next_base)
+                next_base += 2 * quota  # room for reissued tickets (booking.stock)
                 session.add(window)
                 existing.add(opens_at)
                 created.append(window)

@@ -24,7 +24,7 @@ from wx_backend import ConfigError, create_app
 from wx_backend.booking import first_come
 from wx_backend.campaigns import demo
 from wx_backend.cli.lottery import lottery_cli
-from wx_backend.core import clock
+from wx_backend.core import clock, redis_urls
 from wx_backend.extensions import db
 from wx_backend.models import Campaign
 
@@ -109,7 +109,7 @@ def prepare(app) -> None:
         campaign = demo.load(db.session, now)
         click.echo(f"wx-backend: demo campaign {campaign.id} ({campaign.slug}) loaded", err=True)
     stock = app.extensions["stock"]
-    if first_come.needs_reconcile(stock.client):
+    if stock.needs_reconcile():
         done = first_come.reconcile(db.session, stock, now)
         click.echo(f"wx-backend: Redis rebuilt from the database ({done['windows']} windows, "
                    f"{done['claims']} claims)", err=True)
@@ -117,7 +117,7 @@ def prepare(app) -> None:
     db.engine.dispose()
     # This process keeps no connection of its own: the embedded Redis shuts down with it
     # only when it is its last client.
-    stock.client.connection_pool.disconnect()
+    redis_urls.disconnect(stock.client)
 
 
 def _add_standalone_commands() -> None:

@@ -36,6 +36,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from wx_backend.core import redis_urls
 from wx_backend.extensions import db
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,8 @@ def rq_connection(app: Flask | None = None) -> redis.Redis:
     app = app or current_app
     client = app.extensions.get("rq_redis")
     if client is None:
-        client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=10,
-                                      socket_connect_timeout=5, health_check_interval=30)
+        client = redis_urls.connect(app.config["REDIS_URL"], decode=False, socket_timeout=10,
+                                    socket_connect_timeout=5, health_check_interval=30)
         app.extensions["rq_redis"] = client
     return client
 

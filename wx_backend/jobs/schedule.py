@@ -38,14 +38,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
-import redis
 from flask import Flask
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from wx_backend import jobs
 from wx_backend.campaigns.manage import rules_in_force
-from wx_backend.core import clock
+from wx_backend.core import clock, redis_urls
 from wx_backend.core.clock import BEIJING
 from wx_backend.extensions import db
 from wx_backend.models import Announcement, Booking, Campaign, Entry, ScheduleRun, Window
@@ -246,8 +245,8 @@ class Ticker(threading.Thread):
         self.app = app
         # A client of its own: RQ forks work horses while this thread may hold a lock of
         # the pool it uses, and a horse must never inherit that pool.
-        self.connection = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=5,
-                                               socket_connect_timeout=5)
+        self.connection = redis_urls.connect(app.config["REDIS_URL"], decode=False,
+                                             socket_timeout=5, socket_connect_timeout=5)
         self.interval = interval
         self.stopped = threading.Event()
         self.seen: dict[str, datetime] = {}

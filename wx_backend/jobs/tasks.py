@@ -125,7 +125,7 @@ def sweep_notifications(moment: datetime) -> dict:
 def reconcile_stock(moment: datetime) -> dict:
     """Rebuild Redis from PostgreSQL when Redis lost its state; otherwise leave it be."""
     stock = current_app.extensions["stock"]
-    if not first_come.needs_reconcile(stock.client):
+    if not stock.needs_reconcile():
         return {"skipped": "Redis holds its state"}
     return first_come.reconcile(db.session, stock, clock.now())
 

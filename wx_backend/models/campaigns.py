@@ -95,6 +95,7 @@ class Window(db.Model):
         UniqueConstraint("campaign_id", "opens_at"),
         CheckConstraint("closes_at > opens_at", name="ck_windows_span"),
         CheckConstraint("quota > 0", name="ck_windows_quota"),
+        CheckConstraint("seq_base >= 0", name="ck_windows_seq_base"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -105,3 +106,7 @@ class Window(db.Model):
     quota: Mapped[int] = mapped_column(Integer)
     pickup_date: Mapped[date] = mapped_column(Date)
     rules_version: Mapped[int] = mapped_column(Integer)
+    # Bookings of this window take sequence numbers seq_base + 1 .. seq_base + 2 * quota
+    # (reservation numbers derive from them; booking.stock); ranges never overlap within
+    # a campaign.
+    seq_base: Mapped[int] = mapped_column(BigInteger)
