@@ -130,22 +130,57 @@ def session_app(make_app):
     return make_app()
 
 
-@pytest.fixture
-def app(session_app, fake_wechat):
-    """The app, with an empty database, Redis and fake WeChat for each test."""
+def _fresh(app, fake_wechat, cluster=None):
+    """Empty the database, Redis (and the stock's cluster) and the fake WeChat."""
     from wx_backend.extensions import db
     from wx_backend.official_account import bot, knowledge
 
-    with session_app.app_context():
+    with app.app_context():
         tables = ", ".join(t.name for t in db.metadata.sorted_tables)
         db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         knowledge.seed(db.session)
         db.session.commit()
-        session_app.extensions["redis"].flushdb()
-        session_app.extensions["directory"].forget()
+        app.extensions["redis"].flushdb()
+        if cluster is not None:
+            cluster.flush()
+        app.extensions["directory"].forget()
         bot.forget_texts()
     requests.post(fake_wechat.base_url + "fake/reset", timeout=5)
-    yield session_app
+    return app
+
+
+@pytest.fixture
+def app(session_app, fake_wechat):
+    """The app, with an empty database, Redis and fake WeChat for each test."""
+    yield _fresh(session_app, fake_wechat)
+
+
+@pytest.fixture
+def single_app(session_app, fake_wechat):
+    """The same as ``app``, by another name, for modules that run on several backends."""
+    yield _fresh(session_app, fake_wechat)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A local Redis Cluster: three masters with a replica each (tests/clusters.py)."""
+    from tests.clusters import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_session_app(make_app, redis_cluster):
+    return make_app(STOCK_REDIS_URL=redis_cluster.url)
+
+
+@pytest.fixture
+def cluster_app(cluster_session_app, redis_cluster, fake_wechat):
+    """The app with its booking stock on the local Redis Cluster, emptied for each test."""
+    redis_cluster.wait_healthy()
+    yield _fresh(cluster_session_app, fake_wechat, redis_cluster)
 
 
 @pytest.fixture

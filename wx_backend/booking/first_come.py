@@ -224,8 +224,11 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
             booking_id = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
                 _INSERT_BOOKING, values).scalar_one()
     except DBAPIError as error:
-        raise _undo(stock, snapshot, window, store, booker, taken, claimed.value, idem,
-                    error) from None
+        refusal = _undo(stock, snapshot, window, store, booker, taken, claimed.value, idem,
+                        error)
+        if getattr(refusal, "code", None) == "cooldown":
+            refusal = _claim_lost(session, stock, snapshot, window, booker) or refusal
+        raise refusal from None
 
     booking = Booking(id=booking_id, cancelled_at=None, collected_at=None, **values)
     body = booking_body(booking, rules, store, window)
@@ -318,6 +321,24 @@ def _rebalance(stock: Stock, window: WindowInfo, wait: bool) -> dict | None:
             lock.release()
         except redis.exceptions.LockError:
             pass
+
+
+def _claim_lost(session: Session, stock: Stock, snapshot: Snapshot, window: WindowInfo,
+                booker: Booker) -> Conflict | None:
+    """The database refused a second booking that Redis let through: the person's claim
+    was lost (a flushed or failed-over shard). Put it back from the row that holds it, and
+    say which refusal that row means."""
+    held = session.execute(select(Booking.window_id, Booking.seq, Booking.cooldown_until).where(
+        Booking.campaign_id == snapshot.id, Booking.person_key == booker.person_key,
+        Booking.holds_cooldown).order_by(Booking.id.desc()).limit(1)).first()
+    session.rollback()
+    if held is None:
+        return None
+    try:
+        stock.load_claims(snapshot.id, [(booker.person_key, *held)])
+    except redis.RedisError:
+        log.warning("could not restore a lost claim in campaign %s", snapshot.id)
+    return _claimed(f"{held.window_id}:{held.seq}", window, snapshot)
 
 
 def _give_back_claim(stock: Stock, campaign_id: int, person_key: str, value: str,

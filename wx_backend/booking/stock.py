@@ -460,7 +460,8 @@ class Stock:
                 position += len(share)
                 day, units = store_day_key(store_id, pickup_date), \
                     share_units_key(window_id, store_id)
-                pipe.delete(share_key(window_id, store_id), units, day)
+                for key in (share_key(window_id, store_id), units, day):
+                    pipe.delete(key)  # one key a command: a cluster pipeline wants that
                 if slots:
                     pipe.rpush(day, *slots)
                     pipe.pexpireat(day, keep + 2 * 86_400_000)
@@ -472,7 +473,8 @@ class Stock:
             pipe.execute()
         spare = free_units[position:]
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.delete(spare_key(window_id), sold_out_key(window_id))
+            pipe.delete(spare_key(window_id))
+            pipe.delete(sold_out_key(window_id))
             for start in range(0, len(spare), 5000):
                 pipe.rpush(spare_key(window_id), *spare[start:start + 5000])
             pipe.pexpireat(spare_key(window_id), keep)
