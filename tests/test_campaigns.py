@@ -184,8 +184,8 @@ def test_reconcile_command_rebuilds_redis_after_it_is_lost(app, client, redis_cl
     result = app.test_cli_runner().invoke(args=["reconcile"])
 
     assert result.exit_code == 0 and "3 claims" in result.output
-    assert redis_client.llen(f"wx:w:{window.id}:units") == 10000 - 3
-    assert redis_client.llen(f"wx:sd:{stores[0]}:{window.pickup_date:%Y%m%d}") == 97
+    left = app.extensions["stock"].left(window.id, [(stores[0], window.pickup_date)])
+    assert left == (10000 - 3, [97])
 
 
 def test_demo_data_is_a_zhengzhou_like_campaign_with_dozens_of_stores(app, client):

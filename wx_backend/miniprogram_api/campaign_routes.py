@@ -11,7 +11,7 @@ from wx_backend.booking import first_come, pickup
 from wx_backend.campaigns.rules import DailyWindow
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
-from wx_backend.extensions import db, pii
+from wx_backend.extensions import db, pii, redis_store
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
 from wx_backend.miniprogram_api.blueprint import bp
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
@@ -146,7 +146,7 @@ def create_booking(campaign_id: int, body):
         idempotency_key=idempotency_key, shown_rules_version=shown,
         person_key=session.person_key)
     # The confirmation goes out from a worker, batched with everyone else's.
-    notify.nudge(_stock().client)
+    notify.nudge(redis_store.client)
     return made, 201
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -313,12 +314,21 @@ def schedule_retry(ids: Sequence[int]) -> None:
     jobs.enqueue("send_deliveries", sorted(ids), at=clock.to_real(due))
 
 
+_nudged_at = float("-inf")
+
+
 def nudge(client: redis.Redis, pause_ms: int = 500) -> bool:
     """After a booking: have confirmations sent soon, by at most one job per ``pause_ms``.
 
     Answers whether this call enqueued the job. Never raises for Redis trouble: the sweep
-    sends what a lost nudge would have.
+    sends what a lost nudge would have. A process that nudged within ``pause_ms`` does not
+    ask Redis again, so a crowd's bookings cost Redis no extra call each.
     """
+    global _nudged_at
+    moment = time.monotonic()
+    if moment - _nudged_at < pause_ms / 1000:
+        return False
+    _nudged_at = moment
     try:
         if not client.set("wx:notify:nudge", "1", nx=True, px=pause_ms):
             return False

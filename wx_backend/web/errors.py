@@ -171,7 +171,7 @@ def register_error_handlers(app: APIFlask) -> None:
     @app.errorhandler(PoolTimeout)
     def backing_service_down(error: Exception):
         log.error("backing service unavailable: %s", error.__class__.__name__, exc_info=error)
-        return envelope(503, headers={"Retry-After": "5"})
+        return envelope(503, headers={"Retry-After": "5"}, retry_after=5)
 
     @app.errorhandler(Exception)
     def last_resort(error: Exception):

@@ -1,4 +1,5 @@
-"""Local Redis topologies for the tests, from Debian's ``redis-server`` and ``redis-cli``:
+"""Local Redis topologies for the tests and the booking benchmark, from Debian's
+``redis-server`` and ``redis-cli``:
 a Redis Cluster (masters with one replica each) and a Sentinel-watched master with its
 replica. Nothing is persisted; every process runs in a temporary folder and is stopped at
 the end."""
@@ -84,13 +85,14 @@ class LocalCluster:
     """``masters`` masters with one replica each; a node that fails is replaced by its
     replica after about a second (``cluster-node-timeout`` 1000 ms)."""
 
-    def __init__(self, folder: Path, masters: int = 3, replicas: int = 1):
+    def __init__(self, folder: Path, masters: int = 3, replicas: int = 1, *extra: str):
         ports = free_ports(masters * (1 + replicas))
         self.servers = [Server(folder / str(p), p, "--cluster-enabled", "yes",
                                "--cluster-config-file", f"nodes-{p}.conf",
                                "--cluster-node-timeout", "1000",
                                "--cluster-require-full-coverage", "no",
-                               "--cluster-replica-validity-factor", "0") for p in ports]
+                               "--cluster-replica-validity-factor", "0", *extra)
+                        for p in ports]
         self.masters, self.replicas = masters, replicas
 
     @property
