@@ -163,7 +163,7 @@ def single_app(session_app, fake_wechat):
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory):
-    """A local Redis Cluster: three masters with a replica each (tests/clusters.py)."""
+    """A local Redis Cluster: three masters with a replica each (wx_backend/dev/clusters.py)."""
     from wx_backend.dev.clusters import LocalCluster
 
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()

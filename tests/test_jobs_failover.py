@@ -13,12 +13,12 @@ from collections import Counter
 import pytest
 import requests
 
-from wx_backend.dev.clusters import LocalSentinel
 from tests.conftest import _fresh
 from tests.test_booking_concurrency import _check_invariants, _fire
 from tests.test_stock_failover import _answers_are_honest
 from tests.worlds import build, residents
 from wx_backend import jobs
+from wx_backend.dev.clusters import LocalSentinel
 
 
 @pytest.fixture(scope="module")
