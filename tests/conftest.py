@@ -29,6 +29,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from tests.factories import IdNumbers
 from wx_backend import create_app
 from wx_backend.core.pii import new_key_spec
+from wx_backend.dev.clusters import LocalCluster
 from wx_backend.dev.fakes.wechat_api import FakeWeChatServer
 
 MINIPROGRAM = ("wxtestminiprog01", "test-mp-secret")
@@ -164,8 +165,6 @@ def single_app(session_app, fake_wechat):
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory):
     """A local Redis Cluster: three masters with a replica each (wx_backend/dev/clusters.py)."""
-    from wx_backend.dev.clusters import LocalCluster
-
     cluster = LocalCluster(tmp_path_factory.mktemp("cluster")).start()
     yield cluster
     cluster.stop()

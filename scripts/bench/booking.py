@@ -36,6 +36,8 @@ import psycopg
 import redis
 import requests
 
+from wx_backend.dev.clusters import LocalCluster
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -110,6 +112,87 @@ def measure(name: str, base: str, jobs, args) -> dict:
     return summarise(name, seconds, results)
 
 
+def profile(args, server: subprocess.Popen, round_no: int):
+    """py-spy recording the server's processes (round 1's full phase, with --profile)."""
+    if not args.profile or round_no != 1:
+        return None
+    folder = Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "booking.collapsed"
+    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                            str(server.pid), "--subprocesses", "--format", "raw", "--rate",
+                            "250", "--nonblocking", "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+    print(f"  profiling the server into {out}")
+    return spy
+
+
+def selling(phases: dict, stock: int) -> None:
+    """The phase residents feel: from the first request to the last portion given out."""
+    last = {name: statistics.median(r["last"] for r in runs)
+            for name, runs in phases.items() if name != "sold_out"}
+    print("while stock lasts (medians; the crowd is ten times the stock):")
+    for name, label in (("full", "ours"), ("ceiling", "ceiling (Redis only)"),
+                        ("database", "database peer")):
+        print(f"  {label:<22} last portion after {last[name]:6.2f} s   "
+              f"{stock / last[name]:7.0f} bookings/s")
+    print(f"  ours / ceiling             {last['full'] / last['ceiling']:.2f}x the time"
+          "  (target <= 2)")
+    print(f"  ours / database peer       {last['full'] / last['database']:.2f}x the time"
+          "  (target <= 0.5)")
+
+
+def stock_nodes(app) -> list:
+    """Clients of every server holding our stock (each master of a cluster)."""
+    client = app.extensions["stock"].client
+    if hasattr(client, "get_primaries"):
+        return [client.get_redis_connection(node) for node in client.get_primaries()]
+    return [client]
+
+
+def _usec(clients) -> float:
+    total = 0.0
+    for client in clients:
+        for name, stats in client.info("commandstats").items():
+            if name.startswith("cmdstat_"):
+                total += float(stats["usec"])
+    return total
+
+
+def redis_costs(app, base: str, tokens: list[str], stores: int, args, nodes,
+                main: redis.Redis | None) -> dict:
+    """Redis CPU per attempt for each outcome, from INFO commandstats around phases that
+    answer (almost) only that outcome: (our stock's Redis, the main Redis; None when they
+    are one server)."""
+    each = max(1, min(20, len(tokens) // (stores * 8)))
+    campaign_id, store_ids = new_campaign(app, "bench-costs", stores * each * 2, stores,
+                                          cap=each * 2)
+    url = f"{base}/api/v1/campaigns/{campaign_id}/bookings"
+
+    def jobs_for(people, pick):
+        return [(url, {"store_id": pick(n)}, {"Authorization": f"Bearer {token}"})
+                for n, token in enumerate(people)]
+
+    def phase(jobs):
+        before = (_usec(nodes), _usec([main]) if main else 0.0)
+        asyncio.run(fire(base, jobs, args.concurrency))
+        after = (_usec(nodes), _usec([main]) if main else 0.0)
+        return ((after[0] - before[0]) / len(jobs),
+                (after[1] - before[1]) / len(jobs) if main else None)
+
+    first = tokens[:stores * each]
+    costs = {"ok": phase(jobs_for(first, lambda n: store_ids[n % stores])),
+             "already_booked": phase(jobs_for(first, lambda n: store_ids[n % stores]))}
+    one_store = tokens[stores * each:stores * each + each * 20]
+    costs["store_full"] = phase(jobs_for(one_store, lambda n: store_ids[0]))
+    rest = tokens[stores * each + each * 20:stores * each * 4]
+    asyncio.run(fire(base, jobs_for(rest, lambda n: store_ids[n % stores]), args.concurrency))
+    late = tokens[stores * each * 4:stores * each * 6]
+    costs["sold_out"] = phase(jobs_for(late, lambda n: store_ids[n % stores]))
+    return costs
+
+
 def summarise(name: str, seconds: float, results) -> dict:
     latencies = sorted(r[2] for r in results)
     codes = Counter(r[1] for r in results)
@@ -121,7 +204,8 @@ def summarise(name: str, seconds: float, results) -> dict:
     successes = [r[3] for r in results if r[0] == 201]
     if successes:
         print(f"  {'':<22} last portion given out {max(successes):.2f} s after the start")
-    return {"rate": rate, "p50": p50, "p99": p99, "codes": codes}
+    return {"rate": rate, "p50": p50, "p99": p99, "codes": codes,
+            "last": max(successes) if successes else float("nan")}
 
 
 def server_env(database_url: str, redis_url: str, instance: Path) -> dict:
@@ -163,6 +247,11 @@ def parse_server_arguments(parser: argparse.ArgumentParser):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stock", type=int, default=10_000, help="portions in the window")
+    parser.add_argument("--cluster", type=int, default=0, metavar="N",
+                        help="put our stock on a local Redis Cluster of N masters")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="record the real server's workers with py-spy during round 1's "
+                             "full phase (collapsed stacks in DIR)")
     server_arguments(parser, 12, "a small run CI can afford")
     args = parse_server_arguments(parser)
     if args.quick:
@@ -181,14 +270,20 @@ def main() -> int:
     instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
     env = server_env(scoped, args.redis_url, instance)
     processes = []
+    cluster = None
     try:
+        if args.cluster:
+            cluster = LocalCluster(instance / "cluster", args.cluster, 0).start()
+            env["STOCK_REDIS_URL"] = cluster.url
+            print(f"  our stock on a local Redis Cluster of {args.cluster} masters")
         print(f"booking benchmark: {stock} portions over {stores} stores, {crowd} residents, "
               f"{args.concurrency} clients, gunicorn {args.workers} workers x {args.threads} "
               f"threads, {args.rounds} rounds")
         setup = time.perf_counter()
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "WXB_MODE",
                                                "WXB_INSTANCE_PATH", "SECRET_KEY", "PII_KEY",
-                                               "PII_INDEX_KEY")})
+                                               "PII_INDEX_KEY") + (
+            ("STOCK_REDIS_URL",) if cluster else ())})
         app, tokens = prepare(crowd)
         print(f"  set-up (schema, {crowd} residents) took {time.perf_counter() - setup:.1f} s")
         with psycopg.connect(scoped, autocommit=True) as connection:
@@ -229,8 +324,12 @@ def main() -> int:
             url = f"{base}/api/v1/campaigns/{campaign_id}/bookings"
             jobs = [(url, {"store_id": store}, {"Authorization": f"Bearer {token}"})
                     for token, store in zip(crowd_now, picks)]
-            results = {"full": measure("full booking path", base, jobs, args),
-                       "sold_out": measure("sold-out answers", base, jobs, args)}
+            spy = profile(args, real, round_no)
+            results = {"full": measure("full booking path", base, jobs, args)}
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+            results["sold_out"] = measure("sold-out answers", base, jobs, args)
             client.set("bench:ceiling:stock", size)
             results["ceiling"] = measure("ceiling (Redis only)", peer, [
                 (f"{peer}/ceiling/{store}", {"store_id": store}, {}) for store in picks], args)
@@ -252,6 +351,8 @@ def main() -> int:
                 for name, result in results.items():
                     phases[name].append(result)
 
+        costs = redis_costs(app, base, tokens, stores, args, stock_nodes(app),
+                            client if cluster else None)
         median = {name: statistics.median(r["rate"] for r in runs)
                   for name, runs in phases.items()}
         p99 = {name: statistics.median(r["p99"] for r in runs) for name, runs in phases.items()}
@@ -266,10 +367,18 @@ def main() -> int:
               "  (target >= 1.5)")
         print(f"  sold-out / ceiling         {median['sold_out'] / median['ceiling']:.2f}"
               "  (target >= 2)")
+        selling(phases, stock)
+        print("Redis CPU per booking attempt, by outcome (INFO commandstats, µs):")
+        for outcome, (stock_us, main_us) in costs.items():
+            print(f"  {outcome:<15} stock {stock_us:6.1f}" + (
+                f"   main Redis {main_us:6.1f}" if main_us is not None
+                else "   (stock and main on one Redis)"))
         print(f"oversold + double-booked + stores over cap, all rounds: {failures}")
         return 1 if failures else 0
     finally:
         tear_down(processes, args.database_url, schema, client)
+        if cluster is not None:
+            cluster.stop()
 
 
 def tear_down(processes: list, database_url: str, schema: str, client: redis.Redis) -> None:
@@ -307,8 +416,9 @@ def prepare(crowd: int):
     return app, [m.token for m in made]
 
 
-def new_campaign(app, slug: str, stock: int, stores: int):
-    """A campaign with ``stores`` stores of stock/stores each and one window open now."""
+def new_campaign(app, slug: str, stock: int, stores: int, cap: int | None = None):
+    """A campaign with ``stores`` stores of ``cap`` (stock/stores) each and one window of
+    ``stock`` open now."""
     from sqlalchemy import select
 
     from wx_backend.campaigns import manage
@@ -322,12 +432,12 @@ def new_campaign(app, slug: str, stock: int, stores: int):
         rules["windows"] = [{"opens_at": (now - timedelta(minutes=1)).isoformat(),
                              "closes_at": (now + timedelta(hours=2)).isoformat(),
                              "quota": stock}]
-        rules["store_daily_cap"] = stock // stores
+        rules["store_daily_cap"] = cap or stock // stores
         campaign = manage.create_campaign(db.session, slug, rules, now - timedelta(hours=1))
         lines = ["name,address,district,lat,lng,daily_cap,opening_hours"]
         lines += [f"药店{n},郑州市金水区花园路{n}号,金水区,{34.7 + n / 1000:.4f},"
                   f"{113.6 + n / 1000:.4f},,09:00-18:00" for n in range(stores)]
-        manage.import_stores(db.session, campaign, "\n".join(lines), stock // stores)
+        manage.import_stores(db.session, campaign, "\n".join(lines), cap or stock // stores)
         manage.plan_windows(db.session, campaign, now.date() - timedelta(days=1), 3, now)
         db.session.commit()
         store_ids = db.session.scalars(select(Store.id).where(

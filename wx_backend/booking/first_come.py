@@ -283,27 +283,29 @@ def _take(session: Session, stock: Stock, window: WindowInfo, store: StoreInfo,
     """A unit of the store's share and a slot of its day, refilling the share from the
     spare, and rebalancing shares when the spare is empty too. Answers ``sold_out`` once
     the window is marked so, ``not_loaded`` when Redis lacks this part of the window."""
-    for _ in range(4):
+    for _ in range(6):
         taken = stock.take(window_id=window.id, store_id=store.id,
                            pickup_date=window.pickup_date)
         if taken.status == "share_empty":
             if stock.refill(window.id, store.id, REFILL_BATCH):
                 continue
-            moved = _rebalance(stock, window, wait=True)
-            if moved is not None and moved["moved"]:
-                continue
-            return Taken("sold_out" if stock.is_sold_out(window.id) else "store_full")
+            done = _rebalance(stock, window, wait=True)
+            if (done or {}).get("sold_out") or stock.is_sold_out(window.id):
+                return Taken("sold_out")
+            continue  # units moved to the spare (here or by whoever held the lock)
         if taken.status == "store_full":
             # Either this store's day is full, or the whole window is: a rebalance (at
-            # most one per process and window every REBALANCE_EVERY) tells them apart.
-            _rebalance(stock, window, wait=False)
-            if stock.is_sold_out(window.id):
+            # most one per process and window every REBALANCE_EVERY) gives the store's
+            # useless share back and marks the window sold out when nothing is left.
+            done = _rebalance(stock, window, wait=False, full_store=store.id)
+            if (done or {}).get("sold_out") or (done is None and stock.is_sold_out(window.id)):
                 return Taken("sold_out")
         return taken
     return Taken("busy")
 
 
-def _rebalance(stock: Stock, window: WindowInfo, wait: bool) -> dict | None:
+def _rebalance(stock: Stock, window: WindowInfo, wait: bool,
+               full_store: int | None = None) -> dict | None:
     """``stock.rebalance`` under the window's lock; None when skipped (another process
     holds the lock, or this one rebalanced the window a moment ago and ``wait`` is off)."""
     moment = time.monotonic()
@@ -315,7 +317,7 @@ def _rebalance(stock: Stock, window: WindowInfo, wait: bool) -> dict | None:
     if not lock.acquire():
         return None
     try:
-        return stock.rebalance(window.id, window.closes_at)
+        return stock.rebalance(window.id, window.closes_at, full_store)
     finally:
         try:
             lock.release()

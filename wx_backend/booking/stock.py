@@ -21,6 +21,7 @@ Every key carries a hash tag, and no script or transaction spans two tags:
   - ``wx:{w:…}:spare``            unit numbers no store holds yet
   - ``wx:{w:…}:out:<sid>:<move>`` units on their way to a store (a journal)
   - ``wx:{w:…}:applied``          moves already applied here
+  - ``wx:{w:…}:moves``            journals of moves under way, in both directions
   - ``wx:{w:…}:sold_out``         set once every share and the spare are empty
   - ``wx:{w:…}:reissued``         the last ticket given to a unit that came back
 
@@ -37,12 +38,15 @@ each store can still hand out that day (never more than that), and the rounding 
 goes to the spare. A store whose share runs out while it still has slots refills from the
 spare (``refill``); when the spare is empty too, ``rebalance`` moves half of the other
 stores' shares to the spare, so units flow to where residents are. Once the spare and
-every share are empty, the window is marked sold out.
+every share are empty, the window is marked sold out. A store whose day fills up gives
+what is left of its share back to the spare.
 
-**Moves lose and double nothing.** A move pops units into a journal on the source's slot
-(one script), applies them at the destination unless that move id was applied there
-already (one script), then deletes the journal. A crash leaves a journal, and
-``finish_moves`` applies it again: the applied set makes that a no-op if it had arrived.
+**Moves lose and double nothing.** A move is registered in the window's ``moves`` set,
+pops units into a journal on the source's slot (one script), applies them at the
+destination unless that move id was applied there already (one script), then deletes the
+journal and its registration. A crash leaves a registered journal, and ``finish_moves``
+applies it again: the applied set makes that a no-op if it had arrived. (No SCAN: the
+registry names every journal.)
 Each loaded part holds the window's generation, bumped by every load from the database; a
 move of an older generation is dropped, as the load already counted its units.
 
@@ -54,6 +58,7 @@ lost or replayed Redis write would let through twice.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -64,6 +69,7 @@ from redis.crc import key_slot
 # sold-out mark for the window is dropped (booking.directory listens).
 STOCK_RETURNED = "wx:stock-returned"
 MOVE_JOURNAL_SECONDS = 3 * 86_400
+MOVE_GRACE_SECONDS = 10  # a move this young is its mover's to finish
 
 _CLAIM = """
 if ARGV[4] ~= '' then
@@ -306,14 +312,19 @@ class Stock:
 
     # -- shares -------------------------------------------------------------------------
 
-    def _move(self, source: tuple[str, str], journal: str, target: tuple[str, str, str],
-              count: int, move_id: str) -> int:
+    def _move(self, window_id: int, source: tuple[str, str], journal: str,
+              target: tuple[str, str, str], count: int) -> int:
         """Move up to ``count`` units from the list ``source[0]`` (generation in the hash
         ``source[1]``) to the list ``target[0]`` (applied set, generation hash)."""
+        registry = f"{window_key(window_id)}:moves"
+        entry = f"{journal}|{int(time.time() * 1000)}"
+        self.client.sadd(registry, entry)
+        self.client.expire(registry, MOVE_JOURNAL_SECONDS)
         units = self._move_out(keys=[source[0], journal, source[1]],
                                args=[count, MOVE_JOURNAL_SECONDS])
         if units:
-            self._apply(journal, target, move_id)
+            self._apply(journal, target, journal.rsplit(":", 1)[1])
+        self.client.srem(registry, entry)
         return len(units)
 
     def _apply(self, journal: str, target: tuple[str, str, str], move_id: str) -> None:
@@ -323,39 +334,43 @@ class Stock:
                           args=[move_id, stored[0], *stored[1:], MOVE_JOURNAL_SECONDS])
         self.client.delete(journal)
 
+    def _to_store(self, window_id: int, store_id: int) -> tuple[str, str, str]:
+        return (share_units_key(window_id, store_id),
+                f"wx:{{s:{store_id}}}:applied:{window_id}", share_key(window_id, store_id))
+
+    def _to_spare(self, window_id: int) -> tuple[str, str, str]:
+        return (spare_key(window_id), f"{window_key(window_id)}:applied",
+                window_key(window_id))
+
     def refill(self, window_id: int, store_id: int, count: int) -> int:
         """Move up to ``count`` units from the window's spare to the store's share."""
-        move = secrets.token_hex(8)
-        return self._move((spare_key(window_id), window_key(window_id)),
-                          f"{window_key(window_id)}:out:{store_id}:{move}",
-                          (share_units_key(window_id, store_id),
-                           f"wx:{{s:{store_id}}}:applied:{window_id}",
-                           share_key(window_id, store_id)), count, move)
+        return self._move(window_id, (spare_key(window_id), window_key(window_id)),
+                          f"{window_key(window_id)}:out:{store_id}:{secrets.token_hex(8)}",
+                          self._to_store(window_id, store_id), count)
 
     def return_share(self, window_id: int, store_id: int, count: int) -> int:
         """Move up to ``count`` units of the store's share back to the window's spare."""
-        move = secrets.token_hex(8)
-        return self._move((share_units_key(window_id, store_id), share_key(window_id, store_id)),
-                          f"wx:{{s:{store_id}}}:out:{window_id}:{move}",
-                          (spare_key(window_id), f"{window_key(window_id)}:applied",
-                           window_key(window_id)), count, move)
+        return self._move(window_id, (share_units_key(window_id, store_id),
+                                      share_key(window_id, store_id)),
+                          f"wx:{{s:{store_id}}}:out:{window_id}:{secrets.token_hex(8)}",
+                          self._to_spare(window_id), count)
 
-    def finish_moves(self, window_id: int) -> int:
-        """Apply every journal a crashed mover left (each at most once); answers how many."""
+    def finish_moves(self, window_id: int, older_than: float = MOVE_GRACE_SECONDS) -> int:
+        """Apply every journal a crashed mover left (each at most once), leaving moves
+        younger than ``older_than`` seconds to their movers; answers how many."""
+        registry = f"{window_key(window_id)}:moves"
         finished = 0
-        for journal in self.client.scan_iter(match=f"{window_key(window_id)}:out:*",
-                                             count=1000):
-            _, _, store, move = journal.rsplit(":", 3)
-            sid = int(store)
-            self._apply(journal, (share_units_key(window_id, sid),
-                                  f"wx:{{s:{sid}}}:applied:{window_id}",
-                                  share_key(window_id, sid)), move)
-            finished += 1
-        for journal in self.client.scan_iter(match=f"wx:{{s:*}}:out:{window_id}:*",
-                                             count=1000):
+        for entry in self.client.smembers(registry):
+            journal, _, started = entry.rpartition("|")
+            if time.time() * 1000 - int(started or 0) < older_than * 1000:
+                continue
             move = journal.rsplit(":", 1)[1]
-            self._apply(journal, (spare_key(window_id), f"{window_key(window_id)}:applied",
-                                  window_key(window_id)), move)
+            if journal.startswith(f"{window_key(window_id)}:out:"):
+                target = self._to_store(window_id, int(journal.rsplit(":", 2)[1]))
+            else:
+                target = self._to_spare(window_id)
+            self._apply(journal, target, move)
+            self.client.srem(registry, entry)
             finished += 1
         return finished
 
@@ -372,14 +387,26 @@ class Stock:
             counts = pipe.execute()
         return counts[0], counts[1:]
 
-    def rebalance(self, window_id: int, closes_at: datetime) -> dict[str, int]:
-        """Finish crashed moves; with the spare empty, move half (rounded up) of every
-        share to it; mark the window sold out once nothing is left anywhere."""
+    def rebalance(self, window_id: int, closes_at: datetime,
+                  full_store: int | None = None) -> dict[str, int]:
+        """Finish crashed moves, then:
+
+        - with ``full_store`` (a store whose day is full): give its share, useless now, to
+          the spare;
+        - otherwise (a store is out of units and the spare is empty): move half, rounded
+          up, of every share to the spare.
+
+        Marks the window sold out once the spare and every share are empty.
+        """
         finished = self.finish_moves(window_id)
         stores = self.stores_of(window_id)
         spare, shares = self.shares(window_id, stores)
         moved = 0
-        if spare == 0:
+        if full_store is not None:
+            units = dict(zip(stores, shares)).get(full_store, 0)
+            if units:
+                moved = self.return_share(window_id, full_store, units)
+        elif spare == 0:
             for store_id, units in zip(stores, shares):
                 if units:
                     moved += self.return_share(window_id, store_id, (units + 1) // 2)
@@ -450,9 +477,10 @@ class Stock:
         shares = _split(len(free_units), {s: len(v) for s, v in free_slots.items()})
         span = {"opens": _ms(opens_at), "closes": _ms(closes_at), "gen": gen}
         self.client.delete(window_key(window_id))  # not loaded while it is rebuilt
-        for journal in list(self.client.scan_iter(match=f"{window_key(window_id)}:out:*")) + \
-                list(self.client.scan_iter(match=f"wx:{{s:*}}:out:{window_id}:*")):
-            self.client.delete(journal)  # their units are counted afresh below
+        registry = f"{window_key(window_id)}:moves"
+        for entry in self.client.smembers(registry):
+            self.client.delete(entry.rpartition("|")[0])  # their units are counted afresh
+        self.client.delete(registry)
         position = 0
         with self.client.pipeline(transaction=False) as pipe:
             for (store_id, pickup_date), slots in zip(store_days, free_slots.values()):
