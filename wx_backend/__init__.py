@@ -35,6 +35,7 @@ from wx_backend.config import (
 from wx_backend.core import clock, embedded, wechat
 from wx_backend.dev.fakes import wechat_api
 from wx_backend.extensions import csrf, db, migrate, pii, redis_store
+from wx_backend.miniprogram_api.fast_booking import FastBooking
 from wx_backend.miniprogram_api.schemas import ERROR_SPEC
 from wx_backend.web import admin, community, console, public, staff
 from wx_backend.web.errors import document_error_answers, register_error_handlers
@@ -165,6 +166,8 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
     refusal = sold_out()
     body = json.dumps({"error": {"code": refusal.code, "message": refusal.message,
                                  "fields": {}}}, ensure_ascii=False).encode()
+    # The plain booking request skips Flask; the shortcut sits before it.
+    app.wsgi_app = FastBooking(app.wsgi_app, app, BOOKING_PATH)
     app.wsgi_app = SoldOutShortcut(app.wsgi_app, app.extensions["directory"], body)
     # Outside the shortcut, so its answers are counted too (the window dashboard's figures).
     app.wsgi_app = BookingFigures(app.wsgi_app, app.extensions["figures"], BOOKING_PATH)

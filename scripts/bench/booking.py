@@ -121,7 +121,7 @@ def profile(args, server: subprocess.Popen, round_no: int):
     out = folder / "booking.collapsed"
     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
                             str(server.pid), "--subprocesses", "--format", "raw", "--rate",
-                            "250", "--nonblocking", "-o", str(out)],
+                            "250", "--nonblocking", "--gil", "-o", str(out)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(2)
     print(f"  profiling the server into {out}")

@@ -11,9 +11,10 @@ from wx_backend.booking import first_come, pickup
 from wx_backend.campaigns.rules import DailyWindow
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
-from wx_backend.extensions import db, pii, redis_store
+from wx_backend.extensions import db
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
 from wx_backend.miniprogram_api.blueprint import bp
+from wx_backend.miniprogram_api.fast_booking import place_booking
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
 from wx_backend.models import Booking, Campaign
 from wx_backend.official_account import announcements
@@ -134,20 +135,17 @@ def create_booking(campaign_id: int, body):
     """Book a portion at a store in the window open now.
 
     A window this process knows to be sold out is answered by ``SoldOutShortcut`` before
-    this view runs: nobody could book it, so the answer is the same for everyone.
+    this view runs: nobody could book it, so the answer is the same for everyone. The
+    plain request is answered by ``FastBooking`` without Flask, through the same
+    ``place_booking``.
     """
-    snapshot = _snapshot(campaign_id)
+    _snapshot(campaign_id)  # a campaign that does not exist is 404 before 401
     idempotency_key = _idempotency_key()
     session = authenticate()
     shown = body["rules_version"] or _shown_rules_version()
-    made = first_come.book_for_resident(
-        db.session, _stock(), _directory(), snapshot, pii.vault,
-        session.resident_id, body["store_id"], clock.now(), pickup_slot=body["pickup_slot"],
-        idempotency_key=idempotency_key, shown_rules_version=shown,
-        person_key=session.person_key)
-    # The confirmation goes out from a worker, batched with everyone else's.
-    notify.nudge(redis_store.client)
-    return made, 201
+    return place_booking(current_app, campaign_id, session, body["store_id"],
+                         pickup_slot=body["pickup_slot"], idempotency_key=idempotency_key,
+                         shown_rules_version=shown), 201
 
 
 def _shown_rules_version() -> int | None:
