@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from wx_backend.booking import households, postal
+from wx_backend.booking import group_commit, households, postal
 from wx_backend.booking.directory import Directory, Snapshot, StoreInfo, WindowInfo
 from wx_backend.booking.stock import Stock, Taken, idem_key
 from wx_backend.campaigns import reservation
@@ -38,8 +38,6 @@ from wx_backend.models import Booking, Campaign, Entry, Resident, Store, Window
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_TTL = 24 * 3600
-# A Core statement with parameters passed at execution is compiled once and cached.
-_INSERT_BOOKING = insert(Booking.__table__).returning(Booking.__table__.c.id)
 
 
 @dataclass(frozen=True)
@@ -219,10 +217,10 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         cooldown_until=cooldown_until, created_at=now,
     )
     try:
-        # One statement in autocommit: a single round trip, durable when it returns.
-        with session.get_bind().connect() as connection:
-            booking_id = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                _INSERT_BOOKING, values).scalar_one()
+        # Committed with the rows of concurrent bookings in this process (group commit),
+        # durable when it returns.
+        booking_id = group_commit.for_engine(session.get_bind(), Booking.__table__).insert(
+            values)
     except DBAPIError as error:
         refusal = _undo(stock, snapshot, window, store, booker, taken, claimed.value, idem,
                         error)
