@@ -144,6 +144,8 @@ class Config:
         self.TENCENT_SMS_REGION = get("TENCENT_SMS_REGION") or "ap-guangzhou"
         self.TENCENT_SMS_ENDPOINT = get("TENCENT_SMS_ENDPOINT") or "sms.tencentcloudapi.com"
         self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
+        # Booking rows of concurrent requests written together (booking.group_commit).
+        self.GROUP_COMMIT = _flag(get("GROUP_COMMIT"), True)
 
         # Notifications (wx_backend.notify) and the job schedule (wx_backend.jobs.schedule).
         # WeChat template ids per event, as JSON ({"booking_confirmed": "<id>", ...}); an

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import redis
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -217,10 +218,7 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         cooldown_until=cooldown_until, created_at=now,
     )
     try:
-        # Committed with the rows of concurrent bookings in this process (group commit),
-        # durable when it returns.
-        booking_id = group_commit.for_engine(session.get_bind(), Booking.__table__).insert(
-            values)
+        booking_id = _write_row(session, values)
     except DBAPIError as error:
         refusal = _undo(stock, snapshot, window, store, booker, taken, claimed.value, idem,
                         error)
@@ -234,6 +232,21 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         stock.client.set(idem, json.dumps({**body, "_fingerprint": fingerprint}),
                          ex=IDEMPOTENCY_TTL)
     return body
+
+
+def _write_row(session: Session, values: dict) -> int:
+    """The booking's row, committed (durable) when this returns: with the rows of
+    concurrent bookings of this process (group commit), or alone in autocommit."""
+    engine = session.get_bind()
+    if current_app.config.get("GROUP_COMMIT", True):
+        return group_commit.for_engine(engine, Booking.__table__).insert(values)
+    with engine.connect() as connection:
+        return connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            _INSERT_BOOKING, values).scalar_one()
+
+
+# A Core statement with parameters passed at execution is compiled once and cached.
+_INSERT_BOOKING = insert(Booking.__table__).returning(Booking.__table__.c.id)
 
 
 def book_for_resident(session: Session, stock: Stock, directory: Directory, snapshot: Snapshot,
