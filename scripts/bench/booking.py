@@ -151,13 +151,18 @@ def stock_nodes(app) -> list:
     return [client]
 
 
-def _usec(clients) -> float:
-    total = 0.0
+def _commands(clients) -> Counter:
+    """Microseconds spent per command so far, summed over ``clients``' servers."""
+    spent: Counter = Counter()
     for client in clients:
         for name, stats in client.info("commandstats").items():
             if name.startswith("cmdstat_"):
-                total += float(stats["usec"])
-    return total
+                spent[name[8:]] += float(stats["usec"])
+    return spent
+
+
+def _usec(clients) -> float:
+    return sum(_commands(clients).values())
 
 
 def redis_costs(app, base: str, tokens: list[str], stores: int, args, nodes,
@@ -174,22 +179,28 @@ def redis_costs(app, base: str, tokens: list[str], stores: int, args, nodes,
         return [(url, {"store_id": pick(n)}, {"Authorization": f"Bearer {token}"})
                 for n, token in enumerate(people)]
 
-    def phase(jobs):
-        before = (_usec(nodes), _usec([main]) if main else 0.0)
+    def phase(jobs, label: str):
+        before = (_commands(nodes), _usec([main]) if main else 0.0)
         asyncio.run(fire(base, jobs, args.concurrency))
-        after = (_usec(nodes), _usec([main]) if main else 0.0)
-        return ((after[0] - before[0]) / len(jobs),
+        after = (_commands(nodes), _usec([main]) if main else 0.0)
+        spent = after[0] - before[0]
+        top = ", ".join(f"{name} {usec / len(jobs):.1f}" for name, usec in spent.most_common(4))
+        print(f"  {label}: stock Redis µs per attempt by command: {top}")
+        return (sum(spent.values()) / len(jobs),
                 (after[1] - before[1]) / len(jobs) if main else None)
 
+    # Loaded before measuring: a window is loaded once, ahead of its opening.
+    requests.get(f"{base}/api/v1/campaigns/{campaign_id}/stores", timeout=30)
     first = tokens[:stores * each]
-    costs = {"ok": phase(jobs_for(first, lambda n: store_ids[n % stores])),
-             "already_booked": phase(jobs_for(first, lambda n: store_ids[n % stores]))}
+    costs = {"ok": phase(jobs_for(first, lambda n: store_ids[n % stores]), "ok"),
+             "already_booked": phase(jobs_for(first, lambda n: store_ids[n % stores]),
+                                     "already_booked")}
     one_store = tokens[stores * each:stores * each + each * 20]
-    costs["store_full"] = phase(jobs_for(one_store, lambda n: store_ids[0]))
+    costs["store_full"] = phase(jobs_for(one_store, lambda n: store_ids[0]), "store_full")
     rest = tokens[stores * each + each * 20:stores * each * 4]
     asyncio.run(fire(base, jobs_for(rest, lambda n: store_ids[n % stores]), args.concurrency))
     late = tokens[stores * each * 4:stores * each * 6]
-    costs["sold_out"] = phase(jobs_for(late, lambda n: store_ids[n % stores]))
+    costs["sold_out"] = phase(jobs_for(late, lambda n: store_ids[n % stores]), "sold_out")
     return costs
 
 
