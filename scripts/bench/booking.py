@@ -221,7 +221,10 @@ def summarise(name: str, seconds: float, results) -> dict:
           f"   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   {dict(codes)}")
     successes = [r[3] for r in results if r[0] == 201]
     if successes:
-        print(f"  {'':<22} last portion given out {max(successes):.2f} s after the start")
+        booked = sorted(r[2] for r in results if r[0] == 201)
+        print(f"  {'':<22} last portion given out {max(successes):.2f} s after the start;"
+              f" a booking took p50 {booked[len(booked) // 2] * 1000:.1f} ms,"
+              f" p99 {booked[int(len(booked) * 0.99)] * 1000:.1f} ms")
     return {"rate": rate, "p50": p50, "p99": p99, "codes": codes,
             "last": max(successes) if successes else float("nan")}
 
