@@ -213,8 +213,13 @@ def test_worker_killed_mid_request_leaves_nothing_confirmed_unrecorded(app, guni
 
     def kill_a_worker():
         time.sleep(0.3)
-        workers = [c for c in psutil.Process(server.pid).children(recursive=True)
-                   if "gunicorn" in " ".join(c.cmdline()) and c.ppid() != server.pid]
+        workers = []
+        for child in psutil.Process(server.pid).children(recursive=True):
+            try:  # a job's work horse may have come and gone meanwhile
+                if "gunicorn" in " ".join(child.cmdline()) and child.ppid() != server.pid:
+                    workers.append(child)
+            except psutil.NoSuchProcess:
+                continue
         if workers:
             workers[0].send_signal(signal.SIGKILL)
         return len(workers)
