@@ -68,8 +68,9 @@ def test_routing_errors_use_the_envelope(client, method, path, status, code):
     answer = getattr(client, method)(path)
 
     assert answer.status_code == status
+    rid = answer.headers["X-Request-Id"]
     assert answer.json == {"error": {"code": code, "message": answer.json["error"]["message"],
-                                     "fields": {}}}
+                                     "fields": {}, "request_id": rid}}
 
 
 def test_broken_json_and_huge_bodies(client, residents):

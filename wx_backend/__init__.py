@@ -32,12 +32,13 @@ from wx_backend.config import (
     check_production,
     load_dev_secrets,
 )
-from wx_backend.core import clock, embedded, wechat
+from wx_backend.core import clock, embedded, tracing, wechat
+from wx_backend.core.tracing import RequestIds
 from wx_backend.dev.fakes import wechat_api
 from wx_backend.extensions import csrf, db, migrate, pii, redis_store
 from wx_backend.miniprogram_api.fast_booking import FastBooking
 from wx_backend.miniprogram_api.schemas import ERROR_SPEC
-from wx_backend.web import admin, community, console, public, staff
+from wx_backend.web import admin, community, console, health, public, staff
 from wx_backend.web.errors import document_error_answers, register_error_handlers
 
 __all__ = ["ConfigError", "create_app"]
@@ -86,10 +87,13 @@ def describe_errors(app: APIFlask) -> None:
 
 
 def configure_logging(app: APIFlask) -> None:
-    """Log to stderr at LOG_LEVEL unless the host (gunicorn, pytest) already set logging up."""
+    """Log to stderr at LOG_LEVEL unless the host (gunicorn, pytest) already set logging up;
+    with LOG_FORMAT=json every line is a JSON object carrying the request id."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if app.config["LOG_FORMAT"] == "json":
+        tracing.use_json_logs(root)
     logging.getLogger("wx_backend").setLevel(app.config["LOG_LEVEL"])
 
 
@@ -157,6 +161,7 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(staff.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(health.bp)
     if app.config["DEV_TOOLS"]:
         app.register_blueprint(dev.bp)
 
@@ -171,3 +176,5 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
     app.wsgi_app = SoldOutShortcut(app.wsgi_app, app.extensions["directory"], body)
     # Outside the shortcut, so its answers are counted too (the window dashboard's figures).
     app.wsgi_app = BookingFigures(app.wsgi_app, app.extensions["figures"], BOOKING_PATH)
+    # Outermost: every answer, shortcut or not, carries its request id (core.tracing).
+    app.wsgi_app = RequestIds(app.wsgi_app)

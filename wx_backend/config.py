@@ -182,6 +182,9 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = self.PERMANENT_SESSION_LIFETIME
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.LOG_LEVEL = (get("LOG_LEVEL") or "INFO").upper()
+        self.LOG_FORMAT = (get("LOG_FORMAT") or "text").lower()
+        if self.LOG_FORMAT not in {"text", "json"}:
+            raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
 
         # No pre-ping: it would cost a round trip per request on the booking path. Stale
         # connections are recycled instead, and a dead one fails one request with a 503.

@@ -213,18 +213,22 @@ class SoldOutShortcut:
     """
 
     def __init__(self, wsgi_app, directory: Directory, body: bytes):
+        # ``body`` ends with two closing braces: the request id goes in before them.
         self.wsgi_app = wsgi_app
         self.directory = directory
-        self.body = body
+        self.body_head = body[:-2] + b',"request_id":"'
+        self.body_tail = b'"' + body[-2:]
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "POST" and "HTTP_IDEMPOTENCY_KEY" not in environ:
             match = BOOKING_PATH.match(environ.get("PATH_INFO", ""))
             if match and self._sold_out(int(match.group(1)), environ):
                 environ["wx.answer"] = "sold_out"
+                body = (self.body_head + environ.get("wx.request_id", "").encode()
+                        + self.body_tail)
                 start_response("409 CONFLICT", [("Content-Type", "application/json"),
-                                                ("Content-Length", str(len(self.body)))])
-                return [self.body]
+                                                ("Content-Length", str(len(body)))])
+                return [body]
         return self.wsgi_app(environ, start_response)
 
     def _sold_out(self, campaign_id: int, environ) -> bool:

@@ -18,6 +18,7 @@ from wx_backend.miniprogram_api.fast_booking import place_booking
 from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
 from wx_backend.models import Booking, Campaign
 from wx_backend.official_account import announcements
+from wx_backend.web.public import cacheable
 
 
 def _directory():
@@ -54,8 +55,23 @@ def _campaign(snapshot, now: datetime) -> dict:
     }
 
 
+# Read paths anyone may cache briefly (a CDN in front absorbs the crowd): endpoint -> the
+# seconds of Cache-Control max-age. Each answers with an ETag, and 304 to If-None-Match.
+CACHEABLE = {"list_campaigns": 5, "get_campaign": 5, "list_stores": 5,
+             "list_announcements": 30}
+NOT_MODIFIED = {200: "成功", 304: "未修改（If-None-Match 与 ETag 相同）"}
+
+
+@bp.after_request
+def cache_read_paths(response):
+    seconds = CACHEABLE.get((request.endpoint or "").rpartition(".")[2])
+    if seconds is None or request.method != "GET" or response.status_code != 200:
+        return response
+    return cacheable(response, seconds)
+
+
 @bp.get("/campaigns")
-@bp.doc(summary="进行中的活动")
+@bp.doc(summary="进行中的活动", responses=NOT_MODIFIED)
 def list_campaigns():
     """Every campaign with its rules version and current or next window."""
     now = clock.now()
@@ -64,7 +80,7 @@ def list_campaigns():
 
 
 @bp.get("/campaigns/<int:campaign_id>")
-@bp.doc(summary="活动详情：当前规则版本、时段、取货安排")
+@bp.doc(summary="活动详情：当前规则版本、时段、取货安排", responses=NOT_MODIFIED)
 def get_campaign(campaign_id: int):
     """The campaign with the rules in force."""
     now = clock.now()
@@ -98,7 +114,7 @@ def get_campaign(campaign_id: int):
 
 @bp.get("/campaigns/<int:campaign_id>/stores")
 @bp.input(StoresQuery, location="query", arg_name="query")
-@bp.doc(summary="附近药店（由近到远）及本时段剩余")
+@bp.doc(summary="附近药店（由近到远）及本时段剩余", responses=NOT_MODIFIED)
 def list_stores(campaign_id: int, query):
     """Stores nearest first with what is left in the current window, counted in Redis."""
     now = clock.now()
@@ -219,7 +235,7 @@ def cancel_booking(booking_id: int):
 
 
 @bp.get("/announcements")
-@bp.doc(summary="已发布的公告（最新在前）")
+@bp.doc(summary="已发布的公告（最新在前）", responses=NOT_MODIFIED)
 def list_announcements():
     """Announcements visible now; ``campaign_id`` narrows to one campaign's and general ones."""
     raw = request.args.get("campaign_id")

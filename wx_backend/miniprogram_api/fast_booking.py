@@ -124,21 +124,25 @@ class FastBooking:
                 headers.append(("Retry-After", str(refused.extra["retry_after"])))
             return (f"{refused.status} {_REASONS.get(refused.status, 'Error')}",
                     {"error": {"code": refused.code, "message": refused.message,
-                               "fields": refused.fields, **refused.extra}}, headers)
+                               "fields": refused.fields, **refused.extra,
+                               "request_id": environ.get("wx.request_id", "")}}, headers)
         except (redis.RedisError, OperationalError, PoolTimeout) as error:
             db.session.rollback()
             log.error("backing service unavailable: %s", error.__class__.__name__)
             environ["wx.answer"] = "unavailable"
             return ("503 Service Unavailable",
                     {"error": {"code": "unavailable", "message": "系统繁忙，请稍后再试",
-                               "fields": {}, "retry_after": 5}}, [("Retry-After", "5")])
+                               "fields": {}, "retry_after": 5,
+                               "request_id": environ.get("wx.request_id", "")}},
+                    [("Retry-After", "5")])
         except Exception:
             db.session.rollback()
             log.exception("unhandled error")
             environ["wx.answer"] = "error"
             return ("500 Internal Server Error",
                     {"error": {"code": "internal_error", "message": "系统繁忙，请稍后再试",
-                               "fields": {}}}, [])
+                               "fields": {}, "request_id": environ.get("wx.request_id", "")}},
+                    [])
         environ["wx.answer"] = "ok"
         return "201 Created", made, []
 

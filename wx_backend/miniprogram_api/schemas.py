@@ -95,6 +95,9 @@ ERROR_SPEC = {
                 "message": {"type": "string", "example": "验证码不正确，还可以再试4次"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                 "retry_after": {"type": "integer"},
+                "request_id": {"type": "string",
+                               "description": "本次请求的编号（也在 X-Request-Id 头中），"
+                                              "反映问题时请提供"},
                 "rules_version": {"type": "integer",
                                   "description": "rules_changed：当前规则版本"},
                 "summary": {"type": "string", "description": "rules_changed：新规则摘要"},

@@ -81,6 +81,8 @@ def envelope(status: int, code: str | None = None, message: str | None = None,
     default_code, default_message = STATUS_MESSAGES.get(status, ("error", "请求失败"))
     body = {"error": {"code": code or default_code, "message": message or default_message,
                       "fields": fields or {}, **extra}}
+    if has_request_context() and "wx.request_id" in request.environ:
+        body["error"]["request_id"] = request.environ["wx.request_id"]
     response = jsonify(body)
     response.status_code = status
     if has_request_context():  # what the booking figures count this answer as

@@ -1,5 +1,6 @@
 """Public pages: the daily list of successful bookings (``booking.public_list``) as HTML
-and CSV, and each draw's published files and page with a resident's own rank.
+and CSV, each draw's published files and page with a resident's own rank, and every
+store's stock left as open data (``booking.feed``), cacheable for five seconds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import date
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from wx_backend.booking import public_list
+from wx_backend.booking import feed, public_list
 from wx_backend.core import clock
 from wx_backend.core.errors import NotFound
 from wx_backend.extensions import db
@@ -102,3 +103,38 @@ def draw_page(draw_id: int):
                       {"rank": rank, "won": rank <= found.quota})
     return render_template("public_draw.html", campaign=campaign, draw=found,
                            commitment=commitment, result=result, wanted=wanted, lookup=lookup)
+
+
+def cacheable(response: Response, max_age: int) -> Response:
+    """Public for ``max_age`` seconds, with an ETag (a matching ``If-None-Match`` gets 304)."""
+    response.cache_control.public = True
+    response.cache_control.max_age = max_age
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.get("/campaigns/<int:campaign_id>/stock.json")
+def stock_json(campaign_id: int):
+    """Every store's stock left in the current window, at most five seconds old."""
+    data = feed.stock_feed(db.session, current_app.extensions["stock"],
+                           current_app.extensions["directory"], campaign_id, clock.now())
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return cacheable(Response(body, mimetype="application/json"), feed.MAX_AGE)
+
+
+@bp.get("/campaigns/<int:campaign_id>/stock.csv")
+def stock_csv(campaign_id: int):
+    """The same as CSV (UTF-8 with a BOM, so Excel opens it)."""
+    data = feed.stock_feed(db.session, current_app.extensions["stock"],
+                           current_app.extensions["directory"], campaign_id, clock.now())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["store_id", "name", "address", "district", "lat", "lng", "left",
+                     "counted_at"])
+    for store in data["stores"]:
+        writer.writerow([store["id"], store["name"], store["address"], store["district"],
+                         store["lat"], store["lng"],
+                         "" if store["left"] is None else store["left"], data["counted_at"]])
+    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"inline; filename=stock-{campaign_id}.csv"
+    return cacheable(response, feed.MAX_AGE)
