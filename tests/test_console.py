@@ -16,6 +16,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
+from tests.browsers import CHINESE, CHROMIUM
 from tests.worlds import auth, build, move_window, residents
 from wx_backend.campaigns.rules import load_preset, parse_rules
 from wx_backend.core.clock import BEIJING
@@ -31,7 +32,6 @@ from wx_backend.identity.accounts import (
 from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident, Store
 from wx_backend.web.console.rules_form import patch_from
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
 PASSWORD = "a long enough password"
 
@@ -115,7 +115,7 @@ def browser():
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, **CHINESE)
         yield chromium
         chromium.close()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from tests.browsers import CHINESE, CHROMIUM
 from tests.worlds import auth, build, now
 from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev import people
@@ -33,7 +34,6 @@ from wx_backend.waitlist import registrations
 
 MINIPROGRAM = Path(__file__).resolve().parent.parent / "miniprogram"
 SCREENS = MINIPROGRAM / "test-output" / "screens"
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "a long enough password"
 
 
@@ -70,7 +70,7 @@ def _screenshots() -> list[Path]:
 
     made, too_wide = [], []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, **CHINESE)
         page = browser.new_page(viewport={"width": 750, "height": 1334})
         for html in sorted(SCREENS.glob("*.html")):
             page.goto(html.as_uri())
