@@ -10,8 +10,6 @@ net a mark is also trusted for at most ``SOLD_OUT_RECHECK`` seconds.
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import math
 import re
@@ -28,6 +26,7 @@ from wx_backend.booking.stock import STOCK_RETURNED
 from wx_backend.campaigns.manage import get_campaign, rules_in_force
 from wx_backend.campaigns.rules import Rules
 from wx_backend.core import clock
+from wx_backend.core.wsgi_input import small_json
 from wx_backend.models import Store, Window
 
 log = logging.getLogger(__name__)
@@ -238,18 +237,7 @@ class SoldOutShortcut:
         window = snapshot.window_at(clock.now())
         if window is None or not self.directory.is_sold_out(window.id):
             return False
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return False
-        if not 0 < length <= 1024:
-            return False
-        raw = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(raw)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return False
+        body = small_json(environ)
         store_id = body.get("store_id") if isinstance(body, dict) else None
         return (type(store_id) is int and store_id in snapshot.stores
                 and set(body) <= {"store_id", "pickup_slot"}

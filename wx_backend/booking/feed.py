@@ -59,6 +59,6 @@ def stock_feed(session: Session, stock: Stock, directory: Directory, campaign_id
 
 
 def forget() -> None:
-    """Drop every cached feed (tests, and a campaign's stores changing)."""
+    """Drop every cached feed (the tests start each from Redis)."""
     with _lock:
         _feeds.clear()

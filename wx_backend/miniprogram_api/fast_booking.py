@@ -16,7 +16,6 @@ precise error. So the lean path changes no behaviour, only what a booking costs;
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 
@@ -28,6 +27,7 @@ from wx_backend import notify
 from wx_backend.booking import first_come
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
+from wx_backend.core.wsgi_input import small_json
 from wx_backend.extensions import db, pii, redis_store
 from wx_backend.identity import sessions
 
@@ -55,18 +55,7 @@ def _plain_body(environ) -> dict | None:
     """The request's body if it is the plain form, else None (the body stays readable)."""
     if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != "application/json":
         return None
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if not 0 < length <= 1024:
-        return None
-    raw = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(raw)
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return None
+    body = small_json(environ)
     if not isinstance(body, dict) or "store_id" not in body or not set(body) <= set(_FIELDS):
         return None
     for name, value in body.items():
