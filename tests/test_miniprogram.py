@@ -5,8 +5,9 @@ WeChat API and the SMS outbox, as every other test here runs it.
 The suite runs in two parts because a draw and a committee's review happen between them,
 on the operators' side: first the compile check, the units, a resident's first booking
 from silent login to QR, the failure paths, a lottery entry and a queue registration; then,
-after the draw and the review here, the lottery claim and the queue voucher. What the pages
-showed is written to a file and checked against the rows and the outbox.
+after the draw and the review here, the lottery claim and the queue voucher; last the
+waiting room, whose window opens while its part runs. What the pages showed is written to
+a file and checked against the rows and the outbox.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from tests.browsers import CHINESE, CHROMIUM
 from tests.worlds import auth, build, now
+from tests.worlds import residents as people_of
+from wx_backend.booking import waiting_room
 from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev import people
 from wx_backend.extensions import db
@@ -108,7 +114,7 @@ def context(app, client, residents, live_server, tmp_path):
 
     verified = {}
     for n, who in enumerate(["mp-net", "mp-busy", "mp-full", "mp-rules", "mp-relogin",
-                             "mp-first"]):
+                             "mp-first", "mp-room-early", "mp-room-late"]):
         person = _person(n)
         verified[who] = {**person, "token": residents.verified(
             who, person["id_number"], person["phone"], name=person["name"])}
@@ -216,6 +222,54 @@ def test_the_mini_program_against_the_real_backend(app, context):
         assert voucher.voucher_code == shown["claim"]["queue"]["voucher_code"]
         assert voucher.claim_deadline > now() + timedelta(hours=1)
 
+    _queue_in_the_waiting_room(app, context)
+
     shots = _screenshots()
     assert {p.stem for p in shots} >= {"index", "index-care", "profile-errors", "booking",
-                                       "book-sold-out", "lottery-won", "queue-voucher"}
+                                       "book-sold-out", "lottery-won", "queue-voucher",
+                                       "room-before-opening", "room-waiting"}
+
+
+def _queue_in_the_waiting_room(app, context: Path) -> None:
+    """A campaign with a waiting room whose window opens 15 s after its jest part starts:
+    ten residents joined before, twenty arrive at the opening (a thread here, over HTTP),
+    and the two residents of the pages come before and after the opening."""
+    settings = json.loads(context.read_text())
+    data = load_preset("zhengzhou")
+    data["waiting_room"] = {"enabled": True, "admit_per_second": 2}
+    opens = now() + timedelta(seconds=15)
+    data["windows"] = [{"opens_at": opens.isoformat(),
+                        "closes_at": (opens + timedelta(minutes=30)).isoformat(),
+                        "quota": 500}]
+    room = build(app, rules=data, open_now=False)
+    base = settings["base_url"]
+    url = f"{base}/api/v1/campaigns/{room.campaign_id}/room"
+    early, late = people_of(app, 10), people_of(app, 20)
+    for person in early:
+        assert requests.post(url, headers=auth(person.token), timeout=10).status_code == 200
+
+    def arrive_at_the_opening():
+        time.sleep(max(0.0, (opens - now()).total_seconds() + 0.2))
+        for person in late:
+            requests.post(url, headers=auth(person.token), timeout=10)
+
+    crowd = threading.Thread(target=arrive_at_the_opening)
+    crowd.start()
+    settings["room"] = {"campaign_id": room.campaign_id, "store_id": room.store_ids[0]}
+    context.write_text(json.dumps(settings, ensure_ascii=False))
+    try:
+        _jest(["test/room.test.js"], context)
+    finally:
+        crowd.join()
+    shown = _results(context)
+    first, second = shown["room-early"], shown["room-late"]
+    with app.app_context():
+        for booked in (first, second):
+            row = db.session.get(Booking, booked["id"])
+            assert row.window_id == room.window_id
+        # The early resident's place is the one anyone recomputes from the published key.
+        secret = waiting_room.room_secret(app.config["SECRET_KEY"], room.window_id)
+        order = waiting_room.recompute_order(secret, room.window_id, list(range(1, 12)))
+        assert order.index(first["join_no"]) + 1 == first["position"]
+    # The late one arrived after the twenty and waited in arrival order.
+    assert second["join_no"] == second["position"] >= 32

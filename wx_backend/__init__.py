@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 
 from apiflask import APIFlask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from wx_backend import (
     dev,
@@ -24,6 +25,7 @@ from wx_backend.booking.directory import BOOKING_PATH, Directory, SoldOutShortcu
 from wx_backend.booking.figures import BookingFigures, Recorder
 from wx_backend.booking.first_come import sold_out
 from wx_backend.booking.stock import Stock
+from wx_backend.booking.waiting_room import ROOM_PATH, Rooms
 from wx_backend.cli import register_commands
 from wx_backend.config import (
     DEFAULT_WECHAT_API_BASE_URL,
@@ -33,12 +35,14 @@ from wx_backend.config import (
     load_dev_secrets,
 )
 from wx_backend.core import clock, embedded, tracing, wechat
+from wx_backend.core.throttle import Limiter, PerAddress
 from wx_backend.core.tracing import RequestIds
 from wx_backend.dev.fakes import wechat_api
 from wx_backend.extensions import csrf, db, migrate, pii, redis_store
 from wx_backend.miniprogram_api.fast_booking import FastBooking
+from wx_backend.miniprogram_api.room_routes import FastPolls
 from wx_backend.miniprogram_api.schemas import ERROR_SPEC
-from wx_backend.web import admin, community, console, health, public, staff
+from wx_backend.web import admin, community, console, health, metrics, public, staff
 from wx_backend.web.errors import document_error_answers, register_error_handlers
 
 __all__ = ["ConfigError", "create_app"]
@@ -147,6 +151,8 @@ def register_extensions(app: APIFlask) -> None:
     csrf.init_app(app)
     app.extensions["stock"] = Stock(app.extensions["stock_redis"], app.extensions["redis"])
     app.extensions["directory"] = Directory(app.extensions["redis"])
+    app.extensions["rooms"] = Rooms(app.extensions["stock_redis"], app.config["SECRET_KEY"])
+    app.extensions["person_limit"] = Limiter(app.config["ATTEMPTS_PER_PERSON"])
     app.extensions["figures"] = Recorder(app.extensions["redis"])
     sms.init_app(app)
     wechat.init_app(app)
@@ -162,6 +168,7 @@ def register_blueprints(app: APIFlask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(health.bp)
+    metrics.init_app(app)  # /metrics, and the latency of every route that reaches Flask
     if app.config["DEV_TOOLS"]:
         app.register_blueprint(dev.bp)
 
@@ -173,8 +180,17 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
                                  "fields": {}}}, ensure_ascii=False).encode()
     # The plain booking request skips Flask; the shortcut sits before it.
     app.wsgi_app = FastBooking(app.wsgi_app, app, BOOKING_PATH)
+    app.wsgi_app = FastPolls(app.wsgi_app, app)  # the waiting room's polls, from memory
     app.wsgi_app = SoldOutShortcut(app.wsgi_app, app.extensions["directory"], body)
+    # A script hammering from one address is refused before anything else runs.
+    app.wsgi_app = PerAddress(app.wsgi_app, Limiter(app.config["ATTEMPTS_PER_ADDRESS"]),
+                              [BOOKING_PATH, ROOM_PATH])
     # Outside the shortcut, so its answers are counted too (the window dashboard's figures).
-    app.wsgi_app = BookingFigures(app.wsgi_app, app.extensions["figures"], BOOKING_PATH)
-    # Outermost: every answer, shortcut or not, carries its request id (core.tracing).
+    app.wsgi_app = BookingFigures(app.wsgi_app, app.extensions["figures"], BOOKING_PATH,
+                                  app.extensions["directory"])
+    # Every answer, shortcut or not, carries its request id (core.tracing).
     app.wsgi_app = RequestIds(app.wsgi_app)
+    if app.config["PROXY_HOPS"]:
+        # Outermost: the client's address as the proxies in front saw it.
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)

@@ -146,6 +146,11 @@ class Config:
         self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
         # Booking rows of concurrent requests written together (booking.group_commit).
         self.GROUP_COMMIT = _flag(get("GROUP_COMMIT"), True)
+        # Abuse limits (core.throttle), per web process; 0 switches one off.
+        self.ATTEMPTS_PER_PERSON = _int(env, "ATTEMPTS_PER_PERSON", 30)
+        self.ATTEMPTS_PER_ADDRESS = _int(env, "ATTEMPTS_PER_ADDRESS", 600)
+        # How many proxies in front append to X-Forwarded-For (the client's address).
+        self.PROXY_HOPS = _int(env, "PROXY_HOPS", 0)
 
         # Notifications (wx_backend.notify) and the job schedule (wx_backend.jobs.schedule).
         # WeChat template ids per event, as JSON ({"booking_confirmed": "<id>", ...}); an
@@ -185,6 +190,9 @@ class Config:
         self.LOG_FORMAT = (get("LOG_FORMAT") or "text").lower()
         if self.LOG_FORMAT not in {"text", "json"}:
             raise ConfigError(f"LOG_FORMAT must be text or json, got {self.LOG_FORMAT!r}")
+        # /metrics (web.metrics) for the operator's Prometheus: with a token, only requests
+        # carrying it as a bearer token; without one, only requests from this machine.
+        self.METRICS_TOKEN = get("METRICS_TOKEN") or None
 
         # No pre-ping: it would cost a round trip per request on the booking path. Stale
         # connections are recycled instead, and a dead one fails one request with a 503.

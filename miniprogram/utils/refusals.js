@@ -13,6 +13,11 @@ const SCREENS = {
   rules_changed: { title: '预约规则已更新', text: '活动规则刚刚调整，请看清新规则后再预约。', action: 'retry' },
   outside_delivery_area: { title: '不在邮寄范围内', text: '您的地址不在邮寄范围内，请选择线下药店。', action: 'stores' },
   address_required: { title: '需要收货地址', text: '邮寄需要收货地址，请先在实名信息中填写住址。', action: 'profile' },
+  room_not_open: { title: '排队还没开始', text: '排队在预约开始前一段时间开放，请到时再来。', action: 'home' },
+  not_admitted: { title: '还没轮到您', text: '本活动需要先排队，轮到后才能预约。', action: 'requeue' },
+  admission_expired: { title: '排队凭证已过期', text: '轮到您后太久没有预约，请重新排队，位置不变。', action: 'requeue' },
+  admission_invalid: { title: '排队凭证无效', text: '请重新排队，位置不变。', action: 'requeue' },
+  too_many_attempts: { title: '操作太频繁', text: '短时间内点击太多次了，请稍等一会儿再试。', action: 'home' },
 }
 
 // The screen for an ApiError: its own words from the server, with the plain title.

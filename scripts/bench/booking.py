@@ -437,9 +437,10 @@ def prepare(crowd: int):
     return app, [m.token for m in made]
 
 
-def new_campaign(app, slug: str, stock: int, stores: int, cap: int | None = None):
+def new_campaign(app, slug: str, stock: int, stores: int, cap: int | None = None, *,
+                 opens_at: datetime | None = None, extra: dict | None = None):
     """A campaign with ``stores`` stores of ``cap`` (stock/stores) each and one window of
-    ``stock`` open now."""
+    ``stock`` open now (or opening at ``opens_at``); ``extra`` rules on top of the preset."""
     from sqlalchemy import select
 
     from wx_backend.campaigns import manage
@@ -450,7 +451,8 @@ def new_campaign(app, slug: str, stock: int, stores: int, cap: int | None = None
     with app.app_context():
         now = datetime.now(timezone.utc)
         rules = load_preset("zhengzhou")
-        rules["windows"] = [{"opens_at": (now - timedelta(minutes=1)).isoformat(),
+        rules.update(extra or {})
+        rules["windows"] = [{"opens_at": (opens_at or now - timedelta(minutes=1)).isoformat(),
                              "closes_at": (now + timedelta(hours=2)).isoformat(),
                              "quota": stock}]
         rules["store_daily_cap"] = cap or stock // stores

@@ -17,6 +17,17 @@ In Redis, one hash per campaign and Beijing day, ``wx:figures:<campaign>:<yyyymm
   largest value any process reported
 
 The hashes expire after three days; the database keeps the bookings themselves.
+
+The same middleware feeds two Prometheus metrics (served at ``/metrics`` by
+``web.metrics``), so the dashboard and the operator's Prometheus count from one place:
+
+- ``wx_booking_answers_total{campaign, code}``: every answer, by code. ``campaign`` is
+  ``other`` for an id this process holds no snapshot of (no such campaign): posting to
+  made-up ids cannot grow the set of labels.
+- ``wx_http_request_duration_seconds{route, method, status}``: the time to answer, for
+  the booking route here (some of its answers never reach Flask) and for every other route
+  in ``web.metrics``'s request hooks. ``TIMED`` in the WSGI environ marks a request timed
+  here, so the hooks leave it alone and nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -31,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import redis
+from prometheus_client import Counter as PrometheusCounter
+from prometheus_client import Histogram
 
 from wx_backend.core.clock import BEIJING
 
@@ -42,6 +55,30 @@ _KEEP_LARGEST = """
 local now = tonumber(redis.call('HGET', KEYS[1], 'last_ok_ms') or '0')
 if tonumber(ARGV[1]) > now then redis.call('HSET', KEYS[1], 'last_ok_ms', ARGV[1]) end
 """
+
+# Flask's template of the booking route (miniprogram_api.campaign_routes), as the latency
+# histogram labels it; tests/test_metrics.py checks the two agree.
+BOOKING_ROUTE = "/api/v1/campaigns/<int:campaign_id>/bookings"
+TIMED = "wx.timed"  # in the WSGI environ: this request's latency is recorded here
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# From the sold-out shortcut's fraction of a millisecond to a booking stuck behind a
+# failing-over Redis.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0)
+
+ANSWERS = PrometheusCounter(
+    "wx_booking_answers", "Answers to booking requests, by campaign and answer code "
+    "(ok: a booking made)", ["campaign", "code"])
+REQUEST_SECONDS = Histogram(
+    "wx_http_request_duration_seconds", "Seconds to answer an HTTP request, by route "
+    "template, method and status class", ["route", "method", "status"],
+    buckets=LATENCY_BUCKETS)
+
+
+def observe_request(route: str, method: str, status: int | str, seconds: float) -> None:
+    """Add one answer to the latency histogram (an unusual method counts as ``other``)."""
+    REQUEST_SECONDS.labels(route, method if method in METHODS else "other",
+                           f"{str(status)[:1]}xx").observe(seconds)
 
 
 def figures_key(campaign_id: int, moment: datetime) -> str:
@@ -128,16 +165,19 @@ class Recorder:
 
 
 class BookingFigures:
-    """WSGI middleware: times every booking answer and counts it by code.
+    """WSGI middleware: times every booking answer and counts it by code, for the window
+    dashboard (``recorder``) and for Prometheus (see the module's docstring).
 
     The code is what the error envelope wrote into ``environ['wx.answer']`` (the sold-out
-    shortcut writes it too), ``ok`` for a 201, or the bare status otherwise.
+    shortcut writes it too), ``ok`` for a 201, or the bare status otherwise. With a
+    ``directory``, a campaign it holds no snapshot of is labelled ``other`` in Prometheus.
     """
 
-    def __init__(self, wsgi_app, recorder: Recorder, path):
+    def __init__(self, wsgi_app, recorder: Recorder, path, directory=None):
         self.wsgi_app = wsgi_app
         self.recorder = recorder
         self.path = path
+        self.directory = directory
 
     def __call__(self, environ, start_response):
         match = (self.path.match(environ.get("PATH_INFO", ""))
@@ -151,15 +191,24 @@ class BookingFigures:
             statuses.append(status)
             return start_response(status, headers, exc_info)
 
+        environ[TIMED] = True
         answer = self.wsgi_app(environ, noting)
+        seconds = time.monotonic() - started
         status = statuses[0].split(" ", 1)[0] if statuses else "500"
         code = environ.get("wx.answer") or ("ok" if status == "201" else status)
+        campaign_id = int(match.group(1))
         try:
-            self.recorder.record(int(match.group(1)), code, time.monotonic() - started,
-                                 time.time())
+            self.recorder.record(campaign_id, code, seconds, time.time())
+            ANSWERS.labels(self._campaign_label(campaign_id), code).inc()
+            observe_request(BOOKING_ROUTE, "POST", status, seconds)
         except Exception:  # counting must never cost a resident their answer
             log.exception("booking answer not counted")
         return answer
+
+    def _campaign_label(self, campaign_id: int) -> str:
+        if self.directory is None or self.directory.cached(campaign_id) is not None:
+            return str(campaign_id)
+        return "other"
 
 
 @dataclass
@@ -221,7 +270,22 @@ def read_window(client: redis.Redis, campaign_id: int, opens_at: datetime,
             else:
                 figures.by_code[what] += n
                 figures.per_second.setdefault(what, [0] * seconds)[offset] += n
-    if figures.last_ok_ms is not None and not start * 1000 <= figures.last_ok_ms <= \
-            (end + 1) * 1000:
+    if not booked_within(opens_at, until, figures.last_ok_ms):
         figures.last_ok_ms = None
     return figures
+
+
+def booked_within(opens_at: datetime, until: datetime, last_ok_ms: int | None) -> bool:
+    """Whether a campaign's last booking of the day (``last_ok_ms``) fell in the window from
+    ``opens_at`` to ``until``: the hash is per day, so a later window of that day moves it."""
+    if last_ok_ms is None:
+        return False
+    return int(opens_at.timestamp()) * 1000 <= last_ok_ms <= (int(until.timestamp()) + 1) * 1000
+
+
+def sold_out_after(opens_at: datetime, until: datetime, last_ok_ms: int | None) -> float | None:
+    """Seconds from the opening to the last booking of a sold-out window (the time to sell
+    out, as the dashboard shows it); None when that booking is not in the window."""
+    if not booked_within(opens_at, until, last_ok_ms):
+        return None
+    return last_ok_ms / 1000 - opens_at.timestamp()

@@ -88,6 +88,26 @@ class DeliverySettings:
     area: tuple[str, ...] = ()
 
 
+# Bookings a second one web host (two cores, two workers) answered while stock lasted in
+# scripts/bench_booking: 613. A room admits two-thirds of that by default, so admitted
+# residents book at once instead of queueing again inside the server.
+DEFAULT_ADMIT_PER_SECOND = 400
+
+
+@dataclass(frozen=True)
+class WaitingRoomSettings:
+    """A waiting room in front of every window (``booking/waiting_room.py``).
+
+    Residents may join ``joins_from_minutes`` before the opening; those who join before it
+    are put in a random order at the opening, later joiners queue in arrival order.
+    Positions are admitted at ``admit_per_second`` from the opening; an admission lets its
+    holder book for ``admission_seconds``."""
+
+    admit_per_second: int = DEFAULT_ADMIT_PER_SECOND
+    joins_from_minutes: int = 30
+    admission_seconds: int = 120
+
+
 @dataclass(frozen=True)
 class Rules:
     """One version of a campaign's rules."""
@@ -112,6 +132,7 @@ class Rules:
     lottery: LotterySettings | None = None
     queue: QueueSettings | None = None
     delivery: DeliverySettings = DeliverySettings()
+    waiting_room: WaitingRoomSettings | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -175,6 +196,9 @@ class Rules:
         parts = [f"每人每次可预约{self.item}一份{self.items}只，每只{price_text}"]
         if openings:
             parts.append(f"每天{openings}开始预约，约完即止")
+        if self.waiting_room is not None:
+            parts.append(f"开始前{self.waiting_room.joins_from_minutes}分钟可进入排队，"
+                         "开始时排队者随机排序，之后到达的按先后排队")
         if self.cooldown_days:
             parts.append(f"预约成功后{self.cooldown_days}天内不能再次预约")
         slots = "或".join(f"{s.starts:%H:%M}-{s.ends:%H:%M}" for s in self.pickup_slots)
@@ -290,6 +314,7 @@ def parse_rules(data: dict) -> Rules:
         postal_fee_fen=_positive_int(spec.get("postal_fee_fen", 0), "delivery.postal_fee_fen", 0),
         express_courier=str(spec.get("express_courier") or "快递")[:40],
         area=tuple(a.strip() for a in area))
+    waiting_room = _waiting_room(data.get("waiting_room"), allocation)
     districts = data.get("eligibility", {}).get("districts") or []
     if not all(isinstance(d, str) and d.strip() for d in districts):
         raise RulesError("eligibility.districts must be a list of district names")
@@ -316,8 +341,28 @@ def parse_rules(data: dict) -> Rules:
         lottery=lottery,
         queue=queue,
         delivery=delivery,
+        waiting_room=waiting_room,
         raw=data,
     )
+
+
+def _waiting_room(spec, allocation: str) -> WaitingRoomSettings | None:
+    """``[waiting_room]`` with ``enabled = true``: the settings; otherwise None."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise RulesError("waiting_room must be a table of settings")
+    if not spec.get("enabled", False):
+        return None
+    if allocation != "fcfs":
+        raise RulesError("waiting_room is for first-come-first-served campaigns only")
+    return WaitingRoomSettings(
+        admit_per_second=_positive_int(spec.get("admit_per_second", DEFAULT_ADMIT_PER_SECOND),
+                                       "waiting_room.admit_per_second"),
+        joins_from_minutes=_positive_int(spec.get("joins_from_minutes", 30),
+                                         "waiting_room.joins_from_minutes"),
+        admission_seconds=_positive_int(spec.get("admission_seconds", 120),
+                                        "waiting_room.admission_seconds", 10))
 
 
 def load_preset(name: str) -> dict:

@@ -6,14 +6,21 @@ the embedded PostgreSQL, Redis and fake WeChat API in this process when no URLs 
 applies migrations, then runs gunicorn and one job worker (``wx-backend worker``) as child
 processes with the resolved URLs in their environment, so they connect to the same servers
 and start nothing themselves.
+
+gunicorn's workers count their metrics in prometheus-client's multiprocess mode, so that
+``/metrics`` adds up every worker's: in ``PROMETHEUS_MULTIPROC_DIR`` when it is set, else in
+a fresh temporary folder made for this run and removed when it stops. The hooks that keep
+the folder right are in ``gunicorn_config.py`` beside this file.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 import click
 import gunicorn
@@ -27,6 +34,8 @@ from wx_backend.cli.lottery import lottery_cli
 from wx_backend.core import clock, redis_urls
 from wx_backend.extensions import db
 from wx_backend.models import Campaign
+
+GUNICORN_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gunicorn_config.py")
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
@@ -66,9 +75,15 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
     env["FAKE_WECHAT"] = "1" if app.config["FAKE_WECHAT"] else "0"
     env["DEV_TOOLS"] = "1" if app.config["DEV_TOOLS"] else "0"
 
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    own_metrics_dir = None
+    if not metrics_dir:
+        own_metrics_dir = metrics_dir = tempfile.mkdtemp(prefix="wxb-metrics-")
+    web_env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+
     command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads),
-               "--graceful-timeout", "10"]
+               "--graceful-timeout", "10", "--config", GUNICORN_CONFIG]
     if access_log:
         command += ["--access-logfile", "-"]
     if gunicorn.version_info >= (27,):
@@ -77,7 +92,7 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
     command.append("wx_backend.wsgi:app")
     click.echo(f"wx-backend: serving on http://{bind} (mode {app.config['WXB_MODE']}, "
                f"instance {app.instance_path})", err=True)
-    server = subprocess.Popen(command, env=env)
+    server = subprocess.Popen(command, env=web_env)
     children = [server]
     if run_jobs:
         children.append(subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "worker"],
@@ -98,6 +113,8 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
             child.wait(20)
         except subprocess.TimeoutExpired:
             child.kill()
+    if own_metrics_dir:
+        shutil.rmtree(own_metrics_dir, ignore_errors=True)
     sys.exit(code if code >= 0 else 0)
 
 

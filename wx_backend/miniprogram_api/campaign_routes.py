@@ -50,6 +50,7 @@ def _campaign(snapshot, now: datetime) -> dict:
         "allocation": rules.allocation,
         "rules_version": snapshot.rules_version,
         "summary": rules.summary(),
+        "waiting_room": rules.waiting_room is not None,
         "current_window": _window(snapshot.window_at(now)),
         "next_window": _window(snapshot.next_window(now)),
     }
@@ -102,6 +103,10 @@ def get_campaign(campaign_id: int):
         "eligibility": {"districts": list(rules.districts)},
         "delegate_pickup": rules.delegate_pickup,
         "timezone": rules.timezone,
+        "waiting_room": None if rules.waiting_room is None else {
+            "admit_per_second": rules.waiting_room.admit_per_second,
+            "joins_from_minutes": rules.waiting_room.joins_from_minutes,
+            "admission_seconds": rules.waiting_room.admission_seconds},
     }
     if rules.allocation == "lottery":
         draws = rules.lottery
@@ -142,7 +147,8 @@ def list_stores(campaign_id: int, query):
 @bp.input(BookingIn, arg_name="body")
 @bp.output(BookingOut, status_code=201)
 @bp.doc(summary="预约一份（先到先得）", security="BearerAuth",
-        responses={401: "未登录", 404: "活动或药店不存在",
+        responses={401: "未登录", 403: "not_admitted / admission_invalid / admission_expired"
+                                        "（活动设有排队时）", 404: "活动或药店不存在",
                    409: "sold_out / store_full / already_booked / cooldown / window_closed /"
                         " not_eligible / profile_incomplete / rules_changed（附 rules_version、"
                         "summary）",
@@ -161,7 +167,7 @@ def create_booking(campaign_id: int, body):
     shown = body["rules_version"] or _shown_rules_version()
     return place_booking(current_app, campaign_id, session, body["store_id"],
                          pickup_slot=body["pickup_slot"], idempotency_key=idempotency_key,
-                         shown_rules_version=shown), 201
+                         shown_rules_version=shown, admission=body["admission"]), 201
 
 
 def _shown_rules_version() -> int | None:

@@ -33,14 +33,26 @@ from wx_backend.identity import sessions
 
 log = logging.getLogger(__name__)
 
-_FIELDS = {"store_id": (1, 2**62), "pickup_slot": (0, 20), "rules_version": (1, 2**31 - 1)}
+_FIELDS = {"store_id": (1, 2**62), "pickup_slot": (0, 20), "rules_version": (1, 2**31 - 1),
+           "admission": (1, 400)}
 
 
 def place_booking(app, campaign_id: int, resident, store_id: int, *, pickup_slot: int = 0,
                   idempotency_key: str | None = None,
-                  shown_rules_version: int | None = None) -> dict:
-    """Book for the session's resident (the mini-program's booking, whichever path)."""
-    snapshot = app.extensions["directory"].snapshot(db.session, campaign_id, clock.now())
+                  shown_rules_version: int | None = None, admission: str | None = None) -> dict:
+    """Book for the session's resident (the mini-program's booking, whichever path).
+
+    When the campaign has a waiting room, the booking needs the room's admission for the
+    window open now, checked in process (``booking.waiting_room``)."""
+    app.extensions["person_limit"].hit(f"book:{resident.person_key or resident.resident_id}")
+    now = clock.now()
+    snapshot = app.extensions["directory"].snapshot(db.session, campaign_id, now)
+    room = snapshot.rules.waiting_room
+    window = snapshot.window_at(now) if room is not None else None
+    if window is not None:
+        person_key = (resident.person_key
+                      or first_come.resident_booker(db.session, resident.resident_id).person_key)
+        app.extensions["rooms"].check_admission(room, window, person_key, admission, now)
     made = first_come.book_for_resident(
         db.session, app.extensions["stock"], app.extensions["directory"], snapshot, pii.vault,
         resident.resident_id, store_id, clock.now(), pickup_slot=pickup_slot,
@@ -60,9 +72,12 @@ def _plain_body(environ) -> dict | None:
         return None
     for name, value in body.items():
         low, high = _FIELDS[name]
-        if name == "rules_version" and value is None:
+        if name in ("rules_version", "admission") and value is None:
             continue
-        if type(value) is not int or not low <= value <= high:
+        if name == "admission":
+            if type(value) is not str or not low <= len(value) <= high:
+                return None
+        elif type(value) is not int or not low <= value <= high:
             return None
     return body
 
@@ -104,7 +119,8 @@ class FastBooking:
                 return None  # the view answers 401 with its exact words
             made = place_booking(self.app, campaign_id, resident, body["store_id"],
                                  pickup_slot=body.get("pickup_slot", 0),
-                                 shown_rules_version=body.get("rules_version"))
+                                 shown_rules_version=body.get("rules_version"),
+                                 admission=body.get("admission"))
         except DomainError as refused:
             db.session.rollback()
             environ["wx.answer"] = refused.code
@@ -136,5 +152,5 @@ class FastBooking:
         return "201 Created", made, []
 
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
-            422: "Unprocessable Entity", 429: "Too Many Requests"}
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests"}

@@ -115,6 +115,9 @@ class BookingIn(Schema):
     rules_version = Integer(
         load_default=None, strict=True, validate=Range(1, 2**31 - 1, error="规则版本不正确"),
         metadata={"description": "客户端显示的规则版本；已过时则返回 409 rules_changed 和新规则"})
+    admission = String(
+        load_default=None, validate=Length(1, 400, error="排队凭证不正确"),
+        metadata={"description": "活动设有排队时必填：排队轮到时得到的 admission"})
 
 
 class StoresQuery(Schema):

@@ -8,7 +8,7 @@ from wx_backend.models.accounts import (
                                          Operator,
                                          Staff,
 )
-from wx_backend.models.bookings import BOOKING_STATUSES, Booking
+from wx_backend.models.bookings import BOOKING_STATUSES, Booking, WaitingRoomProof
 from wx_backend.models.campaigns import Campaign, RulesVersion, Store, Window
 from wx_backend.models.identity import AssistedAction, Resident
 from wx_backend.models.lottery import ENTRY_STATUSES, Draw, Entry, SpecialGroupMember
@@ -34,4 +34,5 @@ __all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "AssistedAction", "AuditEntr
            "DELIVERY_STATUSES", "Delivery", "Draw", "EDITOR_ROLES", "ENTRY_STATUSES", "Editor",
            "Entry", "FaqSynonym", "Follower", "KnowledgeEntry", "ORDER_STATUSES", "Operator",
            "OutboxSms", "PostalOrder", "Resident", "RulesVersion", "ScheduleRun",
-           "SpecialGroupMember", "Staff", "Store", "SubscribeConsent", "Window"]
+           "SpecialGroupMember", "Staff", "Store", "SubscribeConsent", "WaitingRoomProof",
+           "Window"]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -86,3 +87,21 @@ class Booking(db.Model):
     delegate_id_number: Mapped[str | None] = mapped_column(
         Encrypted("booking.delegate_id_number"))
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WaitingRoomProof(db.Model):
+    """What a window's waiting room publishes once it has closed (booking.waiting_room):
+    the ranking secret, how many joined before the opening, and every joiner's tag in
+    join order (one a line). Kept here so the proof outlives the room's Redis keys."""
+
+    __tablename__ = "waiting_room_proofs"
+    __table_args__ = (CheckConstraint("early_count >= 0",
+                                      name="ck_waiting_room_proofs_early_count"),)
+
+    window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    early_count: Mapped[int] = mapped_column(Integer)
+    tags: Mapped[str] = mapped_column(Text)
+    archived_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=clock.now, server_default=func.now())

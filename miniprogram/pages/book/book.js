@@ -1,13 +1,17 @@
 // One tap, one booking. The tap makes an Idempotency-Key; every retry of that tap (after a
 // network error, or `busy` with its visible countdown) sends the same key, so the server
 // gives back the first answer instead of booking twice. Each refusal has its own screen.
+// When the campaign has a waiting room, the tap first queues (utils/room.js): the page
+// shows the place, the people ahead and the wait, and books as soon as it is admitted.
 const { request, newKey } = require('../../utils/request')
 const { SUBSCRIBE_TEMPLATES } = require('../../config')
 const { screenFor } = require('../../utils/refusals')
+const room = require('../../utils/room')
 const page = require('../../behaviors/page')
 const format = require('../../utils/format')
 
 const NETWORK_RETRIES = 2
+const ADMISSION_REFUSED = ['not_admitted', 'admission_expired', 'admission_invalid']
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 // Ask for subscribe messages at the moment of booking (WeChat allows it only on a tap);
@@ -28,6 +32,7 @@ Component({
   data: {
     campaign: null, store: {}, portion: '',
     slots: [], slot: 0, submitting: false, waiting: 0, retrying: false, refusal: null,
+    room: null,
   },
   lifetimes: {
     detached() {
@@ -61,30 +66,46 @@ Component({
       const key = newKey() // once per tap
       this.setData({ submitting: true, refusal: null })
       try {
-        const made = await this.attempt(key)
+        const admission = this.data.campaign.waiting_room ? await this.queue() : undefined
+        const made = await this.attempt(key, admission)
         wx.redirectTo({ url: `/pages/booking/booking?id=${made.id}&new=1` })
       } catch (error) {
+        if (error.code === 'left') return
         if (error.code === 'rules_changed') await this.refreshRules()
-        this.setData({ refusal: { ...screenFor(error), code: error.code } })
+        this.setData({ refusal: { ...screenFor(error), code: error.code }, room: null })
       } finally {
         this.setData({ submitting: false, waiting: 0, retrying: false })
       }
     },
 
+    // The waiting room, until this resident's turn: answers the admission.
+    queue() {
+      return room.queue(this.campaignId, {
+        show: (shown) => this.setData({ room: shown }),
+        gone: () => this.gone,
+      })
+    },
+
     // The same request, with the same key, until it is answered (or refused for good).
-    async attempt(key) {
+    async attempt(key, admission) {
       let networkTries = 0
+      let requeued = false
       for (;;) {
         try {
           return await request({
             path: `/campaigns/${this.campaignId}/bookings`,
             method: 'POST',
             header: { 'Idempotency-Key': key },
-            data: { store_id: this.storeId, pickup_slot: this.data.slot, rules_version: this.data.campaign.rules_version },
+            data: { store_id: this.storeId, pickup_slot: this.data.slot, rules_version: this.data.campaign.rules_version, admission },
           })
         } catch (error) {
           if (this.gone) throw error
-          if (error.code === 'network' && networkTries < NETWORK_RETRIES) {
+          if (ADMISSION_REFUSED.includes(error.code) && !requeued) {
+            // The admission ran out (a slow network, a long pause): the place is kept, so
+            // asking the room again gives a fresh one at once.
+            requeued = true
+            admission = await this.queue()
+          } else if (error.code === 'network' && networkTries < NETWORK_RETRIES) {
             networkTries += 1
             this.setData({ retrying: true })
             await sleep(1000)

@@ -15,7 +15,7 @@ from flask import abort, current_app, render_template
 from sqlalchemy import func, select
 
 from wx_backend import jobs
-from wx_backend.booking import first_come
+from wx_backend.booking import first_come, waiting_room
 from wx_backend.booking.figures import read_window
 from wx_backend.campaigns import manage
 from wx_backend.core import clock
@@ -36,6 +36,8 @@ ANSWER_NAMES = {  # code -> (what the operator reads, bar colour)
     "rules_changed": ("规则已更新", "warn"), "not_eligible": ("不符合条件", "warn"),
     "profile_incomplete": ("未实名", "warn"), "unauthorized": ("未登录", "warn"),
     "outside_area": ("不在本市", "warn"), "too_many_requests": ("请求过多", "bad"),
+    "too_many_attempts": ("操作太频繁", "bad"), "not_admitted": ("未排队", "warn"),
+    "admission_expired": ("排队凭证过期", "warn"), "admission_invalid": ("排队凭证无效", "bad"),
 }
 QUEUE_NAMES = {"notify": "消息发送", "default": "一般任务", "low": "后台任务"}
 DELIVERY_NAMES = {"sent": ("已发送", "ok"), "queued": ("排队中", "warn"),
@@ -83,7 +85,8 @@ def _figures(window: Window) -> dict:
     view = {"state": state, "left": left, "quota": window.quota, "now": now,
             "polling": state == "open" or (state == "before"
                                            and window.opens_at - now <= WATCH_BEFORE),
-            "refresh": REFRESH_SECONDS, "queues": _queues(), "deliveries": _deliveries(window)}
+            "refresh": REFRESH_SECONDS, "queues": _queues(), "deliveries": _deliveries(window),
+            "room": _room(window, now)}
     if state == "before":
         view["starts_in"] = int((window.opens_at - now).total_seconds())
         return view
@@ -127,6 +130,18 @@ def _figures(window: Window) -> dict:
                                 "按结果统计的回答数"),
     )
     return view
+
+
+def _room(window: Window, now) -> dict | None:
+    """The waiting room's figures (the same reading /metrics serves), if it has one."""
+    snapshot = current_app.extensions["directory"].snapshot(db.session, window.campaign_id,
+                                                            now)
+    settings = snapshot.rules.waiting_room
+    shown = next((w for w in snapshot.windows if w.id == window.id), None)
+    if settings is None or shown is None:
+        return None
+    return {**waiting_room.figures(current_app.extensions["rooms"], settings, shown, now),
+            "rate": settings.admit_per_second}
 
 
 def _queues():

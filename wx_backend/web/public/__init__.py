@@ -12,7 +12,7 @@ from datetime import date
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from wx_backend.booking import feed, public_list
+from wx_backend.booking import feed, public_list, waiting_room
 from wx_backend.core import clock
 from wx_backend.core.errors import NotFound
 from wx_backend.extensions import db
@@ -137,4 +137,40 @@ def stock_csv(campaign_id: int):
                          "" if store["left"] is None else store["left"], data["counted_at"]])
     response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f"inline; filename=stock-{campaign_id}.csv"
+    return cacheable(response, feed.MAX_AGE)
+
+
+def _room_proof(campaign_id: int, window_id: int) -> dict:
+    now = clock.now()
+    directory = current_app.extensions["directory"]
+    snapshot = directory.snapshot(db.session, campaign_id, now)
+    window = next((w for w in snapshot.windows if w.id == window_id), None)
+    if window is None or snapshot.rules.waiting_room is None:
+        raise NotFound("room_not_found", "这个时段没有排队")
+    return waiting_room.proof(db.session, current_app.extensions["rooms"], campaign_id,
+                              window, now, directory.is_sold_out(window.id))
+
+
+@bp.get("/campaigns/<int:campaign_id>/windows/<int:window_id>/room.json")
+def room_json(campaign_id: int, window_id: int):
+    """The waiting room's proof: the commitment, and after it closes the secret and every
+    joiner's place, so anyone can recompute the order (booking.waiting_room)."""
+    body = json.dumps(_room_proof(campaign_id, window_id), ensure_ascii=False,
+                      separators=(",", ":"))
+    return cacheable(Response(body, mimetype="application/json"), feed.MAX_AGE)
+
+
+@bp.get("/campaigns/<int:campaign_id>/windows/<int:window_id>/room.csv")
+def room_csv(campaign_id: int, window_id: int):
+    """The same joiners as CSV (the secret and the method are in the JSON)."""
+    proof = _room_proof(campaign_id, window_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["入场编号", "凭证标记", "排队位置", "开始前进入"])
+    for row in proof["early"]:
+        writer.writerow([row["join_no"], row["tag"], row["position"], "是"])
+    for row in proof["late"]:
+        writer.writerow([row["join_no"], row["tag"], row["position"], "否"])
+    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f"inline; filename=room-{window_id}.csv"
     return cacheable(response, feed.MAX_AGE)

@@ -1,0 +1,417 @@
+"""The crowd at the opening: the real server under ten times what it can answer, with and
+without the waiting room (booking/waiting_room.py), in one run.
+
+1. A fresh PostgreSQL schema and Redis database, the real server (``wx-backend serve``:
+   gunicorn with ONE worker, PostgreSQL, Redis), and CROWD verified residents.
+2. Capacity: bookings from a few clients at a time on a window that cannot sell out. The
+   booking rate measured here is "what the server can answer" (C).
+3. Without the room: a crowd of 10 x C a second for SECONDS presses "book" at the opening,
+   each resident as the mini-program does it (one Idempotency-Key per tap, the same key
+   again after ``busy`` or a lost answer, another store after ``store_full``).
+4. With the room (admitting C a second): the same crowd joined in the half minute before
+   the opening; from the opening each polls when the room says to, and books once
+   admitted.
+5. Prints, for both: answers by kind and code, p50/p99 of each kind, bookings a second
+   while stock lasted against C, time to sell out, 5xx and requests left unanswered after
+   the server's own timeout (30 s), oversold and double-booked.
+
+The load generator stands in for the load balancer in front: it holds the residents'
+requests and forwards them over EDGE keep-alive connections (a request that has waited 30 s
+is dropped, as the balancer would). It runs on the same two cores as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import redis
+from booking import audit, free_port, new_campaign, prepare, server_env, stop, tear_down, wait_ready
+
+SERVER_TIMEOUT = 30.0  # gunicorn's own worker timeout
+STORES = 100
+_CODE = re.compile(rb'"code": ?"([a-z_]+)"')
+
+
+class Unanswered(Exception):
+    """No answer within the server's timeout (or the connection broke twice)."""
+
+
+class Edge:
+    """Residents' requests forwarded over ``size`` keep-alive connections to the server."""
+
+    def __init__(self, base: str, size: int):
+        self.host, port = base.split("//")[1].split(":")
+        self.port = int(port)
+        self.size = size
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.records: list[tuple[str, int, str, float, float]] = []
+        self.began = time.perf_counter()
+        self.workers: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self.workers = [asyncio.create_task(self._connection()) for _ in range(self.size)]
+
+    async def close(self) -> None:
+        for worker in self.workers:
+            worker.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+
+    async def call(self, kind: str, method: str, path: str, body=None, headers=None):
+        """(status, parsed JSON body); records the answer; raises Unanswered."""
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
+                f"Content-Length: {len(payload)}"]
+        if body is not None:
+            head.append("Content-Type: application/json")
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+        future = asyncio.get_running_loop().create_future()
+        started = time.perf_counter()
+        self.queue.put_nowait((raw, future, started + SERVER_TIMEOUT))
+        try:
+            status, data = await asyncio.wait_for(future, SERVER_TIMEOUT)
+        except (asyncio.TimeoutError, Unanswered):
+            self.records.append((kind, 0, "unanswered", SERVER_TIMEOUT,
+                                 time.perf_counter() - self.began))
+            raise Unanswered() from None
+        found = _CODE.search(data) if status >= 300 else None
+        code = found.group(1).decode() if found else str(status)
+        finished = time.perf_counter()
+        self.records.append((kind, status, "ok" if status < 300 else code,
+                             finished - started, finished - self.began))
+        return status, json.loads(data) if data else {}
+
+    async def _connection(self) -> None:
+        reader = writer = None
+        while True:
+            raw, future, deadline = await self.queue.get()
+            if future.done():
+                continue  # the resident gave up while the request waited
+            if time.perf_counter() > deadline:
+                future.set_exception(Unanswered())
+                continue
+            for attempt in range(2):
+                try:
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(self.host, self.port)
+                    writer.write(raw)
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                    data = await reader.readexactly(length)
+                    if re.search(rb"(?i)connection: *close", head):
+                        writer.close()
+                        writer = None
+                    if not future.done():
+                        future.set_result((int(head[9:12]), data))
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                    # A kept-alive connection the server closed: every request here is safe
+                    # to send again (bookings carry an Idempotency-Key, joins keep the place).
+                    if writer is not None:
+                        writer.close()
+                    writer = None
+                    if attempt and not future.done():
+                        future.set_exception(Unanswered())
+
+
+async def book_as_resident(edge: Edge, campaign_id: int, token: str, stores: list[int],
+                           chooser: random.Random, admission: str | None = None,
+                           until: float = float("inf")) -> str:
+    """One tap on 确认预约, as the mini-program does it; answers the final code."""
+    key = uuid.uuid4().hex
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    store = chooser.choice(stores)
+    network = 0
+    for _ in range(8):
+        if time.perf_counter() > until:
+            return "gave_up"
+        body = {"store_id": store}
+        if admission:
+            body["admission"] = admission
+        try:
+            status, answer = await edge.call("booking", "POST",
+                                              f"/api/v1/campaigns/{campaign_id}/bookings",
+                                              body, headers)
+        except Unanswered:
+            network += 1
+            if network > 2:
+                return "unanswered"
+            await asyncio.sleep(1)
+            continue
+        if status == 201:
+            return "ok"
+        code = answer.get("error", {}).get("code", str(status))
+        if code == "store_full":  # 换一家药店: another tap, another key
+            store = chooser.choice(stores)
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+            continue
+        if code in ("busy", "unavailable", "too_many_attempts"):
+            await asyncio.sleep(float(answer["error"].get("retry_after", 1)))
+            continue
+        return code
+    return "gave_up"
+
+
+async def queue_as_resident(edge: Edge, campaign_id: int, token: str, stores: list[int],
+                            chooser: random.Random, joined: dict, until: float) -> str:
+    """From the place taken before the opening: poll as told, book when admitted."""
+    room = joined
+    path = f"/api/v1/campaigns/{campaign_id}/room?ticket="
+    while time.perf_counter() < until:
+        if room["status"] == "admitted":
+            return await book_as_resident(edge, campaign_id, token, stores, chooser,
+                                          room["admission"])
+        if room["status"] in ("sold_out", "closed"):
+            return room["status"]
+        await asyncio.sleep((room.get("poll_after_ms") or 1000) / 1000)
+        try:
+            status, answer = await edge.call("poll", "GET", path + room["ticket"])
+        except Unanswered:
+            continue
+        if status == 200:
+            room = answer
+    return "still_waiting"
+
+
+def opening_in(seconds: float) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=seconds)
+
+
+async def capacity(base: str, app, tokens: list[str], args) -> float:
+    """Bookings a second from ``args.edge`` clients at a time on a window that cannot sell
+    out: what the server can answer."""
+    campaign_id, stores = new_campaign(app, "crowd-capacity", len(tokens) * 2, STORES)
+    edge = Edge(base, args.edge)
+    edge.start()
+    chooser = random.Random(1)
+    began = time.perf_counter()
+    await asyncio.gather(*(book_as_resident(edge, campaign_id, token, stores, chooser)
+                           for token in tokens))
+    seconds = time.perf_counter() - began
+    await edge.close()
+    done = Counter(r[2] for r in edge.records)
+    print(f"  capacity: {done['ok']} bookings in {seconds:.2f} s = "
+          f"{done['ok'] / seconds:.0f} bookings/s ({dict(done)})")
+    return done["ok"] / seconds
+
+
+async def crowd_without_room(base: str, app, tokens: list[str], stock: int, rate: float,
+                             args) -> tuple[Edge, int, float]:
+    """The crowd presses 确认预约 at the opening, ``rate`` new residents a second."""
+    campaign_id, stores = new_campaign(app, "crowd-plain", stock, STORES)
+    edge = Edge(base, args.edge)
+    edge.start()
+    chooser = random.Random(2)
+
+    opened = time.perf_counter()
+    edge.began = opened
+    until = opened + args.limit
+
+    async def resident(n: int, token: str):
+        await asyncio.sleep(n / rate)
+        return await book_as_resident(edge, campaign_id, token, stores, chooser, until=until)
+
+    outcomes = await asyncio.gather(*(resident(n, t) for n, t in enumerate(tokens)))
+    await edge.close()
+    print(f"  residents' outcomes: {dict(Counter(outcomes))}")
+    return edge, campaign_id, opened
+
+
+async def crowd_with_room(base: str, app, tokens: list[str], stock: int, admit: int,
+                          args) -> tuple[Edge, int, float]:
+    """The same crowd joins the room before the opening, then polls and books."""
+    join_seconds = len(tokens) / (admit * 2)
+    opens = opening_in(join_seconds + 8)
+    campaign_id, stores = new_campaign(
+        app, "crowd-room", stock, STORES, opens_at=opens,
+        extra={"waiting_room": {"enabled": True, "admit_per_second": admit}})
+    edge = Edge(base, args.edge)
+    edge.start()
+    chooser = random.Random(3)
+    joined: list[dict | None] = [None] * len(tokens)
+
+    async def join(n: int, token: str):
+        await asyncio.sleep(n / len(tokens) * join_seconds)
+        for _ in range(3):
+            try:
+                status, answer = await edge.call(
+                    "join", "POST", f"/api/v1/campaigns/{campaign_id}/room", None,
+                    {"Authorization": f"Bearer {token}"})
+            except Unanswered:
+                continue
+            if status == 200:
+                joined[n] = answer
+                return
+
+    began = time.perf_counter()
+    await asyncio.gather(*(join(n, t) for n, t in enumerate(tokens)))
+    took = time.perf_counter() - began
+    print(f"  {sum(1 for j in joined if j)} of {len(tokens)} joined in {took:.1f} s before "
+          f"the opening ({len(tokens) / took:.0f} joins/s)")
+    wait = (opens - datetime.now(timezone.utc)).total_seconds()
+    if wait < 0:
+        print("  warning: the joins ran past the opening")
+    opened = time.perf_counter() + max(wait, 0)
+    edge.began = opened
+    until = opened + args.limit
+
+    async def resident(n: int, token: str):
+        if joined[n] is None:
+            return "not_joined"
+        # The page waits as the join's answer said (its first poll lands after the opening).
+        return await queue_as_resident(edge, campaign_id, token, stores, chooser, joined[n],
+                                       until)
+
+    outcomes = await asyncio.gather(*(resident(n, t) for n, t in enumerate(tokens)))
+    await edge.close()
+    print(f"  residents' outcomes: {dict(Counter(outcomes))}")
+    return edge, campaign_id, opened
+
+
+def report(name: str, edge: Edge, stock: int, capacity_rate: float, database: str,
+           campaign_id: int) -> dict:
+    """Print the run's figures; answers them for the comparison."""
+    records = [r for r in edge.records if r[4] >= 0]  # from the opening on
+    print(f"{name}:")
+    by_kind: dict[str, list] = defaultdict(list)
+    for record in records:
+        by_kind[record[0]].append(record)
+    for kind, rows in sorted(by_kind.items()):
+        codes = Counter(r[2] for r in rows)
+        times = sorted(r[3] for r in rows)
+        p50, p99 = times[len(times) // 2] * 1000, times[int(len(times) * 0.99)] * 1000
+        print(f"  {kind:<8} {len(rows):>7} answers  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  "
+              f"{dict(codes.most_common())}")
+        for code, count in codes.most_common(4):
+            kind_times = sorted(r[3] for r in rows if r[2] == code)
+            print(f"  {'':<8} {code:<18} {count:>7}  p50 "
+                  f"{kind_times[len(kind_times) // 2] * 1000:7.1f} ms  p99 "
+                  f"{kind_times[int(len(kind_times) * 0.99)] * 1000:7.1f} ms")
+    ok = sorted(r[4] for r in records if r[0] == "booking" and r[2] == "ok")
+    server_errors = sum(1 for r in records if r[1] >= 500)
+    unanswered = sum(1 for r in records if r[2] == "unanswered")
+    oversold, double, over_cap, confirmed = audit(database, campaign_id, stock)
+    sold_out_at = ok[-1] if ok else float("nan")
+    rate = len(ok) / sold_out_at if ok else 0.0
+    print(f"  bookings: {confirmed} of {stock} portions given out; last at {sold_out_at:.2f} s"
+          f" after the opening; {rate:.0f} bookings/s while stock lasted"
+          f" = {rate / capacity_rate:.2f} x capacity")
+    print(f"  5xx {server_errors}; unanswered after {SERVER_TIMEOUT:.0f} s {unanswered}; "
+          f"oversold {oversold}; double-booked {double}; stores over cap {over_cap}")
+    return {"rate": rate, "sold_out": sold_out_at, "confirmed": confirmed,
+            "errors": server_errors, "unanswered": unanswered,
+            "broken": oversold + double + over_cap}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="how long the crowd keeps arriving without the room")
+    parser.add_argument("--overload", type=float, default=10.0,
+                        help="the crowd's arrivals a second, as a multiple of capacity")
+    parser.add_argument("--edge", type=int, default=32,
+                        help="connections from the balancer (the load generator) to the server")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--limit", type=float, default=60.0,
+                        help="seconds after the opening a run may last")
+    parser.add_argument("--quick", action="store_true", help="a small run")
+    parser.add_argument("--database-url", default=os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test"))
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"))
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.overload = 1.0, 4.0
+
+    schema = f"crowd_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.database_url, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in args.database_url else "?"
+    scoped = f"{args.database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    client = redis.Redis.from_url(args.redis_url, decode_responses=True)
+    client.flushdb()
+    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
+    env = server_env(scoped, args.redis_url, instance)
+    # Every resident of the benchmark comes from 127.0.0.1: the per-address limit would
+    # stop the crowd at once, which is what it is for, but not what is measured here.
+    env.update({"ATTEMPTS_PER_ADDRESS": "0"})
+    processes = []
+    try:
+        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "WXB_MODE",
+                                               "WXB_INSTANCE_PATH", "SECRET_KEY", "PII_KEY",
+                                               "PII_INDEX_KEY")})
+        port = free_port()
+        log = instance / "server.log"
+        instance.mkdir(parents=True, exist_ok=True)
+        setup = time.perf_counter()
+        app, tokens = prepare(3300)
+        real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
+                                 f"127.0.0.1:{port}", "--workers", "1", "--threads",
+                                 str(args.threads), "--no-access-log", "--no-jobs"],
+                                env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        processes.append(real)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/healthz", real, log)
+        print(f"crowd benchmark: the real server with one worker x {args.threads} threads, "
+              f"{args.edge} connections from the balancer")
+        asyncio.run(capacity(base, app, tokens[:300], args))  # warm-up, not counted
+        capacity_rate = statistics.median(
+            asyncio.run(capacity(base, app, tokens[300 + n * 1000:1300 + n * 1000], args))
+            for n in range(3))
+        crowd = int(capacity_rate * args.overload * args.seconds)
+        stock = int(capacity_rate * args.seconds) // STORES * STORES
+        admit = round(capacity_rate)
+        more = prepare_more(app, crowd)
+        print(f"  set-up took {time.perf_counter() - setup:.1f} s; capacity C = "
+              f"{capacity_rate:.0f} bookings/s; a crowd of {crowd} residents "
+              f"({args.overload:g} x C a second for {args.seconds:g} s) for {stock} portions; "
+              f"the room admits {admit} a second")
+
+        plain_edge, plain_id, _ = asyncio.run(crowd_without_room(
+            base, app, more, stock, capacity_rate * args.overload, args))
+        plain = report("without the room", plain_edge, stock, capacity_rate, scoped, plain_id)
+        room_edge, room_id, _ = asyncio.run(crowd_with_room(base, app, more, stock, admit, args))
+        room = report("with the room", room_edge, stock, capacity_rate, scoped, room_id)
+
+        print("required with the room: no 5xx, nothing unanswered, bookings/s under overload"
+              " >= 0.9 x capacity, every portion given out")
+        print(f"  with the room:    {room['errors']} 5xx, {room['unanswered']} unanswered, "
+              f"{room['rate'] / capacity_rate:.2f} x capacity, {room['confirmed']} of {stock}")
+        print(f"  without the room: {plain['errors']} 5xx, {plain['unanswered']} unanswered, "
+              f"{plain['rate'] / capacity_rate:.2f} x capacity, {plain['confirmed']} of {stock}")
+        return 1 if room["broken"] or plain["broken"] else 0
+    finally:
+        for process in processes:
+            stop(process)
+        tear_down([], args.database_url, schema, client)
+
+
+def prepare_more(app, count: int) -> list[str]:
+    """``count`` more verified residents with tokens (beyond those ``prepare`` made)."""
+    from wx_backend.dev.residents import make_residents
+    from wx_backend.extensions import db, pii
+
+    with app.app_context():
+        made = make_residents(db.session, pii.vault, app.extensions["redis"], count, "crowd",
+                              ttl=6 * 3600, first=10_000)
+        db.session.remove()
+    return [m.token for m in made]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The waiting room (booking/waiting_room.py) against the real app, PostgreSQL and Redis:
+a random order for those who joined before the opening that anyone can recompute from the
+published key and list, admission tokens checked on the booking path, one place per
+person, everyone told at once when the window sells out, and the abuse limits."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+
+from tests.test_metrics import grew, scrape, value
+from tests.worlds import auth, build, move_window, now
+from tests.worlds import residents as people_of
+from wx_backend.booking import waiting_room
+from wx_backend.campaigns.rules import load_preset
+from wx_backend.extensions import db
+from wx_backend.identity import sessions
+from wx_backend.identity.accounts import create_operator
+
+
+def _room_world(app, *, quota=100, rate=1000, opens_in=timedelta(minutes=10), caps=(100,) * 3):
+    data = load_preset("zhengzhou")
+    data["waiting_room"] = {"enabled": True, "admit_per_second": rate}
+    start = now() + opens_in
+    data["windows"] = [{"opens_at": start.isoformat(),
+                        "closes_at": (start + timedelta(minutes=30)).isoformat(),
+                        "quota": quota}]
+    return build(app, rules=data, open_now=False, caps=caps)
+
+
+def _open(app, world, *, ago=timedelta(seconds=30)):
+    """Move the window so that it opened ``ago`` (as if the clock had reached it)."""
+    opened = now() - ago
+    move_window(app, world.window_id, opened, opened + timedelta(minutes=30))
+
+
+def _join(client, world, person):
+    answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/room",
+                         headers=auth(person.token))
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def _poll(client, world, ticket):
+    answer = client.get(f"/api/v1/campaigns/{world.campaign_id}/room",
+                        query_string={"ticket": ticket})
+    assert answer.status_code == 200, answer.json
+    return answer.json
+
+
+def _book(client, world, person, admission=None, store=0, **headers):
+    body = {"store_id": world.store_ids[store]}
+    if admission is not None:
+        body["admission"] = admission
+    return client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings", json=body,
+                       headers={**auth(person.token), **headers})
+
+
+def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client):
+    world = _room_world(app)
+    people = people_of(app, 40)
+    joined = [_join(client, world, person) for person in people]
+    assert [j["join_no"] for j in joined] == list(range(1, 41))
+    assert {j["status"] for j in joined} == {"before_opening"}
+    assert all(j["position"] is None and j["early"] for j in joined)
+    shown = joined[0]["commitment"]
+    assert len(shown) == 64 and joined[0]["poll_after_ms"] >= 1000
+    # Joining again (the same person, another time) keeps the place.
+    assert _join(client, world, people[3])["join_no"] == 4
+    # Before the opening the key is not published.
+    proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json")
+    assert proof.status_code == 200 and proof.json["secret"] is None
+    assert proof.json["commitment"] == shown
+
+    _open(app, world, ago=timedelta(seconds=0.01))
+    late = people_of(app, 2)
+    late_places = [_join(client, world, person) for person in late]
+    assert [p["join_no"] for p in late_places] == [41, 42]
+    assert [p["position"] for p in late_places] == [41, 42]
+    assert not late_places[0]["early"]
+
+    polled = [_poll(client, world, j["ticket"]) for j in joined]
+    positions = [p["position"] for p in polled]
+    assert sorted(positions) == list(range(1, 41))
+    assert positions != list(range(1, 41))  # not arrival order
+    # The poll hands back a ticket that carries the position from now on.
+    again = _poll(client, world, polled[0]["ticket"])
+    assert again["position"] == positions[0]
+
+    # After the window the key is published; anyone recomputes the order from it.
+    _open(app, world, ago=timedelta(minutes=31))
+    proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json")
+    published = proof.json
+    assert hashlib.sha256(published["secret"].encode()).hexdigest() == shown
+    assert published["early_count"] == 40 and published["late_count"] == 2
+    early = [row["join_no"] for row in published["early"]]
+    order = waiting_room.recompute_order(published["secret"], world.window_id, early)
+    assert [order.index(j["join_no"]) + 1 for j in joined] == positions
+    assert [row["tag"] for row in published["early"]] == [j["tag"] for j in joined]
+    csv_text = client.get(
+        f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.csv").text
+    assert csv_text.lstrip("\ufeff").splitlines()[0].startswith("入场编号,凭证标记,排队位置")
+    assert len(csv_text.splitlines()) == 1 + 42
+
+
+def test_admission_is_given_in_turn_and_checked_on_the_booking_path(app, client):
+    world = _room_world(app, rate=2)
+    people = people_of(app, 6)
+    tickets = [_join(client, world, person)["ticket"] for person in people]
+    _open(app, world, ago=timedelta(seconds=1.2))  # two positions admitted so far
+    polled = [_poll(client, world, t) for t in tickets]
+    admitted = [p for p in polled if p["status"] == "admitted"]
+    waiting = [p for p in polled if p["status"] == "waiting"]
+    assert len(admitted) == 2 and len(waiting) == 4
+    assert sorted(p["position"] for p in admitted) == [1, 2]
+    for p in waiting:
+        assert p["ahead"] == p["position"] - 3 and p["wait_seconds"] >= 1
+        assert p["admission"] is None
+    first = people[polled.index(admitted[0])]
+    second = people[polled.index(admitted[1])]
+    third = people[polled.index(waiting[0])]
+
+    # No token, a forged one, someone else's, an expired one: refused on both paths.
+    for headers in ({}, {"Idempotency-Key": "try-1"}):
+        refused = _book(client, world, third, **headers)
+        assert refused.status_code == 403 and refused.json["error"]["code"] == "not_admitted"
+        forged = admitted[0]["admission"][:-3] + "abc"
+        refused = _book(client, world, first, forged, **headers)
+        assert refused.json["error"]["code"] == "admission_invalid"
+        refused = _book(client, world, third, admitted[0]["admission"], **headers)
+        assert refused.json["error"]["code"] == "admission_invalid"
+        rooms = app.extensions["rooms"]
+        expired = rooms.signer.admission(world.window_id, admitted[0]["tag"],
+                                         int(time.time()) - 1)
+        refused = _book(client, world, first, expired, **headers)
+        assert refused.json["error"]["code"] == "admission_expired"
+    made = _book(client, world, first, admitted[0]["admission"])
+    assert made.status_code == 201, made.json
+    made = _book(client, world, second, admitted[1]["admission"], **{"Idempotency-Key": "k2"})
+    assert made.status_code == 201, made.json
+
+
+def test_one_place_per_person_whatever_the_account_or_device(app, client, residents):
+    world = _room_world(app)
+    (person,) = people_of(app, 1)
+    first = _join(client, world, person)
+    # The same person on a second phone: another session, the same place.
+    other_device = sessions.issue(app.extensions["redis"], person.id, 3600,
+                                  person.person_key).token
+    answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/room",
+                         headers=auth(other_device))
+    assert answer.json["join_no"] == first["join_no"] and answer.json["tag"] == first["tag"]
+    # A second WeChat account cannot take the same ID number, so it has no place of its own.
+    token = residents.login("second-account")
+    refused = residents.put_profile(token, name=person.name, id_number=person.id_number,
+                                    phone="13912345678",
+                                    sms_code=residents.code_for(token, "13912345678"))
+    assert refused.status_code == 409
+    answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/room", headers=auth(token))
+    assert answer.status_code == 409 and answer.json["error"]["code"] == "profile_incomplete"
+    assert _poll(client, world, first["ticket"])["joined"] == 1
+
+
+def test_everyone_waiting_is_told_when_the_window_sells_out(app, client):
+    world = _room_world(app, quota=3, rate=4, caps=(3, 3, 3))
+    people = people_of(app, 12)
+    tickets = [_join(client, world, person)["ticket"] for person in people]
+    _open(app, world, ago=timedelta(seconds=1))
+    polled = [_poll(client, world, t) for t in tickets]
+    admitted = [(person, p) for person, p in zip(people, polled) if p["status"] == "admitted"]
+    assert len(admitted) == 4
+    answers = [_book(client, world, person, p["admission"], store=n % 3)
+               for n, (person, p) in enumerate(admitted)]
+    assert [a.status_code for a in answers] == [201, 201, 201, 409]
+    assert answers[-1].json["error"]["code"] == "sold_out"
+    time.sleep(waiting_room.BOARD_REFRESH)
+    after = [_poll(client, world, t) for t in tickets]
+    assert {p["status"] for p in after} == {"sold_out"}
+    assert all(p["poll_after_ms"] is None for p in after)
+    (latecomer,) = people_of(app, 1)
+    refused = client.post(f"/api/v1/campaigns/{world.campaign_id}/room",
+                          headers=auth(latecomer.token))
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "sold_out"
+
+
+def test_polls_are_answered_from_memory(app, client):
+    world = _room_world(app, rate=1)
+    people = people_of(app, 5)
+    tickets = [_join(client, world, person)["ticket"] for person in people]
+    _open(app, world, ago=timedelta(seconds=0.5))
+    tickets = [_poll(client, world, t)["ticket"] for t in tickets]  # positions learnt once
+    stock_redis = app.extensions["stock_redis"]
+    before = stock_redis.info("stats")["total_commands_processed"]
+    started = time.monotonic()
+    for _ in range(20):
+        for ticket in tickets:
+            answer = client.get(f"/api/v1/campaigns/{world.campaign_id}/room",
+                                query_string={"ticket": ticket})
+            assert answer.status_code == 200 and answer.headers["Retry-After"]
+    spent = time.monotonic() - started
+    used = stock_redis.info("stats")["total_commands_processed"] - before
+    # The board is refreshed every BOARD_REFRESH seconds (three commands each), and the
+    # INFO call itself counts: nothing per poll.
+    assert used <= 3 * (spent / waiting_room.BOARD_REFRESH + 2) + 1 < 100
+
+
+def test_bad_tickets_and_rooms_that_do_not_exist(app, client):
+    world = _room_world(app)
+    plain = build(app, quota=10)
+    (person,) = people_of(app, 1)
+    url = f"/api/v1/campaigns/{world.campaign_id}/room"
+    for ticket in ("nonsense", "a" * 401, _join(client, world, person)["ticket"] + "x"):
+        answer = client.get(url, query_string={"ticket": ticket})
+        assert answer.status_code == 422, ticket
+    ticket = _join(client, world, person)["ticket"]
+    other = client.get(f"/api/v1/campaigns/{plain.campaign_id}/room",
+                       query_string={"ticket": ticket})
+    assert other.status_code == 409 and other.json["error"]["code"] == "no_waiting_room"
+    assert client.post(url).status_code == 401
+    assert client.get("/api/v1/campaigns/999999/room").status_code == 404
+    # Without a room, the booking needs no admission.
+    assert _book(client, plain, person).status_code == 201
+
+
+def test_the_room_opens_for_joining_shortly_before_the_window(app, client):
+    world = _room_world(app, opens_in=timedelta(hours=2))
+    (person,) = people_of(app, 1)
+    refused = client.post(f"/api/v1/campaigns/{world.campaign_id}/room",
+                          headers=auth(person.token))
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "room_not_open"
+    assert "30分钟" in refused.json["error"]["message"]
+    public = client.get(f"/api/v1/campaigns/{world.campaign_id}/room")
+    assert public.status_code == 200 and public.json["status"] == "before_opening"
+
+
+@pytest.mark.parametrize("path", ["bookings", "room"])
+def test_a_script_hammering_is_refused_and_a_resident_is_not(make_app, fake_wechat, path):
+    from tests.conftest import _fresh
+
+    app = _fresh(make_app(ATTEMPTS_PER_PERSON=5, ATTEMPTS_PER_ADDRESS=12), fake_wechat)
+    world = _room_world(app, opens_in=timedelta(minutes=5))
+    client = app.test_client()
+    people = people_of(app, 3)
+    url = f"/api/v1/campaigns/{world.campaign_id}/{path}"
+    body = {"store_id": world.store_ids[0]} if path == "bookings" else None
+    answers = [client.post(url, json=body, headers=auth(people[0].token)).status_code
+               for _ in range(6)]
+    assert answers[:5] != [429] * 5 and answers[5] == 429
+    refused = client.post(url, json=body, headers=auth(people[0].token))
+    assert refused.json["error"]["code"] == "too_many_attempts"
+    assert 1 <= refused.json["error"]["retry_after"] <= 60
+    assert refused.headers["Retry-After"] == str(refused.json["error"]["retry_after"])
+    # Another person from the same address goes on until the address's own limit.
+    others = [client.post(url, json=body, headers=auth(people[1 + n % 2].token)).status_code
+              for n in range(6)]
+    assert 429 not in others[:5] and others[-1] == 429
+    # Reading is never limited.
+    assert client.get(f"/api/v1/campaigns/{world.campaign_id}").status_code == 200
+
+
+def test_metrics_and_the_dashboard_read_the_room(app, client, live_server):
+    world = _room_world(app, rate=2)
+    people = people_of(app, 6)
+    before = scrape(client)
+    tickets = [_join(client, world, person)["ticket"] for person in people]
+    _join(client, world, people[0])  # again: no second place, not counted again
+    _open(app, world, ago=timedelta(seconds=1.2))
+    polled = [_poll(client, world, t) for t in tickets]
+    time.sleep(waiting_room.BOARD_REFRESH)
+    after = scrape(client)
+    campaign, window = str(world.campaign_id), str(world.window_id)
+    assert grew(before, after, "wx_room_joins_total", campaign=campaign) == 6
+    assert grew(before, after, "wx_room_admissions_total", campaign=campaign) == sum(
+        p["status"] == "admitted" for p in polled) == 2
+    assert value(after, "wx_room_joined", campaign=campaign, window=window) == 6
+    assert value(after, "wx_room_serving", campaign=campaign, window=window) == 2
+    assert value(after, "wx_room_waiting", campaign=campaign, window=window) == 4
+    # The operator's dashboard shows the same reading.
+    with app.app_context():
+        create_operator(db.session, "operator.qian", "a long enough password")
+        db.session.commit()
+    browser = requests.Session()
+    page = browser.get(f"{live_server}/console/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    browser.post(f"{live_server}/console/login", timeout=10, data={
+        "csrf_token": token, "role": "operator", "username": "operator.qian",
+        "password": "a long enough password"})
+    shown = browser.get(f"{live_server}/console/operator/windows/{world.window_id}/figures",
+                        timeout=10)
+    assert shown.status_code == 200
+    room = re.search(r'id="fig-room">(\d+)<small> 人等待 · (\d+) / (\d+)', shown.text)
+    waiting, joined, admitted = map(int, room.groups())  # two more admitted every second
+    assert joined == 6 and admitted >= 2 and waiting + admitted == 6

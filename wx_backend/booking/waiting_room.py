@@ -1,0 +1,467 @@
+"""A waiting room in front of a window: fair at the opening, cheap while people wait.
+
+Switched on per campaign by ``[waiting_room] enabled = true`` in its rules
+(``campaigns.rules.WaitingRoomSettings``).
+
+**Joining.** A resident with a complete real-name profile joins from ``joins_from_minutes``
+before the opening. One Lua call on the room's hash tag ``{r:<window>}`` gives the person
+(the person key, not the account or the device: a second account of the same person gets
+the same place) a join number in arrival order. Those who join before the opening are
+"early"; the first call after the opening seals their number, so the early joiners are
+exactly join numbers 1..E.
+
+**The order.** Early joiners are ranked by ``SHA-1(secret ":" window ":" join number)``
+(the first 13 hex digits, ties by join number), where the secret is derived from the
+server's key and the window. Its SHA-256 (the commitment) is shown in the room before
+anyone can be ranked, and the secret itself is published once the room closes, with the
+list of early join numbers and each joiner's tag, so anyone can recompute the order
+(``recompute_order``) and find themselves by their tag. Nobody, the operator included, can
+choose a place: the secret is fixed before the first join. A late joiner's position is
+their join number, so early joiners all come first.
+
+**Admitting.** Position ``p`` is admitted once ``admit_per_second × (now - opening) >= p``.
+The serving counter is a function of the clock and the rules, so every process agrees on
+it without asking anyone. A poll carries the resident's signed ticket (window, join number,
+position, the person's digest) and is answered from process memory: the position from the
+ticket, the serving counter from the clock, and "sold out" and the count of joiners from a
+board each process refreshes from Redis at most every ``BOARD_REFRESH`` seconds. Only an
+early joiner's first poll after the opening asks Redis for their rank (once), and gets a
+ticket with the position filled in.
+
+**Admission.** An admitted poll carries an admission token signed with the server's key:
+the window, the person's digest and an expiry ``admission_seconds`` away. The booking path
+checks it in process (``check_admission``): no Redis call. A booking without one, with a
+forged one, one of another person or window, or an expired one, is refused with 403.
+
+**Closing.** Once the window is sold out (or closed) every poll answers so, and joining is
+refused: everyone still waiting learns it at their next poll, a few seconds at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+from itsdangerous import BadSignature, URLSafeSerializer
+from prometheus_client import Counter
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from wx_backend.booking.stock import sold_out_key
+from wx_backend.campaigns.rules import WaitingRoomSettings
+from wx_backend.core.errors import Conflict, Forbidden, InvalidInput
+from wx_backend.models import WaitingRoomProof
+
+ROOM_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/room$")
+BOARD_REFRESH = 0.25  # seconds a process trusts its copy of a room's counts
+FIRST_POLLS_PER_SECOND = 2000  # early joiners' first polls after the opening, spread
+KEEP_AFTER_CLOSE_MS = 30 * 86_400_000  # the room's keys outlive the window by 30 days
+SCORE_DIGITS = 13  # hex digits of the SHA-1 used as the rank (52 bits: exact in a double)
+
+
+# Counted in each web process (prometheus-client; summed over processes by /metrics).
+JOINS = Counter("wx_room_joins", "People who took a place in a waiting room", ["campaign"])
+ADMISSIONS = Counter("wx_room_admissions", "Admission tokens handed out by waiting rooms "
+                     "(a resident polling again once admitted gets a fresh one)", ["campaign"])
+
+
+def _keys(window_id: int) -> list[str]:
+    tag = f"wx:{{r:{window_id}}}"
+    return [f"{tag}:people", f"{tag}:n", f"{tag}:early", f"{tag}:sealed", f"{tag}:tags"]
+
+
+def member(join_no: int) -> str:
+    """A join number as the early set's member: zero-padded, so ties sort by number."""
+    return f"{join_no:010d}"
+
+
+# KEYS: people, n, early, sealed, tags. ARGV: person key, now ms, opens ms, secret, window
+# id, tag, expire-at ms. Answers {join number, 1 if early, 1 if the person had joined}.
+_JOIN = f"""
+local had = redis.call('HGET', KEYS[1], ARGV[1])
+local sealed = redis.call('GET', KEYS[4])
+if had then
+  local n = tonumber(had)
+  local early = 0
+  if (not sealed) or n <= tonumber(sealed) then early = 1 end
+  return {{n, early, 1}}
+end
+local n = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], n)
+redis.call('RPUSH', KEYS[5], ARGV[6])
+local early = 0
+if (not sealed) and tonumber(ARGV[2]) < tonumber(ARGV[3]) then
+  local digest = redis.sha1hex(ARGV[4] .. ':' .. ARGV[5] .. ':' .. n)
+  redis.call('ZADD', KEYS[3], tonumber(string.sub(digest, 1, {SCORE_DIGITS}), 16),
+             string.format('%010d', n))
+  early = 1
+elseif not sealed then
+  redis.call('SET', KEYS[4], n - 1)
+end
+for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], ARGV[7]) end
+return {{n, early, 0}}
+"""
+
+# KEYS: n, early, sealed. ARGV: join number, now ms, opens ms, expire-at ms. Seals the early
+# joiners once the window has opened, then answers the position (0 before the opening).
+_PLACE = """
+local sealed = redis.call('GET', KEYS[3])
+if not sealed then
+  if tonumber(ARGV[2]) < tonumber(ARGV[3]) then return 0 end
+  sealed = redis.call('GET', KEYS[1]) or '0'
+  redis.call('SET', KEYS[3], sealed, 'PXAT', ARGV[4])
+end
+local n = tonumber(ARGV[1])
+if n > tonumber(sealed) then return n end
+local rank = redis.call('ZRANK', KEYS[2], string.format('%010d', n))
+if not rank then return 0 end
+return rank + 1
+"""
+
+
+# -- what anyone can recompute ---------------------------------------------------------------
+
+def room_secret(server_key: str, window_id: int) -> str:
+    """The window's ranking secret: fixed before anyone joins, published after."""
+    return hmac.new(server_key.encode(), f"waiting-room:{window_id}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def commitment(secret: str) -> str:
+    """What the room shows before the opening: the SHA-256 of the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def score(secret: str, window_id: int, join_no: int) -> int:
+    """An early joiner's rank key (lower goes first)."""
+    digest = hashlib.sha1(f"{secret}:{window_id}:{join_no}".encode()).hexdigest()
+    return int(digest[:SCORE_DIGITS], 16)
+
+
+def recompute_order(secret: str, window_id: int, join_numbers: list[int]) -> list[int]:
+    """The early joiners' join numbers in the order they were admitted."""
+    return sorted(join_numbers, key=lambda n: (score(secret, window_id, n), n))
+
+
+def person_tag(server_key: str, window_id: int, person_key: str) -> str:
+    """A person's pseudonym in one window's room: shown to them, published in the list,
+    and bound into their tickets; not linkable across windows."""
+    return hmac.new(server_key.encode(), f"room-person:{window_id}:{person_key}".encode(),
+                    hashlib.sha256).hexdigest()[:12]
+
+
+def serving(settings: WaitingRoomSettings, opens_at: datetime, now: datetime) -> int:
+    """How many positions the room has admitted by ``now``."""
+    elapsed = (now - opens_at).total_seconds()
+    return 0 if elapsed < 0 else math.floor(settings.admit_per_second * elapsed)
+
+
+# -- tickets -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ticket:
+    """A resident's place: campaign, window, join number, position (0: not yet known), the
+    person's tag, and whether they joined before the opening."""
+
+    campaign_id: int
+    window_id: int
+    join_no: int
+    position: int
+    tag: str
+    early: bool
+
+
+class Signer:
+    """Signs and reads tickets and admission tokens with the server's key."""
+
+    def __init__(self, server_key: str):
+        self.server_key = server_key
+        self._tickets = URLSafeSerializer(server_key, salt="waiting-room-ticket")
+        self._admissions = URLSafeSerializer(server_key, salt="waiting-room-admission")
+
+    def ticket(self, ticket: Ticket) -> str:
+        return self._tickets.dumps([ticket.campaign_id, ticket.window_id, ticket.join_no,
+                                    ticket.position, ticket.tag, int(ticket.early)])
+
+    def read_ticket(self, raw: str, campaign_id: int) -> Ticket:
+        """The ticket, if genuine and of this campaign; else InvalidInput."""
+        try:
+            c, w, n, p, tag, early = self._tickets.loads(raw)
+            if int(c) == campaign_id:
+                return Ticket(int(c), int(w), int(n), int(p), str(tag), bool(early))
+        except (BadSignature, TypeError, ValueError):
+            pass
+        raise InvalidInput("invalid_ticket", "排队凭证无效，请重新进入排队",
+                               fields={"ticket": "无效的排队凭证"}) from None
+
+    def admission(self, window_id: int, tag: str, expires: int) -> str:
+        return self._admissions.dumps([window_id, tag, expires])
+
+    def read_admission(self, raw: str) -> tuple[int, str, int]:
+        try:
+            w, tag, expires = self._admissions.loads(raw)
+            return int(w), str(tag), int(expires)
+        except (BadSignature, TypeError, ValueError):
+            raise Forbidden("admission_invalid", "排队凭证无效，请重新排队") from None
+
+
+# -- the room ------------------------------------------------------------------------------------
+
+@dataclass
+class Board:
+    """One window's room as a process last saw it in Redis."""
+
+    joined: int = 0
+    sealed: int | None = None
+    sold_out: bool = False
+    fetched: float = 0.0
+
+
+class Rooms:
+    """The waiting rooms of every window, on the hot path's Redis; one per app, safe across
+    threads."""
+
+    def __init__(self, client: redis.Redis, server_key: str):
+        self.client = client
+        self.signer = Signer(server_key)
+        self._join = client.register_script(_JOIN)
+        self._place = client.register_script(_PLACE)
+        self._boards: dict[int, Board] = {}
+        self._lock = threading.Lock()
+        self.published: dict[int, dict] = {}  # proofs of closed windows, as served
+
+    def forget(self) -> None:
+        """Drop what this process remembers of every room (tests start afresh with it)."""
+        self._boards.clear()
+        self.published.clear()
+
+    # -- Redis ----------------------------------------------------------------------------------
+
+    def join(self, *, campaign_id: int, window, person_key: str, now: datetime) -> Ticket:
+        """The person's place in the window's room (the same place if they had joined)."""
+        secret = room_secret(self.signer.server_key, window.id)
+        tag = person_tag(self.signer.server_key, window.id, person_key)
+        n, early, had = self._join(
+            keys=_keys(window.id),
+            args=[person_key, _ms(now), _ms(window.opens_at), secret, window.id, tag,
+                  _ms(window.closes_at) + KEEP_AFTER_CLOSE_MS])
+        if not had:
+            JOINS.labels(str(campaign_id)).inc()
+        board = self._boards.get(window.id)
+        if board is not None:  # this process has just seen the room grow to at least n
+            board.joined = max(board.joined, int(n))
+        # A late joiner's position is their join number; an early one's is known at the
+        # opening.
+        ticket = Ticket(campaign_id, window.id, int(n), 0 if early else int(n), tag,
+                        bool(early))
+        return self.placed(ticket, window, now)
+
+    def placed(self, ticket: Ticket, window, now: datetime) -> Ticket:
+        """The ticket with its position, asking Redis only while the position is unknown
+        and the window has opened."""
+        if ticket.position or now < window.opens_at:
+            return ticket
+        people, n, early, sealed, _tags = _keys(window.id)
+        position = self._place(keys=[n, early, sealed],
+                               args=[ticket.join_no, _ms(now), _ms(window.opens_at),
+                                     _ms(window.closes_at) + KEEP_AFTER_CLOSE_MS])
+        return Ticket(ticket.campaign_id, ticket.window_id, ticket.join_no, int(position),
+                      ticket.tag, ticket.early)
+
+    def board(self, window_id: int) -> Board:
+        """The room's counts, refreshed from Redis at most every BOARD_REFRESH seconds."""
+        board = self._boards.get(window_id)
+        if board is not None and time.monotonic() - board.fetched < BOARD_REFRESH:
+            return board
+        with self._lock:
+            board = self._boards.get(window_id)
+            if board is not None and time.monotonic() - board.fetched < BOARD_REFRESH:
+                return board
+            _people, n, _early, sealed, _tags = _keys(window_id)
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.get(n)
+                pipe.get(sealed)
+                pipe.exists(sold_out_key(window_id))
+                joined, early, sold_out = pipe.execute()
+            board = Board(int(joined or 0), None if early is None else int(early),
+                          bool(sold_out), time.monotonic())
+            self._boards[window_id] = board
+            return board
+
+    def joins(self, window_id: int) -> tuple[int | None, list[str]]:
+        """(the count of early joiners once sealed, every joiner's tag in join order)."""
+        _people, _n, _early, sealed, tags = _keys(window_id)
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(sealed)
+            pipe.lrange(tags, 0, -1)
+            early, every = pipe.execute()
+        return (None if early is None else int(early)), list(every)
+
+    # -- answers from memory --------------------------------------------------------------
+
+    def status(self, settings: WaitingRoomSettings, window, ticket: Ticket | None,
+               now: datetime, *, sold_out: bool = False) -> dict:
+        """What the room tells a resident (or anyone, without a ticket)."""
+        board = self.board(window.id)
+        admitted = serving(settings, window.opens_at, now)
+        body = {
+            "window_id": window.id,
+            "opens_at": window.opens_at.isoformat(),
+            "closes_at": window.closes_at.isoformat(),
+            "joined": board.joined,
+            "serving": admitted,
+            "admit_per_second": settings.admit_per_second,
+            "commitment": commitment(room_secret(self.signer.server_key, window.id)),
+            "position": None, "ahead": None, "wait_seconds": None,
+            "admission": None, "admission_expires_at": None,
+        }
+        if ticket is not None:
+            body.update({"join_no": ticket.join_no, "tag": ticket.tag, "early": ticket.early,
+                         "ticket": self.signer.ticket(ticket)})
+        if now >= window.closes_at:
+            return _with_poll(body, "closed", None)
+        if sold_out or board.sold_out:
+            return _with_poll(body, "sold_out", None)
+        if now < window.opens_at:
+            until = (window.opens_at - now).total_seconds()
+            if until > 60:
+                return _with_poll(body, "before_opening", min(30.0, until / 2))
+            # Everyone who joined early learns their place at their first poll after the
+            # opening: spread those polls over a few seconds (more when more joined) so the
+            # opening is not a thundering herd. The order is already decided.
+            spread = min(10.0, max(1.0, board.joined / FIRST_POLLS_PER_SECOND))
+            return _with_poll(body, "before_opening", until + random.uniform(0.05, spread),
+                              jitter=False)
+        if ticket is None or not ticket.position:
+            return _with_poll(body, "waiting", 1.0)
+        body["position"] = ticket.position
+        if ticket.position <= admitted:
+            expires = int(now.timestamp()) + settings.admission_seconds
+            ADMISSIONS.labels(str(ticket.campaign_id)).inc()
+            body["admission"] = self.signer.admission(window.id, ticket.tag, expires)
+            body["admission_expires_at"] = datetime.fromtimestamp(
+                expires, now.tzinfo).isoformat()
+            return _with_poll(body, "admitted", None)
+        ahead = ticket.position - admitted - 1
+        wait = math.ceil((ticket.position - admitted) / settings.admit_per_second)
+        body.update({"ahead": ahead, "wait_seconds": wait})
+        return _with_poll(body, "waiting", min(10.0, max(1.0, wait / 3)))
+
+    def check_admission(self, settings: WaitingRoomSettings | None, window, person_key: str,
+                        token: str | None, now: datetime) -> None:
+        """Refuse a booking without a valid admission to this window's room (403)."""
+        if settings is None:
+            return
+        if not token:
+            raise Forbidden("not_admitted", "人多排队中，请先进入排队，轮到您后再预约")
+        window_id, tag, expires = self.signer.read_admission(token)
+        if (window_id != window.id
+                or tag != person_tag(self.signer.server_key, window.id, person_key)):
+            raise Forbidden("admission_invalid", "排队凭证无效，请重新排队")
+        if expires < now.timestamp():
+            raise Forbidden("admission_expired", "排队凭证已过期，请回到排队页面重新获取")
+
+
+def _with_poll(body: dict, status: str, seconds: float | None, jitter: bool = True) -> dict:
+    """The status, and when to ask again: ``seconds`` with up to 30% jitter, so a crowd
+    that joined together does not poll together (None: no need to ask again)."""
+    body["status"] = status
+    if seconds is not None and jitter:
+        seconds *= random.uniform(1.0, 1.3)
+    body["poll_after_ms"] = None if seconds is None else int(seconds * 1000)
+    return body
+
+
+def figures(rooms: Rooms, settings: WaitingRoomSettings, window, now: datetime) -> dict:
+    """A room as the operator sees it (the console's dashboard and /metrics): how many
+    joined, the serving position, and how many wait (joined and not yet admitted)."""
+    board = rooms.board(window.id)
+    admitted = serving(settings, window.opens_at, now)
+    return {"joined": board.joined, "serving": admitted,
+            "waiting": 0 if board.sold_out else max(0, board.joined - admitted),
+            "sold_out": board.sold_out}
+
+
+def joinable(settings: WaitingRoomSettings, snapshot, now: datetime):
+    """The window whose room is open for joining at ``now``, or Conflict saying why not."""
+    window = snapshot.window_at(now)
+    if window is not None:
+        return window
+    upcoming = snapshot.next_window(now)
+    if upcoming is None:
+        raise Conflict("window_closed", "目前没有可预约的时段")
+    minutes = settings.joins_from_minutes
+    if (upcoming.opens_at - now).total_seconds() > minutes * 60:
+        local = upcoming.opens_at.astimezone(snapshot.rules.zone)
+        raise Conflict("room_not_open",
+                       f"排队将于开始前{minutes}分钟开放，本时段{local:%m月%d日 %H:%M}开始",
+                       opens_at=upcoming.opens_at.isoformat())
+    return upcoming
+
+
+# -- the proof, published once the room closes --------------------------------------------
+
+METHOD = ("开始前进入者（入场编号 1 至 early_count）按 "
+          "SHA-1(secret + \":\" + 时段编号 + \":\" + 入场编号) 的前13位十六进制数从小到大排序，"
+          "相同时入场编号小者在前；之后到达者按入场编号排在其后。"
+          "开始前公布的 commitment 是 secret 的 SHA-256。")
+
+
+def archive(session: Session, rooms: Rooms, window) -> WaitingRoomProof:
+    """Keep the room's proof in PostgreSQL (once; later calls read it back). Commits."""
+    stored = session.get(WaitingRoomProof, window.id)
+    if stored is not None:
+        return stored
+    early, tags = rooms.joins(window.id)
+    session.execute(pg_insert(WaitingRoomProof).values(
+        window_id=window.id, secret=room_secret(rooms.signer.server_key, window.id),
+        early_count=len(tags) if early is None else early,
+        tags="\n".join(tags)).on_conflict_do_nothing())
+    session.commit()
+    return session.get(WaitingRoomProof, window.id)
+
+
+def proof(session: Session, rooms: Rooms, campaign_id: int, window, now: datetime,
+          sold_out: bool) -> dict:
+    """The room's public proof: the commitment always; once the room has closed (sold out,
+    or the window over) the secret and every joiner with their position, so anyone can
+    check the order (``METHOD``). After the window it comes from PostgreSQL."""
+    secret = room_secret(rooms.signer.server_key, window.id)
+    body = {"campaign_id": campaign_id, "window_id": window.id,
+            "opens_at": window.opens_at.isoformat(), "closes_at": window.closes_at.isoformat(),
+            "commitment": commitment(secret), "method": METHOD, "secret": None,
+            "early_count": None, "late_count": None, "early": [], "late": []}
+    if now >= window.closes_at:
+        cached = rooms.published.get(window.id)
+        if cached is not None:
+            return cached
+        stored = archive(session, rooms, window)
+        early, tags = stored.early_count, stored.tags.split("\n") if stored.tags else []
+    elif sold_out or rooms.board(window.id).sold_out:
+        early, tags = rooms.joins(window.id)
+        early = len(tags) if early is None else early
+    else:
+        return body
+    order = recompute_order(secret, window.id, list(range(1, early + 1)))
+    position = {n: rank for rank, n in enumerate(order, 1)}
+    body.update({
+        "secret": secret, "early_count": early, "late_count": len(tags) - early,
+        "early": [{"join_no": n, "tag": tags[n - 1], "position": position[n]}
+                  for n in range(1, early + 1)],
+        "late": [{"join_no": n, "tag": tags[n - 1], "position": n}
+                 for n in range(early + 1, len(tags) + 1)]})
+    if now >= window.closes_at:
+        rooms.published[window.id] = body
+    return body
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
