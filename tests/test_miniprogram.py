@@ -227,16 +227,17 @@ def test_the_mini_program_against_the_real_backend(app, context):
     shots = _screenshots()
     assert {p.stem for p in shots} >= {"index", "index-care", "profile-errors", "booking",
                                        "book-sold-out", "lottery-won", "queue-voucher",
-                                       "room-before-opening", "room-waiting"}
+                                       "room-before-opening", "room-placed", "room-waiting"}
 
 
 def _queue_in_the_waiting_room(app, context: Path) -> None:
-    """A campaign with a waiting room whose window opens 15 s after its jest part starts:
-    ten residents joined before, twenty arrive at the opening (a thread here, over HTTP),
-    and the two residents of the pages come before and after the opening."""
+    """A campaign with a waiting room whose window opens 15 s after its jest part starts
+    and puts its early joiners in order 8 s before: ten residents joined before, twenty
+    arrive at the opening (a thread here, over HTTP), and the two residents of the pages
+    come before the ordering and after the opening."""
     settings = json.loads(context.read_text())
     data = load_preset("zhengzhou")
-    data["waiting_room"] = {"enabled": True, "admit_per_second": 2}
+    data["waiting_room"] = {"enabled": True, "admit_per_second": 2, "sort_before_seconds": 8}
     opens = now() + timedelta(seconds=15)
     data["windows"] = [{"opens_at": opens.isoformat(),
                         "closes_at": (opens + timedelta(minutes=30)).isoformat(),

@@ -25,8 +25,12 @@ test('queued before the opening: a random place, then booked when admitted', asy
   expect(text(book)).toContain('随机排序')
   expect(text(book)).toContain(`排队凭证标记 ${data(book).room.tag}`)
   save(book, 'room-before-opening')
-  await waitFor(() => data(book).room.position, 'a place once the window opens', 60)
+  // Put in order a few seconds before the opening: the place and the moment of the turn.
+  await waitFor(() => data(book).room.position, 'a place before the opening', 60)
   const place = { ...data(book).room }
+  expect(place.status).toBe('before_opening')
+  expect(find(book, '#turn').dom.textContent).toMatch(/^\d\d:\d\d:\d\d$/)
+  save(book, 'room-placed')
   expect(place.position).toBeGreaterThanOrEqual(1)
   expect(place.position).toBeLessThanOrEqual(11) // among the eleven who came before
   const id = await bookedId(book)

@@ -13,6 +13,14 @@ function moment(iso) {
   return `${p.month}月${p.day}日 ${p.hm}`
 }
 
+// "09:30:12": a moment to the second (a turn in the waiting room).
+function clockTime(iso) {
+  if (!iso) return ''
+  const d = new Date(Date.parse(iso) + BEIJING_MS)
+  const pad = (n) => String(n).padStart(2, '0')
+  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
+}
+
 function span(startIso, endIso) {
   const a = parts(startIso)
   const b = parts(endIso)
@@ -24,4 +32,4 @@ function yuan(fen) {
   return (fen / 100).toFixed(fen % 100 ? 2 : 0)
 }
 
-module.exports = { moment, span, yuan }
+module.exports = { moment, clockTime, span, yuan }

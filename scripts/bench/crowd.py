@@ -8,16 +8,18 @@ without the waiting room (booking/waiting_room.py), in one run.
 3. Without the room: a crowd of 10 x C a second for SECONDS presses "book" at the opening,
    each resident as the mini-program does it (one Idempotency-Key per tap, the same key
    again after ``busy`` or a lost answer, another store after ``store_full``).
-4. With the room (admitting C a second): the same crowd joined in the half minute before
-   the opening; from the opening each polls when the room says to, and books once
-   admitted.
+4. With the room (admitting C a second): the same crowd joined before the opening; the
+   room puts them in order a minute before it, each learns their place and the moment of
+   their turn, and books at that moment.
 5. Prints, for both: answers by kind and code, p50/p99 of each kind, bookings a second
    while stock lasted against C, time to sell out, 5xx and requests left unanswered after
    the server's own timeout (30 s), oversold and double-booked.
 
-The load generator stands in for the load balancer in front: it holds the residents'
-requests and forwards them over EDGE keep-alive connections (a request that has waited 30 s
-is dropped, as the balancer would). It runs on the same two cores as the server.
+The load generator stands in for the CDN and load balancer in front: it holds the
+residents' requests and forwards them over EDGE keep-alive connections (a request that has
+waited 30 s is dropped, as the balancer would), and keeps answers marked
+``Cache-Control: public, max-age=N`` for N seconds, as a CDN does (the room's public state,
+which waiting pages read every few seconds). It runs on the same two cores as the server.
 """
 
 from __future__ import annotations
@@ -43,8 +45,11 @@ import redis
 from booking import audit, free_port, new_campaign, prepare, server_env, stop, tear_down, wait_ready
 
 SERVER_TIMEOUT = 30.0  # gunicorn's own worker timeout
-STORES = 100
+STORES = 100  # each may sell twice its even share, so the last portions are not a hunt
 _CODE = re.compile(rb'"code": ?"([a-z_]+)"')
+_PUBLIC = re.compile(rb"(?i)cache-control: *public, *max-age=(\d+)")
+SORT_BEFORE = 60  # the room orders its early joiners a minute before the opening (default)
+PUBLIC_CHECK = 3.0  # seconds between a waiting page's looks at the room's public state
 
 
 class Unanswered(Exception):
@@ -62,6 +67,9 @@ class Edge:
         self.records: list[tuple[str, int, str, float, float]] = []
         self.began = time.perf_counter()
         self.workers: list[asyncio.Task] = []
+        self.cache: dict[str, tuple[float, int, dict]] = {}  # parsed once, as a CDN keeps it
+        self.fetching: dict[str, asyncio.Future] = {}  # cacheable GETs on their way
+        self.cdn_hits = 0
 
     def start(self) -> None:
         self.workers = [asyncio.create_task(self._connection()) for _ in range(self.size)]
@@ -72,7 +80,27 @@ class Edge:
         await asyncio.gather(*self.workers, return_exceptions=True)
 
     async def call(self, kind: str, method: str, path: str, body=None, headers=None):
-        """(status, parsed JSON body); records the answer; raises Unanswered."""
+        """(status, parsed JSON body); records the answer; raises Unanswered. A GET the CDN
+        holds is answered from it (counted, not recorded as the server's answer)."""
+        if method == "GET" and not headers:  # what a CDN may answer for everyone
+            expires, status, parsed = self.cache.get(path, (0.0, 0, {}))
+            if time.perf_counter() < expires:
+                self.cdn_hits += 1
+                return status, parsed
+            if path in self.fetching:  # one request to the server per expiry, as CDNs do
+                self.cdn_hits += 1
+                return await asyncio.shield(self.fetching[path])
+            self.fetching[path] = asyncio.get_running_loop().create_future()
+            try:
+                answer = await self._call(kind, method, path, body, headers)
+                self.fetching.pop(path).set_result(answer)
+                return answer
+            except Unanswered:
+                self.fetching.pop(path).set_exception(Unanswered())
+                raise
+        return await self._call(kind, method, path, body, headers)
+
+    async def _call(self, kind: str, method: str, path: str, body, headers):
         payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
                 f"Content-Length: {len(payload)}"]
@@ -84,7 +112,7 @@ class Edge:
         started = time.perf_counter()
         self.queue.put_nowait((raw, future, started + SERVER_TIMEOUT))
         try:
-            status, data = await asyncio.wait_for(future, SERVER_TIMEOUT)
+            status, head, data = await asyncio.wait_for(future, SERVER_TIMEOUT)
         except (asyncio.TimeoutError, Unanswered):
             self.records.append((kind, 0, "unanswered", SERVER_TIMEOUT,
                                  time.perf_counter() - self.began))
@@ -94,7 +122,11 @@ class Edge:
         finished = time.perf_counter()
         self.records.append((kind, status, "ok" if status < 300 else code,
                              finished - started, finished - self.began))
-        return status, json.loads(data) if data else {}
+        parsed = json.loads(data) if data else {}
+        cached = _PUBLIC.search(head) if method == "GET" else None
+        if cached:
+            self.cache[path] = (finished + int(cached.group(1)), status, parsed)
+        return status, parsed
 
     async def _connection(self) -> None:
         reader = writer = None
@@ -117,7 +149,7 @@ class Edge:
                         writer.close()
                         writer = None
                     if not future.done():
-                        future.set_result((int(head[9:12]), data))
+                        future.set_result((int(head[9:12]), head, data))
                     break
                 except (asyncio.IncompleteReadError, ConnectionError, OSError):
                     # A kept-alive connection the server closed: every request here is safe
@@ -136,6 +168,7 @@ async def book_as_resident(edge: Edge, campaign_id: int, token: str, stores: lis
     key = uuid.uuid4().hex
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
     store = chooser.choice(stores)
+    tried: set[int] = set()
     network = 0
     for _ in range(8):
         if time.perf_counter() > until:
@@ -157,14 +190,28 @@ async def book_as_resident(edge: Edge, campaign_id: int, token: str, stores: lis
             return "ok"
         code = answer.get("error", {}).get("code", str(status))
         if code == "store_full":  # 换一家药店: another tap, another key
-            store = chooser.choice(stores)
+            tried.add(store)
+            store = await another_store(edge, campaign_id, stores, tried, chooser)
             headers["Idempotency-Key"] = uuid.uuid4().hex
             continue
-        if code in ("busy", "unavailable", "too_many_attempts"):
+        if code in ("busy", "unavailable", "too_many_attempts", "admission_not_yet"):
             await asyncio.sleep(float(answer["error"].get("retry_after", 1)))
             continue
         return code
     return "gave_up"
+
+
+async def another_store(edge: Edge, campaign_id: int, stores: list[int], tried: set[int],
+                        chooser: random.Random) -> int:
+    """The store a resident picks after 该药店已约满: one the list shows with stock left
+    (the open stock feed, which the CDN holds for a few seconds), not one tried before."""
+    try:
+        feed = (await edge.call("stock", "GET",
+                                f"/public/campaigns/{campaign_id}/stock.json"))[1]
+    except Unanswered:
+        feed = {}
+    shown = [s["id"] for s in feed.get("stores", []) if s["left"] and s["id"] not in tried]
+    return chooser.choice(shown or [s for s in stores if s not in tried] or stores)
 
 
 async def queue_as_resident(edge: Edge, campaign_id: int, token: str, stores: list[int],
@@ -178,7 +225,23 @@ async def queue_as_resident(edge: Edge, campaign_id: int, token: str, stores: li
                                           room["admission"])
         if room["status"] in ("sold_out", "closed"):
             return room["status"]
-        await asyncio.sleep((room.get("poll_after_ms") or 1000) / 1000)
+        due = time.perf_counter() + (room.get("poll_after_ms") or 1000) / 1000
+        over = None
+        while not over and time.perf_counter() < due:
+            await asyncio.sleep(min(PUBLIC_CHECK, max(0.0, due - time.perf_counter())))
+            if time.perf_counter() >= due:
+                break
+            try:  # the room's public state, as the page reads it every few seconds
+                status, public = await edge.call("public", "GET", path[:-8])
+            except Unanswered:
+                continue
+            if status == 200 and public["status"] in ("sold_out", "closed"):
+                over = public["status"]
+        if over:
+            return over
+        if room.get("admission"):  # handed ahead of the turn, which has now come
+            return await book_as_resident(edge, campaign_id, token, stores, chooser,
+                                          room["admission"])
         try:
             status, answer = await edge.call("poll", "GET", path + room["ticket"])
         except Unanswered:
@@ -195,7 +258,8 @@ def opening_in(seconds: float) -> datetime:
 async def capacity(base: str, app, tokens: list[str], args) -> float:
     """Bookings a second from ``args.edge`` clients at a time on a window that cannot sell
     out: what the server can answer."""
-    campaign_id, stores = new_campaign(app, "crowd-capacity", len(tokens) * 2, STORES)
+    campaign_id, stores = new_campaign(app, f"crowd-capacity-{uuid.uuid4().hex[:6]}",
+                                       len(tokens) * 20, STORES)
     edge = Edge(base, args.edge)
     edge.start()
     chooser = random.Random(1)
@@ -213,7 +277,7 @@ async def capacity(base: str, app, tokens: list[str], args) -> float:
 async def crowd_without_room(base: str, app, tokens: list[str], stock: int, rate: float,
                              args) -> tuple[Edge, int, float]:
     """The crowd presses 确认预约 at the opening, ``rate`` new residents a second."""
-    campaign_id, stores = new_campaign(app, "crowd-plain", stock, STORES)
+    campaign_id, stores = new_campaign(app, "crowd-plain", stock, STORES, stock * 2 // STORES)
     edge = Edge(base, args.edge)
     edge.start()
     chooser = random.Random(2)
@@ -236,10 +300,11 @@ async def crowd_with_room(base: str, app, tokens: list[str], stock: int, admit: 
                           args) -> tuple[Edge, int, float]:
     """The same crowd joins the room before the opening, then polls and books."""
     join_seconds = len(tokens) / (admit * 2)
-    opens = opening_in(join_seconds + 8)
+    opens = opening_in(join_seconds + 5 + SORT_BEFORE)
     campaign_id, stores = new_campaign(
-        app, "crowd-room", stock, STORES, opens_at=opens,
-        extra={"waiting_room": {"enabled": True, "admit_per_second": admit}})
+        app, "crowd-room", stock, STORES, stock * 2 // STORES, opens_at=opens,
+        extra={"waiting_room": {"enabled": True, "admit_per_second": admit,
+                                "sort_before_seconds": SORT_BEFORE}})
     edge = Edge(base, args.edge)
     edge.start()
     chooser = random.Random(3)
@@ -303,6 +368,9 @@ def report(name: str, edge: Edge, stock: int, capacity_rate: float, database: st
                   f"{kind_times[len(kind_times) // 2] * 1000:7.1f} ms  p99 "
                   f"{kind_times[int(len(kind_times) * 0.99)] * 1000:7.1f} ms")
     ok = sorted(r[4] for r in records if r[0] == "booking" and r[2] == "ok")
+    each = Counter(int(t) for t in ok)
+    print("  bookings in each second from the opening: "
+          + " ".join(str(each[n]) for n in range(int(ok[-1]) + 1 if ok else 0)))
     server_errors = sum(1 for r in records if r[1] >= 500)
     unanswered = sum(1 for r in records if r[2] == "unanswered")
     oversold, double, over_cap, confirmed = audit(database, campaign_id, stock)
@@ -311,6 +379,8 @@ def report(name: str, edge: Edge, stock: int, capacity_rate: float, database: st
     print(f"  bookings: {confirmed} of {stock} portions given out; last at {sold_out_at:.2f} s"
           f" after the opening; {rate:.0f} bookings/s while stock lasted"
           f" = {rate / capacity_rate:.2f} x capacity")
+    if edge.cdn_hits:
+        print(f"  the room's public state: {edge.cdn_hits} reads answered by the CDN")
     print(f"  5xx {server_errors}; unanswered after {SERVER_TIMEOUT:.0f} s {unanswered}; "
           f"oversold {oversold}; double-booked {double}; stores over cap {over_cap}")
     return {"rate": rate, "sold_out": sold_out_at, "confirmed": confirmed,

@@ -6,9 +6,10 @@ Switched on per campaign by ``[waiting_room] enabled = true`` in its rules
 **Joining.** A resident with a complete real-name profile joins from ``joins_from_minutes``
 before the opening. One Lua call on the room's hash tag ``{r:<window>}`` gives the person
 (the person key, not the account or the device: a second account of the same person gets
-the same place) a join number in arrival order. Those who join before the opening are
-"early"; the first call after the opening seals their number, so the early joiners are
-exactly join numbers 1..E.
+the same place) a join number in arrival order. Those who join before ``sorted_at``
+(``sort_before_seconds`` before the opening, a minute by default) are "early"; the first
+call after that moment seals their number, so the early joiners are exactly join numbers
+1..E.
 
 **The order.** Early joiners are ranked by ``SHA-1(secret ":" window ":" join number)``
 (the first 13 hex digits, ties by join number), where the secret is derived from the
@@ -17,7 +18,9 @@ anyone can be ranked, and the secret itself is published once the room closes, w
 list of early join numbers and each joiner's tag, so anyone can recompute the order
 (``recompute_order``) and find themselves by their tag. Nobody, the operator included, can
 choose a place: the secret is fixed before the first join. A late joiner's position is
-their join number, so early joiners all come first.
+their join number, so early joiners all come first. Ordering a minute before the opening
+rather than at it means everyone who waited learns their place and their moment while
+there is time, and the opening brings bookings only, not a rush of "where am I".
 
 **Admitting.** Position ``p`` is admitted once ``admit_per_second × (now - opening) >= p``.
 The serving counter is a function of the clock and the rules, so every process agrees on
@@ -25,13 +28,18 @@ it without asking anyone. A poll carries the resident's signed ticket (window, j
 position, the person's digest) and is answered from process memory: the position from the
 ticket, the serving counter from the clock, and "sold out" and the count of joiners from a
 board each process refreshes from Redis at most every ``BOARD_REFRESH`` seconds. Only an
-early joiner's first poll after the opening asks Redis for their rank (once), and gets a
-ticket with the position filled in.
+early joiner's first poll after ``sorted_at`` asks Redis for their rank (once), and gets a
+ticket with the position filled in; those polls are spread over the stretch between
+``sorted_at`` and shortly before the opening.
 
-**Admission.** An admitted poll carries an admission token signed with the server's key:
-the window, the person's digest and an expiry ``admission_seconds`` away. The booking path
-checks it in process (``check_admission``): no Redis call. A booking without one, with a
-forged one, one of another person or window, or an expired one, is refused with 403.
+**Admission.** A poll within ``ADMIT_AHEAD`` seconds of the resident's turn carries an
+admission token signed with the server's key: the window, the person's digest, the moment
+their turn comes (``opening + position / admit_per_second``) and an expiry
+``admission_seconds`` after it. The page books at that moment without asking again, so
+bookings arrive at the admission rate and nobody loses time to polling. The booking path
+checks the token in process (``check_admission``): no Redis call. A booking without one,
+with a forged one, one of another person or window, or an expired one, is refused with
+403; one sent before its moment gets 429 ``admission_not_yet`` with ``retry_after``.
 
 **Closing.** Once the window is sold out (or closed) every poll answers so, and joining is
 refused: everyone still waiting learns it at their next poll, a few seconds at most.
@@ -47,7 +55,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import redis
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -57,12 +65,16 @@ from sqlalchemy.orm import Session
 
 from wx_backend.booking.stock import sold_out_key
 from wx_backend.campaigns.rules import WaitingRoomSettings
-from wx_backend.core.errors import Conflict, Forbidden, InvalidInput
+from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
 from wx_backend.models import WaitingRoomProof
 
 ROOM_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/room$")
 BOARD_REFRESH = 0.25  # seconds a process trusts its copy of a room's counts
-FIRST_POLLS_PER_SECOND = 2000  # early joiners' first polls after the opening, spread
+LONGEST_POLL = 30.0  # seconds: a resident asks about their own place at least this often
+ADMIT_AHEAD = 90.0  # seconds before their turn a resident gets their admission
+PLACED_BEFORE_OPENING = 10.0  # early joiners learn their place at least this long before
+CLOCK_SLACK = 0.5  # seconds a phone's clock may run ahead of ours when it books
+PUBLIC_MAX_AGE = 2  # seconds the room's public state may be cached (a CDN, the page)
 KEEP_AFTER_CLOSE_MS = 30 * 86_400_000  # the room's keys outlive the window by 30 days
 SCORE_DIGITS = 13  # hex digits of the SHA-1 used as the rank (52 bits: exact in a double)
 
@@ -158,6 +170,12 @@ def person_tag(server_key: str, window_id: int, person_key: str) -> str:
                     hashlib.sha256).hexdigest()[:12]
 
 
+def sorted_at(settings: WaitingRoomSettings, window) -> datetime:
+    """When the early joiners are put in order: ``sort_before_seconds`` before the opening.
+    Who joins from then on queues in arrival order after them."""
+    return window.opens_at - timedelta(seconds=settings.sort_before_seconds)
+
+
 def serving(settings: WaitingRoomSettings, opens_at: datetime, now: datetime) -> int:
     """How many positions the room has admitted by ``now``."""
     elapsed = (now - opens_at).total_seconds()
@@ -202,13 +220,14 @@ class Signer:
         raise InvalidInput("invalid_ticket", "排队凭证无效，请重新进入排队",
                                fields={"ticket": "无效的排队凭证"}) from None
 
-    def admission(self, window_id: int, tag: str, expires: int) -> str:
-        return self._admissions.dumps([window_id, tag, expires])
+    def admission(self, window_id: int, tag: str, not_before_ms: int, expires: int) -> str:
+        return self._admissions.dumps([window_id, tag, not_before_ms, expires])
 
-    def read_admission(self, raw: str) -> tuple[int, str, int]:
+    def read_admission(self, raw: str) -> tuple[int, str, int, int]:
+        """(window, tag, not before in Unix ms, expires in Unix s), if genuine."""
         try:
-            w, tag, expires = self._admissions.loads(raw)
-            return int(w), str(tag), int(expires)
+            w, tag, not_before_ms, expires = self._admissions.loads(raw)
+            return int(w), str(tag), int(not_before_ms), int(expires)
         except (BadSignature, TypeError, ValueError):
             raise Forbidden("admission_invalid", "排队凭证无效，请重新排队") from None
 
@@ -237,41 +256,48 @@ class Rooms:
         self._boards: dict[int, Board] = {}
         self._lock = threading.Lock()
         self.published: dict[int, dict] = {}  # proofs of closed windows, as served
+        self._commitments: dict[int, str] = {}
+        self._secrets: dict[int, str] = {}
 
     def forget(self) -> None:
         """Drop what this process remembers of every room (tests start afresh with it)."""
         self._boards.clear()
         self.published.clear()
+        self._commitments.clear()
+        self._secrets.clear()
 
     # -- Redis ----------------------------------------------------------------------------------
 
-    def join(self, *, campaign_id: int, window, person_key: str, now: datetime) -> Ticket:
+    def join(self, *, campaign_id: int, settings: WaitingRoomSettings, window, person_key: str,
+             now: datetime) -> Ticket:
         """The person's place in the window's room (the same place if they had joined)."""
-        secret = room_secret(self.signer.server_key, window.id)
+        secret = self._secret(window.id)
         tag = person_tag(self.signer.server_key, window.id, person_key)
         n, early, had = self._join(
             keys=_keys(window.id),
-            args=[person_key, _ms(now), _ms(window.opens_at), secret, window.id, tag,
-                  _ms(window.closes_at) + KEEP_AFTER_CLOSE_MS])
+            args=[person_key, _ms(now), _ms(sorted_at(settings, window)), secret, window.id,
+                  tag, _ms(window.closes_at) + KEEP_AFTER_CLOSE_MS])
         if not had:
             JOINS.labels(str(campaign_id)).inc()
         board = self._boards.get(window.id)
         if board is not None:  # this process has just seen the room grow to at least n
             board.joined = max(board.joined, int(n))
-        # A late joiner's position is their join number; an early one's is known at the
-        # opening.
+        # A late joiner's position is their join number; an early one's is known once the
+        # early joiners are put in order.
         ticket = Ticket(campaign_id, window.id, int(n), 0 if early else int(n), tag,
                         bool(early))
-        return self.placed(ticket, window, now)
+        return self.placed(ticket, settings, window, now)
 
-    def placed(self, ticket: Ticket, window, now: datetime) -> Ticket:
+    def placed(self, ticket: Ticket, settings: WaitingRoomSettings, window,
+               now: datetime) -> Ticket:
         """The ticket with its position, asking Redis only while the position is unknown
-        and the window has opened."""
-        if ticket.position or now < window.opens_at:
+        and the early joiners have been put in order."""
+        moment = sorted_at(settings, window)
+        if ticket.position or now < moment:
             return ticket
         people, n, early, sealed, _tags = _keys(window.id)
         position = self._place(keys=[n, early, sealed],
-                               args=[ticket.join_no, _ms(now), _ms(window.opens_at),
+                               args=[ticket.join_no, _ms(now), _ms(moment),
                                      _ms(window.closes_at) + KEEP_AFTER_CLOSE_MS])
         return Ticket(ticket.campaign_id, ticket.window_id, ticket.join_no, int(position),
                       ticket.tag, ticket.early)
@@ -307,53 +333,80 @@ class Rooms:
 
     # -- answers from memory --------------------------------------------------------------
 
+    def _secret(self, window_id: int) -> str:
+        found = self._secrets.get(window_id)
+        if found is None:
+            found = self._secrets[window_id] = room_secret(self.signer.server_key, window_id)
+        return found
+
+    def commitment(self, window_id: int) -> str:
+        """The window's commitment (computed once per process)."""
+        shown = self._commitments.get(window_id)
+        if shown is None:
+            shown = self._commitments[window_id] = commitment(self._secret(window_id))
+        return shown
+
     def status(self, settings: WaitingRoomSettings, window, ticket: Ticket | None,
-               now: datetime, *, sold_out: bool = False) -> dict:
-        """What the room tells a resident (or anyone, without a ticket)."""
+               now: datetime, *, sold_out: bool = False, raw_ticket: str | None = None) -> dict:
+        """What the room tells a resident (or anyone, without a ticket).
+
+        ``poll_after_ms`` says when the holder should ask again: when their turn is due
+        (the serving counter is a function of the clock), at most ``LONGEST_POLL`` ahead.
+        Between their own polls a waiting page reads the room's public state (no ticket:
+        the same for everyone, so a CDN in front may cache it for ``PUBLIC_MAX_AGE``) to
+        learn at once when the window sells out. ``raw_ticket`` is the ticket as received,
+        handed back unchanged when the place is the same."""
         board = self.board(window.id)
         admitted = serving(settings, window.opens_at, now)
         body = {
             "window_id": window.id,
             "opens_at": window.opens_at.isoformat(),
             "closes_at": window.closes_at.isoformat(),
+            "sorted_at": sorted_at(settings, window).isoformat(),
             "joined": board.joined,
             "serving": admitted,
             "admit_per_second": settings.admit_per_second,
-            "commitment": commitment(room_secret(self.signer.server_key, window.id)),
+            "commitment": self.commitment(window.id),
             "position": None, "ahead": None, "wait_seconds": None,
-            "admission": None, "admission_expires_at": None,
+            "admission": None, "admission_from": None, "admission_expires_at": None,
         }
         if ticket is not None:
             body.update({"join_no": ticket.join_no, "tag": ticket.tag, "early": ticket.early,
-                         "ticket": self.signer.ticket(ticket)})
+                         "ticket": raw_ticket or self.signer.ticket(ticket)})
         if now >= window.closes_at:
             return _with_poll(body, "closed", None)
         if sold_out or board.sold_out:
             return _with_poll(body, "sold_out", None)
-        if now < window.opens_at:
-            until = (window.opens_at - now).total_seconds()
-            if until > 60:
-                return _with_poll(body, "before_opening", min(30.0, until / 2))
-            # Everyone who joined early learns their place at their first poll after the
-            # opening: spread those polls over a few seconds (more when more joined) so the
-            # opening is not a thundering herd. The order is already decided.
-            spread = min(10.0, max(1.0, board.joined / FIRST_POLLS_PER_SECOND))
-            return _with_poll(body, "before_opening", until + random.uniform(0.05, spread),
-                              jitter=False)
+        opening = "before_opening" if now < window.opens_at else "waiting"
         if ticket is None or not ticket.position:
-            return _with_poll(body, "waiting", 1.0)
+            # Not placed yet (or anyone, without a ticket). Early joiners are placed at
+            # ``sorted_at``; they ask again at a random moment between it and a little
+            # before the opening, so their polls come spread out, not all at once.
+            until = (sorted_at(settings, window) - now).total_seconds()
+            if ticket is None or until <= 0:
+                return _with_poll(body, opening, PUBLIC_MAX_AGE)
+            if until > 60:
+                return _with_poll(body, opening, min(30.0, until / 2))
+            spread = max(0.5, settings.sort_before_seconds - PLACED_BEFORE_OPENING)
+            return _with_poll(body, opening, until + random.uniform(0.05, spread), jitter=False)
         body["position"] = ticket.position
-        if ticket.position <= admitted:
-            expires = int(now.timestamp()) + settings.admission_seconds
+        turn = window.opens_at.timestamp() + ticket.position / settings.admit_per_second
+        due = turn - now.timestamp()
+        if due <= ADMIT_AHEAD:
+            expires = int(turn) + settings.admission_seconds
             ADMISSIONS.labels(str(ticket.campaign_id)).inc()
-            body["admission"] = self.signer.admission(window.id, ticket.tag, expires)
+            body["admission"] = self.signer.admission(window.id, ticket.tag, int(turn * 1000),
+                                                      expires)
+            body["admission_from"] = datetime.fromtimestamp(turn, now.tzinfo).isoformat()
             body["admission_expires_at"] = datetime.fromtimestamp(
                 expires, now.tzinfo).isoformat()
+        if ticket.position <= admitted:
             return _with_poll(body, "admitted", None)
-        ahead = ticket.position - admitted - 1
-        wait = math.ceil((ticket.position - admitted) / settings.admit_per_second)
-        body.update({"ahead": ahead, "wait_seconds": wait})
-        return _with_poll(body, "waiting", min(10.0, max(1.0, wait / 3)))
+        body.update({"ahead": ticket.position - admitted - 1, "wait_seconds": math.ceil(due)})
+        if body["admission"]:  # book at ``admission_from``; no need to ask again
+            return _with_poll(body, opening, due, jitter=False)
+        return _with_poll(body, opening, min(LONGEST_POLL, due - ADMIT_AHEAD / 2),
+                          jitter=False)
 
     def check_admission(self, settings: WaitingRoomSettings | None, window, person_key: str,
                         token: str | None, now: datetime) -> None:
@@ -362,12 +415,16 @@ class Rooms:
             return
         if not token:
             raise Forbidden("not_admitted", "人多排队中，请先进入排队，轮到您后再预约")
-        window_id, tag, expires = self.signer.read_admission(token)
+        window_id, tag, not_before_ms, expires = self.signer.read_admission(token)
         if (window_id != window.id
                 or tag != person_tag(self.signer.server_key, window.id, person_key)):
             raise Forbidden("admission_invalid", "排队凭证无效，请重新排队")
         if expires < now.timestamp():
             raise Forbidden("admission_expired", "排队凭证已过期，请回到排队页面重新获取")
+        early = not_before_ms / 1000 - now.timestamp()
+        if early > CLOCK_SLACK:
+            raise TooManyRequests("admission_not_yet", "还没轮到您，请稍候",
+                                  retry_after=max(1, math.ceil(early)))
 
 
 def _with_poll(body: dict, status: str, seconds: float | None, jitter: bool = True) -> dict:

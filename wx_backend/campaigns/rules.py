@@ -98,14 +98,17 @@ DEFAULT_ADMIT_PER_SECOND = 400
 class WaitingRoomSettings:
     """A waiting room in front of every window (``booking/waiting_room.py``).
 
-    Residents may join ``joins_from_minutes`` before the opening; those who join before it
-    are put in a random order at the opening, later joiners queue in arrival order.
-    Positions are admitted at ``admit_per_second`` from the opening; an admission lets its
-    holder book for ``admission_seconds``."""
+    Residents may join ``joins_from_minutes`` before the opening; those who join until
+    ``sort_before_seconds`` before it are put in a random order then (so each learns their
+    place and their moment before the opening, and the opening itself brings no rush of
+    questions), later joiners queue in arrival order after them. Positions are admitted at
+    ``admit_per_second`` from the opening; an admission lets its holder book for
+    ``admission_seconds``."""
 
     admit_per_second: int = DEFAULT_ADMIT_PER_SECOND
     joins_from_minutes: int = 30
     admission_seconds: int = 120
+    sort_before_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -197,8 +200,10 @@ class Rules:
         if openings:
             parts.append(f"每天{openings}开始预约，约完即止")
         if self.waiting_room is not None:
-            parts.append(f"开始前{self.waiting_room.joins_from_minutes}分钟可进入排队，"
-                         "开始时排队者随机排序，之后到达的按先后排队")
+            room = self.waiting_room
+            parts.append(f"开始前{room.joins_from_minutes}分钟可进入排队，"
+                         f"开始前{_duration(room.sort_before_seconds)}已在排队的人随机排序，"
+                         "之后到达的按先后排在后面")
         if self.cooldown_days:
             parts.append(f"预约成功后{self.cooldown_days}天内不能再次预约")
         slots = "或".join(f"{s.starts:%H:%M}-{s.ends:%H:%M}" for s in self.pickup_slots)
@@ -206,6 +211,10 @@ class Rules:
                                          f"{self.pickup_day_offset}天后")
         parts.append(f"请于{when}{slots}凭短信和身份证到所选药店购买")
         return "；".join(parts) + "。"
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}分钟" if seconds % 60 == 0 and seconds else f"{seconds}秒"
 
 
 def _clock(value, where: str) -> time:
@@ -356,13 +365,19 @@ def _waiting_room(spec, allocation: str) -> WaitingRoomSettings | None:
         return None
     if allocation != "fcfs":
         raise RulesError("waiting_room is for first-come-first-served campaigns only")
-    return WaitingRoomSettings(
+    settings = WaitingRoomSettings(
         admit_per_second=_positive_int(spec.get("admit_per_second", DEFAULT_ADMIT_PER_SECOND),
                                        "waiting_room.admit_per_second"),
         joins_from_minutes=_positive_int(spec.get("joins_from_minutes", 30),
                                          "waiting_room.joins_from_minutes"),
         admission_seconds=_positive_int(spec.get("admission_seconds", 120),
-                                        "waiting_room.admission_seconds", 10))
+                                        "waiting_room.admission_seconds", 10),
+        sort_before_seconds=_positive_int(spec.get("sort_before_seconds", 60),
+                                          "waiting_room.sort_before_seconds", 0))
+    if settings.sort_before_seconds > settings.joins_from_minutes * 60:
+        raise RulesError("waiting_room.sort_before_seconds must fall after the room opens "
+                         "for joining")
+    return settings
 
 
 def load_preset(name: str) -> dict:

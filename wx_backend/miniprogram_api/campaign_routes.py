@@ -106,7 +106,8 @@ def get_campaign(campaign_id: int):
         "waiting_room": None if rules.waiting_room is None else {
             "admit_per_second": rules.waiting_room.admit_per_second,
             "joins_from_minutes": rules.waiting_room.joins_from_minutes,
-            "admission_seconds": rules.waiting_room.admission_seconds},
+            "admission_seconds": rules.waiting_room.admission_seconds,
+            "sort_before_seconds": rules.waiting_room.sort_before_seconds},
     }
     if rules.allocation == "lottery":
         draws = rules.lottery

@@ -84,7 +84,10 @@ def _room(campaign_id: int):
 
 
 def _headers(body: dict) -> dict:
-    headers = {"Cache-Control": "no-store"}
+    """A resident's own place is private; the room's public state (no ticket) is the same
+    for everyone, so a CDN may keep it for a moment."""
+    headers = {"Cache-Control": ("no-store" if "ticket" in body
+                                 else f"public, max-age={waiting_room.PUBLIC_MAX_AGE}")}
     if body["poll_after_ms"] is not None:
         headers["Retry-After"] = str(math.ceil(body["poll_after_ms"] / 1000))
     return headers
@@ -116,7 +119,8 @@ def join_room(campaign_id: int):
     sold_out = current_app.extensions["directory"].is_sold_out(window.id)
     if sold_out or rooms.board(window.id).sold_out:
         raise first_come.sold_out()
-    ticket = rooms.join(campaign_id=campaign_id, window=window, person_key=person_key, now=now)
+    ticket = rooms.join(campaign_id=campaign_id, settings=settings, window=window,
+                        person_key=person_key, now=now)
     return _answer(rooms.status(settings, window, ticket, now))
 
 
@@ -136,7 +140,7 @@ def room_status(campaign_id: int, query):
         window = next((w for w in snapshot.windows if w.id == ticket.window_id), None)
         if window is None:
             raise NotFound("window_not_found", "这个时段已结束很久了")
-        ticket = rooms.placed(ticket, window, now)
+        ticket = rooms.placed(ticket, settings, window, now)
     else:
         window = snapshot.window_at(now) or snapshot.next_window(now)
         if window is None:
@@ -165,21 +169,29 @@ class FastPolls:
         return self.wsgi_app(environ, start_response)
 
     def _status(self, campaign_id: int, environ) -> dict | None:
-        raw = parse_qs(environ.get("QUERY_STRING", "")).get("ticket")
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        raw = query.pop("ticket", None)
         directory = self.app.extensions["directory"]
         snapshot = directory.cached(campaign_id)
-        if not raw or len(raw) != 1 or snapshot is None or snapshot.rules.waiting_room is None:
+        if (query or (raw is not None and len(raw) != 1) or snapshot is None
+                or snapshot.rules.waiting_room is None):
             return None
         rooms = self.app.extensions["rooms"]
         now = clock.now()
         try:
-            ticket = rooms.signer.read_ticket(raw[0], campaign_id)
-            window = next((w for w in snapshot.windows if w.id == ticket.window_id), None)
+            if raw is None:  # the room's public state
+                window = snapshot.window_at(now) or snapshot.next_window(now)
+                ticket = None
+            else:
+                ticket = rooms.signer.read_ticket(raw[0], campaign_id)
+                window = next((w for w in snapshot.windows if w.id == ticket.window_id), None)
             if window is None:
                 return None
-            ticket = rooms.placed(ticket, window, now)  # Redis once: an early joiner's rank
-            return rooms.status(snapshot.rules.waiting_room, window, ticket, now,
-                                sold_out=directory.is_sold_out(window.id))
+            settings = snapshot.rules.waiting_room
+            placed = ticket if ticket is None else rooms.placed(ticket, settings, window, now)
+            return rooms.status(settings, window, placed, now,
+                                sold_out=directory.is_sold_out(window.id),
+                                raw_ticket=raw[0] if placed == ticket and raw else None)
         except (DomainError, redis.RedisError) as error:
             log.debug("poll left to the view: %s", error.__class__.__name__)
             return None

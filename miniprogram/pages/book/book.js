@@ -109,7 +109,7 @@ Component({
             networkTries += 1
             this.setData({ retrying: true })
             await sleep(1000)
-          } else if (error.code === 'busy') {
+          } else if (error.code === 'busy' || error.code === 'admission_not_yet') {
             await this.wait(Math.max(1, error.retryAfter || 1))
           } else {
             throw error
