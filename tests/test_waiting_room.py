@@ -180,10 +180,15 @@ def test_everyone_waiting_is_told_when_the_window_sells_out(app, client):
     world = _room_world(app, quota=3, rate=4, caps=(3, 3, 3))
     people = people_of(app, 12)
     tickets = [_join(client, world, person)["ticket"] for person in people]
-    _open(app, world, ago=timedelta(seconds=1))
+    _open(app, world, ago=timedelta(seconds=0.8))
+    time.sleep(waiting_room.BOARD_REFRESH)  # the room's board sees the window loaded
     polled = [_poll(client, world, t) for t in tickets]
     admitted = [(person, p) for person, p in zip(people, polled) if p["status"] == "admitted"]
     assert len(admitted) == 4
+    # Places beyond what is left (3 portions after the 4 admitted, and a second's worth)
+    # are not handed an admission ahead: they look again later.
+    last = next(p for p in polled if p["position"] == 12)
+    assert last["admission"] is None and last["poll_after_ms"] >= 1000
     answers = [_book(client, world, person, p["admission"], store=n % 3)
                for n, (person, p) in enumerate(admitted)]
     assert [a.status_code for a in answers] == [201, 201, 201, 409]

@@ -151,7 +151,8 @@ def register_extensions(app: APIFlask) -> None:
     csrf.init_app(app)
     app.extensions["stock"] = Stock(app.extensions["stock_redis"], app.extensions["redis"])
     app.extensions["directory"] = Directory(app.extensions["redis"])
-    app.extensions["rooms"] = Rooms(app.extensions["stock_redis"], app.config["SECRET_KEY"])
+    app.extensions["rooms"] = Rooms(app.extensions["stock_redis"], app.config["SECRET_KEY"],
+                                    app.extensions["stock"])
     app.extensions["person_limit"] = Limiter(app.config["ATTEMPTS_PER_PERSON"])
     app.extensions["figures"] = Recorder(app.extensions["redis"])
     sms.init_app(app)

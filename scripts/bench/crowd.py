@@ -5,15 +5,18 @@ without the waiting room (booking/waiting_room.py), in one run.
    gunicorn with ONE worker, PostgreSQL, Redis), and CROWD verified residents.
 2. Capacity: bookings from a few clients at a time on a window that cannot sell out. The
    booking rate measured here is "what the server can answer" (C).
-3. Without the room: a crowd of 10 x C a second for SECONDS presses "book" at the opening,
-   each resident as the mini-program does it (one Idempotency-Key per tap, the same key
-   again after ``busy`` or a lost answer, another store after ``store_full``).
-4. With the room (admitting C a second): the same crowd joined before the opening; the
+3. Without the room: a crowd arriving at C a second (at capacity), then one at 10 x C a
+   second (overload), each for SECONDS, presses "book" at the opening, each resident as
+   the mini-program does it (one Idempotency-Key per tap, the same key again after
+   ``busy`` or a lost answer, another store with stock left after ``store_full``).
+4. With the room (admitting C a second): the same crowds joined before the opening; the
    room puts them in order a minute before it, each learns their place and the moment of
    their turn, and books at that moment.
-5. Prints, for both: answers by kind and code, p50/p99 of each kind, bookings a second
-   while stock lasted against C, time to sell out, 5xx and requests left unanswered after
-   the server's own timeout (30 s), oversold and double-booked.
+5. Prints, for each run: answers by kind and code, p50/p99 of each kind, bookings a second
+   while stock lasted, time to sell out, 5xx and requests left unanswered after the
+   server's own timeout (30 s), oversold and double-booked, the CPU the server and the
+   load generator used; then the bookings a second under overload against those at
+   capacity, with and without the room.
 
 The load generator stands in for the CDN and load balancer in front: it holds the
 residents' requests and forwards them over EDGE keep-alive connections (a request that has
@@ -48,8 +51,41 @@ SERVER_TIMEOUT = 30.0  # gunicorn's own worker timeout
 STORES = 100  # each may sell twice its even share, so the last portions are not a hunt
 _CODE = re.compile(rb'"code": ?"([a-z_]+)"')
 _PUBLIC = re.compile(rb"(?i)cache-control: *public, *max-age=(\d+)")
-SORT_BEFORE = 60  # the room orders its early joiners a minute before the opening (default)
 PUBLIC_CHECK = 3.0  # seconds between a waiting page's looks at the room's public state
+PUBLIC_MAX_AGE = 2.0  # seconds the CDN keeps it (the server's Cache-Control)
+
+
+def family(root: int) -> list[int]:
+    """``root`` and every process below it (the server's gunicorn master and workers)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children[int(fields[1])].append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds the processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+SERVER: list[int] = []  # the server's processes, for the CPU figures
 
 
 class Unanswered(Exception):
@@ -73,6 +109,22 @@ class Edge:
 
     def start(self) -> None:
         self.workers = [asyncio.create_task(self._connection()) for _ in range(self.size)]
+        self.workers.append(asyncio.create_task(self._sample()))
+
+    async def _sample(self) -> None:
+        """Every half second: (clock, server CPU s, load generator CPU s)."""
+        self.samples: list[tuple[float, float, float]] = []
+        while True:
+            self.samples.append((time.perf_counter(), cpu_seconds(SERVER), time.process_time()))
+            await asyncio.sleep(0.5)
+
+    def cpu_share(self, until: float) -> tuple[float, float]:
+        """Cores the server and the load generator used from the opening to ``until``."""
+        inside = [s for s in self.samples if 0 <= s[0] - self.began <= until + 0.5]
+        if len(inside) < 2:
+            return float("nan"), float("nan")
+        (t0, server0, own0), (t1, server1, own1) = inside[0], inside[-1]
+        return (server1 - server0) / (t1 - t0), (own1 - own0) / (t1 - t0)
 
     async def close(self) -> None:
         for worker in self.workers:
@@ -214,9 +266,54 @@ async def another_store(edge: Edge, campaign_id: int, stores: list[int], tried: 
     return chooser.choice(shown or [s for s in stores if s not in tried] or stores)
 
 
+class PublicState:
+    """The room's public state as the CDN holds it: fetched from the server once every
+    ``PUBLIC_MAX_AGE`` seconds (the CDN's one request per expiry); ``ended`` is set once it
+    says the room is over. Every waiting page reads this copy every ``PUBLIC_CHECK``
+    seconds; rather than send a hundred thousand reads to the CDN the load generator would
+    have to answer, a page learns what the copy says at a random moment of its next
+    ``PUBLIC_CHECK`` seconds, which is when the real page would."""
+
+    def __init__(self, edge: Edge, campaign_id: int):
+        self.ended = asyncio.Event()
+        self.status = ""
+        self.since = 0.0
+        self.task = asyncio.create_task(self._follow(edge, campaign_id))
+
+    async def _follow(self, edge: Edge, campaign_id: int) -> None:
+        while True:
+            try:
+                status, public = await edge.call("public", "GET",
+                                                 f"/api/v1/campaigns/{campaign_id}/room")
+                if status == 200 and public["status"] in ("sold_out", "closed"):
+                    self.status, self.since = public["status"], time.perf_counter()
+                    self.ended.set()
+                    return
+            except Unanswered:
+                pass
+            await asyncio.sleep(PUBLIC_MAX_AGE)
+
+    def known(self) -> str | None:
+        """What a page that looks now has learnt (it looks every PUBLIC_CHECK seconds)."""
+        if self.ended.is_set() and time.perf_counter() - self.since > random.uniform(
+                0, PUBLIC_CHECK):
+            return self.status
+        return None
+
+    async def wait(self, seconds: float) -> str | None:
+        """Sleep ``seconds``, or until the page learns the room is over (its status)."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.ended.wait()), seconds)
+        except asyncio.TimeoutError:
+            return self.known()
+        await asyncio.sleep(random.uniform(0, PUBLIC_CHECK))
+        return self.status
+
+
 async def queue_as_resident(edge: Edge, campaign_id: int, token: str, stores: list[int],
-                            chooser: random.Random, joined: dict, until: float) -> str:
-    """From the place taken before the opening: poll as told, book when admitted."""
+                            chooser: random.Random, joined: dict, until: float,
+                            public: PublicState) -> str:
+    """From the place taken before the opening: wait as told, book at the turn."""
     room = joined
     path = f"/api/v1/campaigns/{campaign_id}/room?ticket="
     while time.perf_counter() < until:
@@ -225,18 +322,7 @@ async def queue_as_resident(edge: Edge, campaign_id: int, token: str, stores: li
                                           room["admission"])
         if room["status"] in ("sold_out", "closed"):
             return room["status"]
-        due = time.perf_counter() + (room.get("poll_after_ms") or 1000) / 1000
-        over = None
-        while not over and time.perf_counter() < due:
-            await asyncio.sleep(min(PUBLIC_CHECK, max(0.0, due - time.perf_counter())))
-            if time.perf_counter() >= due:
-                break
-            try:  # the room's public state, as the page reads it every few seconds
-                status, public = await edge.call("public", "GET", path[:-8])
-            except Unanswered:
-                continue
-            if status == 200 and public["status"] in ("sold_out", "closed"):
-                over = public["status"]
+        over = await public.wait((room.get("poll_after_ms") or 1000) / 1000)
         if over:
             return over
         if room.get("admission"):  # handed ahead of the turn, which has now come
@@ -277,7 +363,8 @@ async def capacity(base: str, app, tokens: list[str], args) -> float:
 async def crowd_without_room(base: str, app, tokens: list[str], stock: int, rate: float,
                              args) -> tuple[Edge, int, float]:
     """The crowd presses 确认预约 at the opening, ``rate`` new residents a second."""
-    campaign_id, stores = new_campaign(app, "crowd-plain", stock, STORES, stock * 2 // STORES)
+    campaign_id, stores = new_campaign(app, f"crowd-plain-{uuid.uuid4().hex[:6]}", stock,
+                                       STORES, stock * 2 // STORES)
     edge = Edge(base, args.edge)
     edge.start()
     chooser = random.Random(2)
@@ -299,12 +386,13 @@ async def crowd_without_room(base: str, app, tokens: list[str], stock: int, rate
 async def crowd_with_room(base: str, app, tokens: list[str], stock: int, admit: int,
                           args) -> tuple[Edge, int, float]:
     """The same crowd joins the room before the opening, then polls and books."""
-    join_seconds = len(tokens) / (admit * 2)
-    opens = opening_in(join_seconds + 5 + SORT_BEFORE)
+    join_seconds = len(tokens) / (admit * 1.5)
+    opens = opening_in(join_seconds + 5 + args.sort_before)
     campaign_id, stores = new_campaign(
-        app, "crowd-room", stock, STORES, stock * 2 // STORES, opens_at=opens,
+        app, f"crowd-room-{uuid.uuid4().hex[:6]}", stock, STORES, stock * 2 // STORES,
+        opens_at=opens,
         extra={"waiting_room": {"enabled": True, "admit_per_second": admit,
-                                "sort_before_seconds": SORT_BEFORE}})
+                                "sort_before_seconds": args.sort_before}})
     edge = Edge(base, args.edge)
     edge.start()
     chooser = random.Random(3)
@@ -335,14 +423,17 @@ async def crowd_with_room(base: str, app, tokens: list[str], stock: int, admit: 
     edge.began = opened
     until = opened + args.limit
 
+    public = PublicState(edge, campaign_id)
+
     async def resident(n: int, token: str):
         if joined[n] is None:
             return "not_joined"
-        # The page waits as the join's answer said (its first poll lands after the opening).
+        # The page waits as the join's answer said.
         return await queue_as_resident(edge, campaign_id, token, stores, chooser, joined[n],
-                                       until)
+                                       until, public)
 
     outcomes = await asyncio.gather(*(resident(n, t) for n, t in enumerate(tokens)))
+    public.task.cancel()
     await edge.close()
     print(f"  residents' outcomes: {dict(Counter(outcomes))}")
     return edge, campaign_id, opened
@@ -371,16 +462,24 @@ def report(name: str, edge: Edge, stock: int, capacity_rate: float, database: st
     each = Counter(int(t) for t in ok)
     print("  bookings in each second from the opening: "
           + " ".join(str(each[n]) for n in range(int(ok[-1]) + 1 if ok else 0)))
+    early_refusals = Counter(r[2] for r in records if r[0] == "booking" and r[2] != "ok"
+                             and ok and r[4] < ok[-1])
+    if early_refusals:
+        print(f"  refused before the last portion went: {dict(early_refusals)}")
     server_errors = sum(1 for r in records if r[1] >= 500)
     unanswered = sum(1 for r in records if r[2] == "unanswered")
     oversold, double, over_cap, confirmed = audit(database, campaign_id, stock)
     sold_out_at = ok[-1] if ok else float("nan")
     rate = len(ok) / sold_out_at if ok else 0.0
+    server_cores, generator_cores = edge.cpu_share(sold_out_at)
+    print(f"  while stock lasted the server used {server_cores:.2f} cores, the load generator"
+          f" {generator_cores:.2f}")
     print(f"  bookings: {confirmed} of {stock} portions given out; last at {sold_out_at:.2f} s"
           f" after the opening; {rate:.0f} bookings/s while stock lasted"
           f" = {rate / capacity_rate:.2f} x capacity")
     if edge.cdn_hits:
-        print(f"  the room's public state: {edge.cdn_hits} reads answered by the CDN")
+        print(f"  {edge.cdn_hits} reads answered by the CDN (the room's public state, the stock "
+              "feed)")
     print(f"  5xx {server_errors}; unanswered after {SERVER_TIMEOUT:.0f} s {unanswered}; "
           f"oversold {oversold}; double-booked {double}; stores over cap {over_cap}")
     return {"rate": rate, "sold_out": sold_out_at, "confirmed": confirmed,
@@ -399,6 +498,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--limit", type=float, default=60.0,
                         help="seconds after the opening a run may last")
+    parser.add_argument("--sort-before", type=int, default=60,
+                        help="seconds before the opening the room orders its early joiners")
     parser.add_argument("--quick", action="store_true", help="a small run")
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://root@127.0.0.1:5432/test"))
@@ -406,7 +507,7 @@ def main() -> int:
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"))
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.overload = 1.0, 4.0
+        args.seconds, args.overload, args.sort_before = 1.0, 4.0, 12
 
     schema = f"crowd_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.database_url, autocommit=True) as connection:
@@ -437,34 +538,49 @@ def main() -> int:
         processes.append(real)
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/healthz", real, log)
+        SERVER.extend(family(real.pid))
         print(f"crowd benchmark: the real server with one worker x {args.threads} threads, "
               f"{args.edge} connections from the balancer")
         asyncio.run(capacity(base, app, tokens[:300], args))  # warm-up, not counted
         capacity_rate = statistics.median(
             asyncio.run(capacity(base, app, tokens[300 + n * 1000:1300 + n * 1000], args))
             for n in range(3))
-        crowd = int(capacity_rate * args.overload * args.seconds)
         stock = int(capacity_rate * args.seconds) // STORES * STORES
         admit = round(capacity_rate)
-        more = prepare_more(app, crowd)
+        loads = (1.0, args.overload)
+        more = prepare_more(app, int(capacity_rate * args.overload * args.seconds))
         print(f"  set-up took {time.perf_counter() - setup:.1f} s; capacity C = "
-              f"{capacity_rate:.0f} bookings/s; a crowd of {crowd} residents "
-              f"({args.overload:g} x C a second for {args.seconds:g} s) for {stock} portions; "
-              f"the room admits {admit} a second")
+              f"{capacity_rate:.0f} bookings/s (from {args.edge} clients at once); "
+              f"{stock} portions a run; crowds arrive at "
+              f"{' and '.join(f'{load:g} x C' for load in loads)} a second for "
+              f"{args.seconds:g} s; the room admits C = {admit} a second")
+        results = {}
+        for load in loads:
+            crowd = more[:int(capacity_rate * load * args.seconds)]
+            edge, campaign_id, _ = asyncio.run(crowd_without_room(
+                base, app, crowd, stock, capacity_rate * load, args))
+            results["without", load] = report(
+                f"without the room, {len(crowd)} residents at {load:g} x C a second", edge,
+                stock, capacity_rate, scoped, campaign_id)
+            edge, campaign_id, _ = asyncio.run(crowd_with_room(base, app, crowd, stock, admit,
+                                                               args))
+            results["with", load] = report(
+                f"with the room, the same {len(crowd)} residents", edge, stock, capacity_rate,
+                scoped, campaign_id)
 
-        plain_edge, plain_id, _ = asyncio.run(crowd_without_room(
-            base, app, more, stock, capacity_rate * args.overload, args))
-        plain = report("without the room", plain_edge, stock, capacity_rate, scoped, plain_id)
-        room_edge, room_id, _ = asyncio.run(crowd_with_room(base, app, more, stock, admit, args))
-        room = report("with the room", room_edge, stock, capacity_rate, scoped, room_id)
-
-        print("required with the room: no 5xx, nothing unanswered, bookings/s under overload"
-              " >= 0.9 x capacity, every portion given out")
-        print(f"  with the room:    {room['errors']} 5xx, {room['unanswered']} unanswered, "
-              f"{room['rate'] / capacity_rate:.2f} x capacity, {room['confirmed']} of {stock}")
-        print(f"  without the room: {plain['errors']} 5xx, {plain['unanswered']} unanswered, "
-              f"{plain['rate'] / capacity_rate:.2f} x capacity, {plain['confirmed']} of {stock}")
-        return 1 if room["broken"] or plain["broken"] else 0
+        print("bookings a second while stock lasted, at capacity and under overload "
+              "(required with the room: overload >= 0.9 x capacity, no 5xx, nothing "
+              "unanswered, every portion given out):")
+        for room in ("with", "without"):
+            low, high = results[room, loads[0]], results[room, loads[1]]
+            print(f"  {room + ' the room':<17} {low['rate']:6.0f} at {loads[0]:g} x C, "
+                  f"{high['rate']:6.0f} at {loads[1]:g} x C: ratio "
+                  f"{high['rate'] / low['rate'] if low['rate'] else float('nan'):.2f}; "
+                  f"under overload {high['errors']} 5xx, {high['unanswered']} unanswered, "
+                  f"{high['confirmed']} of {stock} given out, "
+                  f"{high['rate'] / capacity_rate:.2f} x the closed-loop capacity")
+        broken = sum(r["broken"] for r in results.values())
+        return 1 if broken else 0
     finally:
         for process in processes:
             stop(process)

@@ -63,7 +63,7 @@ from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from wx_backend.booking.stock import sold_out_key
+from wx_backend.booking.stock import Stock, sold_out_key, window_key
 from wx_backend.campaigns.rules import WaitingRoomSettings
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
 from wx_backend.models import WaitingRoomProof
@@ -242,14 +242,16 @@ class Board:
     sealed: int | None = None
     sold_out: bool = False
     fetched: float = 0.0
+    left: int | None = None  # units of the window not yet taken (None: not loaded yet)
 
 
 class Rooms:
     """The waiting rooms of every window, on the hot path's Redis; one per app, safe across
     threads."""
 
-    def __init__(self, client: redis.Redis, server_key: str):
+    def __init__(self, client: redis.Redis, server_key: str, stock: Stock | None = None):
         self.client = client
+        self.stock = stock
         self.signer = Signer(server_key)
         self._join = client.register_script(_JOIN)
         self._place = client.register_script(_PLACE)
@@ -316,9 +318,12 @@ class Rooms:
                 pipe.get(n)
                 pipe.get(sealed)
                 pipe.exists(sold_out_key(window_id))
-                joined, early, sold_out = pipe.execute()
+                pipe.exists(window_key(window_id))
+                joined, early, sold_out, loaded = pipe.execute()
+            left = (self.stock.left(window_id, [])[0]
+                    if loaded and self.stock is not None else None)
             board = Board(int(joined or 0), None if early is None else int(early),
-                          bool(sold_out), time.monotonic())
+                          bool(sold_out), time.monotonic(), left)
             self._boards[window_id] = board
             return board
 
@@ -392,7 +397,11 @@ class Rooms:
         body["position"] = ticket.position
         turn = window.opens_at.timestamp() + ticket.position / settings.admit_per_second
         due = turn - now.timestamp()
-        if due <= ADMIT_AHEAD:
+        # Handed ahead only to places that may still find a portion: those within what is
+        # left beyond the places already admitted (and a second's worth of slack).
+        within = (board.left is None
+                  or ticket.position <= admitted + board.left + settings.admit_per_second)
+        if due <= ADMIT_AHEAD and (within or due <= 0):
             expires = int(turn) + settings.admission_seconds
             ADMISSIONS.labels(str(ticket.campaign_id)).inc()
             body["admission"] = self.signer.admission(window.id, ticket.tag, int(turn * 1000),
@@ -405,8 +414,11 @@ class Rooms:
         body.update({"ahead": ticket.position - admitted - 1, "wait_seconds": math.ceil(due)})
         if body["admission"]:  # book at ``admission_from``; no need to ask again
             return _with_poll(body, opening, due, jitter=False)
-        return _with_poll(body, opening, min(LONGEST_POLL, due - ADMIT_AHEAD / 2),
-                          jitter=False)
+        # Far off: ask again once the turn is within ADMIT_AHEAD. Beyond what is left: ask
+        # at the turn (if the window has not sold out by then, a portion came back), and
+        # meanwhile read the public state like everyone else.
+        later = due - ADMIT_AHEAD / 2 if due > ADMIT_AHEAD else due
+        return _with_poll(body, opening, min(LONGEST_POLL, max(1.0, later)), jitter=False)
 
     def check_admission(self, settings: WaitingRoomSettings | None, window, person_key: str,
                         token: str | None, now: datetime) -> None:

@@ -2,13 +2,15 @@
 
 ``POST /campaigns/<id>/room`` joins (once per person; again answers the same place).
 ``GET /campaigns/<id>/room?ticket=…`` is the poll: answered from this process's memory
-(the ticket carries the place, the clock gives the serving counter), with ``Retry-After``
-and a jittered ``poll_after_ms``. Without a ticket it answers the room's public state.
+(the ticket carries the place, the clock gives the serving counter), with
+``poll_after_ms`` and ``Retry-After`` saying when to ask again, and shortly before the
+turn the admission. Without a ticket it answers the room's public state, which a CDN may
+cache for two seconds.
 
-The crowd polls while it waits, so ``FastPolls`` (WSGI middleware) answers a poll with a
-good ticket without Flask; anything else (no ticket, a bad one, a campaign not cached
-here, Redis failing at an early joiner's first poll after the opening) goes on to the
-view, which answers the same or the precise error.
+The crowd polls while it waits, so ``FastPolls`` (WSGI middleware) answers polls without
+Flask; anything else (a bad ticket, a campaign not cached here, Redis failing at an early
+joiner's first poll after the ordering) goes on to the view, which answers the same or
+the precise error.
 """
 
 from __future__ import annotations

@@ -50,6 +50,8 @@ class Delivery(db.Model):
               postgresql_where=text("status IN ('queued', 'sending', 'retry')")),
         # What `wx-backend jobs failed` reads: the failed ones, by when they failed.
         Index("ix_deliveries_failed", "failed_at", postgresql_where=text("status = 'failed'")),
+        # What /metrics counts at every scrape: the last day's messages, by status.
+        Index("ix_deliveries_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
