@@ -112,16 +112,20 @@ def test_admission_is_given_in_turn_and_checked_on_the_booking_path(app, client)
     world = _room_world(app, rate=2)
     people = people_of(app, 6)
     tickets = [_join(client, world, person)["ticket"] for person in people]
-    _open(app, world, ago=timedelta(seconds=1.2))  # two positions admitted so far
+    _open(app, world, ago=timedelta(seconds=1.2))
     polled = [_poll(client, world, t) for t in tickets]
     admitted = [p for p in polled if p["status"] == "admitted"]
     waiting = [p for p in polled if p["status"] == "waiting"]
-    assert len(admitted) == 2 and len(waiting) == 4
-    assert sorted(p["position"] for p in admitted) == [1, 2]
+    # Two places a second from the opening: each poll is admitted exactly when its place
+    # has come up (two or so by now), the others wait.
+    assert len(admitted) >= 2 and len(waiting) >= 3
+    assert sorted(p["position"] for p in polled) == list(range(1, 7))
+    assert all(p["position"] <= p["serving"] for p in admitted)
     for p in waiting:
-        assert p["ahead"] == p["position"] - 3 and p["wait_seconds"] >= 1
-        # Within ten seconds of the turn: the admission comes now, good from the turn on,
-        # and the page is told to book then rather than ask again.
+        assert p["position"] > p["serving"]
+        assert p["ahead"] == p["position"] - p["serving"] - 1 and p["wait_seconds"] >= 1
+        # Within ninety seconds of the turn: the admission comes now, good from the turn
+        # on, and the page is told to book then rather than ask again.
         turn = datetime.fromisoformat(p["admission_from"])
         assert turn == datetime.fromisoformat(p["opens_at"]) + timedelta(
             seconds=p["position"] / 2)
@@ -290,12 +294,14 @@ def test_metrics_and_the_dashboard_read_the_room(app, client, live_server):
     after = scrape(client)
     campaign, window = str(world.campaign_id), str(world.window_id)
     assert grew(before, after, "wx_room_joins_total", campaign=campaign) == 6
-    # Every place within ten seconds of its turn was handed its admission.
+    # Every place within ninety seconds of its turn was handed its admission.
     assert grew(before, after, "wx_room_admissions_total", campaign=campaign) == sum(
         p["admission"] is not None for p in polled) == 6
     assert value(after, "wx_room_joined", campaign=campaign, window=window) == 6
-    assert value(after, "wx_room_serving", campaign=campaign, window=window) == 2
-    assert value(after, "wx_room_waiting", campaign=campaign, window=window) == 4
+    serving = value(after, "wx_room_serving", campaign=campaign, window=window)
+    assert serving >= 2  # two places a second since the opening
+    assert value(after, "wx_room_waiting", campaign=campaign, window=window) == max(
+        0, 6 - serving)
     # The operator's dashboard shows the same reading.
     with app.app_context():
         create_operator(db.session, "operator.qian", "a long enough password")

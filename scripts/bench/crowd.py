@@ -518,9 +518,6 @@ def main() -> int:
     client.flushdb()
     instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
     env = server_env(scoped, args.redis_url, instance)
-    # Every resident of the benchmark comes from 127.0.0.1: the per-address limit would
-    # stop the crowd at once, which is what it is for, but not what is measured here.
-    env.update({"ATTEMPTS_PER_ADDRESS": "0"})
     processes = []
     try:
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "WXB_MODE",
