@@ -6,6 +6,7 @@ Redis Cluster."""
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 
 import pytest
@@ -133,3 +134,26 @@ def test_rebalancing_under_a_crowd_neither_loses_nor_doubles(app, live_server):
     assert Counter(r.store_id for r in rows)[world.store_ids[0]] == 30
     assert _units(app.extensions["stock"], world.window_id, world.store_ids) == []
     assert sorted(_booked_units(app, world)) == list(range(1, 101))
+
+
+def test_units_on_their_way_to_a_share_keep_the_window_from_being_sold_out(app):
+    world = build(app, quota=20, caps=(10, 10))
+    stock = _loaded(app, world)
+    window, store = world.window_id, world.store_ids[0]
+    for store_id in world.store_ids:  # every unit back in the spare
+        stock.return_share(window, store_id, 20)
+    assert stock.shares(window, world.store_ids) == (20, [0, 0])
+    # A refill under way: every unit has left the spare and not yet reached the share.
+    journal = f"{window_key(window)}:out:{store}:inflight"
+    stock.client.sadd(f"{window_key(window)}:moves", f"{journal}|{int(time.time() * 1000)}")
+    stock._move_out(keys=[spare_key(window), journal, window_key(window)], args=[20, 3600])
+    assert stock.shares(window, world.store_ids) == (0, [0, 0])
+
+    with app.app_context():
+        closes_at = db.session.get(Window, window).closes_at
+        db.session.remove()
+    done = stock.rebalance(window, closes_at)
+    assert done["sold_out"] == 0 and not stock.is_sold_out(window)
+    # The move lands, and every unit is there once.
+    assert stock.finish_moves(window, older_than=0) == 1
+    assert sorted(_units(stock, window, world.store_ids)) == list(range(1, 21))

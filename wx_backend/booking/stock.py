@@ -38,8 +38,9 @@ each store can still hand out that day (never more than that), and the rounding 
 goes to the spare. A store whose share runs out while it still has slots refills from the
 spare (``refill``); when the spare is empty too, ``rebalance`` moves half of the other
 stores' shares to the spare, so units flow to where residents are. Once the spare and
-every share are empty, the window is marked sold out. A store whose day fills up gives
-what is left of its share back to the spare.
+every share are empty and no move is under way (units between the spare and a share are
+in neither), the window is marked sold out. A store whose day fills up gives what is left
+of its share back to the spare.
 
 **Moves lose and double nothing.** A move is registered in the window's ``moves`` set,
 pops units into a journal on the source's slot (one script), applies them at the
@@ -148,8 +149,10 @@ redis.call('EXPIRE', KEYS[2], ARGV[#ARGV])
 return 1
 """
 
+# KEYS: the spare, the sold-out mark, the registry of moves under way. Units on their way
+# between the spare and a share are in neither, so a move under way means not sold out.
 _SOLD_OUT_IF_EMPTY = """
-if redis.call('LLEN', KEYS[1]) == 0 then
+if redis.call('LLEN', KEYS[1]) == 0 and redis.call('SCARD', KEYS[3]) == 0 then
   redis.call('SET', KEYS[2], '1', 'PXAT', ARGV[1])
   return 1
 end
@@ -413,8 +416,15 @@ class Stock:
         sold_out = 0
         if spare == 0 and moved == 0 and not any(shares):
             sold_out = self._sold_out_if_empty(
-                keys=[spare_key(window_id), sold_out_key(window_id)],
+                keys=[spare_key(window_id), sold_out_key(window_id),
+                      f"{window_key(window_id)}:moves"],
                 args=[_ms(closes_at) + 86_400_000])
+            if sold_out and any(self.shares(window_id, stores)[1]):
+                # A move that ended between the count above and the mark put units in a
+                # share (no move can start now: the spare is empty). Not sold out after all.
+                self.client.delete(sold_out_key(window_id))
+                self.announce.publish(STOCK_RETURNED, window_id)
+                sold_out = 0
         return {"finished": finished, "moved": moved, "sold_out": sold_out}
 
     def is_sold_out(self, window_id: int) -> bool:

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from wx_backend import notify
-from wx_backend.booking import first_come, postal, public_list
+from wx_backend.booking import first_come, postal, public_list, waiting_room
 from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core import clock
 from wx_backend.core.errors import Conflict
@@ -162,11 +162,16 @@ def open_window(window_id: int) -> dict:
 
 
 def close_window(window_id: int) -> dict:
-    """The window closed: every booking of it gets its confirmation, in batches."""
+    """The window closed: every booking of it gets its confirmation, in batches, and its
+    waiting room's proof (if it had one) is kept in PostgreSQL."""
     ids = db.session.scalars(
         select(Booking.id).where(Booking.window_id == window_id,
                                  Booking.status == "confirmed")).all()
     created = notify.emit("booking_confirmed", ids)
+    window = db.session.get(Window, window_id)
+    rules = rules_in_force(db.session, window.campaign_id, window.opens_at)[1] if window else None
+    if rules is not None and rules.waiting_room is not None:
+        waiting_room.archive(db.session, current_app.extensions["rooms"], window)
     return {"window": window_id, "bookings": len(ids), "emitted": len(created),
             "jobs": notify.dispatch(created)}
 

@@ -153,7 +153,7 @@ def list_stores(campaign_id: int, query):
                    409: "sold_out / store_full / already_booked / cooldown / window_closed /"
                         " not_eligible / profile_incomplete / rules_changed（附 rules_version、"
                         "summary）",
-                   429: "busy（稍后重试，见 retry_after）"})
+                   429: "busy / admission_not_yet / too_many_attempts（稍后重试，见 retry_after）"})
 def create_booking(campaign_id: int, body):
     """Book a portion at a store in the window open now.
 
