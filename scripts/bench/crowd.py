@@ -462,10 +462,14 @@ def report(name: str, edge: Edge, stock: int, capacity_rate: float, database: st
     each = Counter(int(t) for t in ok)
     print("  bookings in each second from the opening: "
           + " ".join(str(each[n]) for n in range(int(ok[-1]) + 1 if ok else 0)))
-    early_refusals = Counter(r[2] for r in records if r[0] == "booking" and r[2] != "ok"
-                             and ok and r[4] < ok[-1])
-    if early_refusals:
-        print(f"  refused before the last portion went: {dict(early_refusals)}")
+    # A refusal answered before the last successful booking was even sent was wrong: a
+    # portion was still there (answers that cross in flight are not counted).
+    last_asked = max((r[4] - r[3] for r in records if r[0] == "booking" and r[2] == "ok"),
+                     default=0.0)
+    wrong = sum(1 for r in records
+                if r[0] == "booking" and r[2] == "sold_out" and r[4] < last_asked)
+    if wrong:
+        print(f"  told sold out while a portion was still there: {wrong}")
     server_errors = sum(1 for r in records if r[1] >= 500)
     unanswered = sum(1 for r in records if r[2] == "unanswered")
     oversold, double, over_cap, confirmed = audit(database, campaign_id, stock)
