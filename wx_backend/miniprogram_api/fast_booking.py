@@ -4,9 +4,10 @@
 seconds. ``FastBooking`` (WSGI middleware inside the sold-out shortcut) answers the plain
 form of it without Flask's routing, APIFlask's schemas or its hooks: a JSON body of
 ``store_id`` and optionally ``pickup_slot`` and ``rules_version`` (whole numbers in their
-ranges), a bearer token of a live session, no ``Idempotency-Key`` or ``X-Rules-Version``
-header, a campaign this process has cached. It calls ``place_booking``, the same function
-the Flask view calls, and answers the same body, status and error envelope.
+ranges) and the waiting room's ``admission``, a bearer token of a live session, no
+``Idempotency-Key`` or ``X-Rules-Version`` header, a campaign this process has cached. It
+calls ``place_booking``, the same function the Flask view calls, and answers the same
+body, status and error envelope.
 
 Anything else (a malformed body, an unknown token, a retry with an idempotency key, a
 campaign not yet cached) goes on to the Flask view, which gives the same answer or the
