@@ -244,7 +244,7 @@ def test_polls_are_answered_from_memory(own_stock_redis):
             assert answer.status_code == 200 and answer.headers["Retry-After"]
     spent = time.monotonic() - started
     used = stock_redis.info("stats")["total_commands_processed"] - before
-    # The board is refreshed every BOARD_REFRESH seconds (a pipeline of four, and the
+    # The board is refreshed every BOARD_REFRESH seconds (a pipeline of three, and the
     # window's count: two more commands and one a store), and the INFO call itself
     # counts: nothing per poll.
     assert used <= 9 * (spent / waiting_room.BOARD_REFRESH + 2) + 1 < 100

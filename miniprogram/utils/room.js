@@ -21,7 +21,7 @@ function view(room) {
     ahead: room.ahead,
     joined: room.joined,
     opens: format.moment(room.opens_at),
-    sorts: format.moment(room.sorted_at),
+    sorts: format.clockTime(room.sorted_at),
     turn: room.admission_from ? format.clockTime(room.admission_from) : '',
     wait: '',
   }

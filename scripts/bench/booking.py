@@ -229,6 +229,20 @@ def summarise(name: str, seconds: float, results) -> dict:
             "last": max(successes) if successes else float("nan")}
 
 
+def fresh_run(database_url: str, redis_url: str, prefix: str = "bench") -> tuple[str, str, Path]:
+    """A run's own PostgreSQL schema (its name, and the database URL scoped to it) and
+    instance folder; empties the run's Redis database."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in database_url else "?"
+    scoped = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    redis.Redis.from_url(redis_url).flushdb()
+    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
+    instance.mkdir(parents=True, exist_ok=True)
+    return schema, scoped, instance
+
+
 def server_env(database_url: str, redis_url: str, instance: Path) -> dict:
     from wx_backend.core.pii import new_key_spec
 
@@ -284,14 +298,8 @@ def main() -> int:
     stock = args.stock - args.stock % stores
     crowd = stock * 10
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in args.database_url else "?"
-    scoped = f"{args.database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    schema, scoped, instance = fresh_run(args.database_url, args.redis_url)
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    client.flushdb()
-    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
     env = server_env(scoped, args.redis_url, instance)
     processes = []
     cluster = None

@@ -41,11 +41,19 @@ import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
 
-import psycopg
 import redis
-from booking import audit, free_port, new_campaign, prepare, server_env, stop, tear_down, wait_ready
+from booking import (
+    audit,
+    free_port,
+    fresh_run,
+    new_campaign,
+    prepare,
+    server_env,
+    stop,
+    tear_down,
+    wait_ready,
+)
 
 SERVER_TIMEOUT = 30.0  # gunicorn's own worker timeout
 STORES = 100  # each may sell twice its even share, so the last portions are not a hunt
@@ -513,14 +521,8 @@ def main() -> int:
     if args.quick:
         args.seconds, args.overload, args.sort_before = 1.0, 4.0, 12
 
-    schema = f"crowd_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in args.database_url else "?"
-    scoped = f"{args.database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    schema, scoped, instance = fresh_run(args.database_url, args.redis_url, "crowd")
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    client.flushdb()
-    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
     env = server_env(scoped, args.redis_url, instance)
     processes = []
     try:
@@ -529,7 +531,6 @@ def main() -> int:
                                                "PII_INDEX_KEY")})
         port = free_port()
         log = instance / "server.log"
-        instance.mkdir(parents=True, exist_ok=True)
         setup = time.perf_counter()
         app, tokens = prepare(3300)
         real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",

@@ -27,18 +27,16 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import redis
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from booking import ROOT, new_campaign, server_env  # noqa: E402  (sibling script)
+from booking import ROOT, fresh_run, new_campaign, server_env  # noqa: E402  (sibling script)
 
 BOOKINGS = """
 INSERT INTO bookings (campaign_id, window_id, store_id, resident_id, person_key,
@@ -137,14 +135,7 @@ def main() -> int:
                         "TENCENT_SMS_SDK_APP_ID": fake.sdk_app_id,
                         "SMS_TEMPLATE_CODES": json.dumps(sms_providers.tencent_template_codes())}
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in args.database_url else "?"
-    scoped = f"{args.database_url}{separator}options={quote(f'-csearch_path={schema}')}"
-    redis.Redis.from_url(args.redis_url).flushdb()
-    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
-    instance.mkdir(parents=True, exist_ok=True)
+    schema, scoped, instance = fresh_run(args.database_url, args.redis_url)
     env = {**server_env(scoped, args.redis_url, instance), **provider_env,
            "NOTIFY_LEASE_SECONDS": str(lease), "FAKE_WECHAT": "0",
            "WECHAT_API_BASE_URL": "http://127.0.0.1:9/", "LOG_LEVEL": "WARNING"}

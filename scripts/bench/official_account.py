@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import random
 import re
 import shutil
@@ -41,11 +40,10 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import psutil
 import psycopg
@@ -58,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from booking import (  # noqa: E402
     ROOT,
     free_port,
+    fresh_run,
     gunicorn_command,
     parse_server_arguments,
     server_arguments,
@@ -263,15 +262,8 @@ def main() -> int:
     if args.quick:
         args.count, args.followers, args.warm_up, args.rounds = 2_000, 500, 200, 1
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in args.database_url else "?"
-    scoped = f"{args.database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    schema, scoped, instance = fresh_run(args.database_url, args.redis_url)
     client = redis.Redis.from_url(args.redis_url)
-    client.flushdb()
-    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"wxb-{schema}"
-    instance.mkdir(parents=True, exist_ok=True)
     env = {**server_env(scoped, args.redis_url, instance), "FAKE_WECHAT": "1",
            "WECHAT_OFFICIAL_TOKEN": TOKEN, "WECHAT_OFFICIAL_AES_KEY": AES_KEY,
            "WECHAT_OFFICIAL_APPID": APPID, "WECHAT_OFFICIAL_MODE": "safe"}

@@ -90,12 +90,7 @@ def _keys(window_id: int) -> list[str]:
     return [f"{tag}:people", f"{tag}:n", f"{tag}:early", f"{tag}:sealed", f"{tag}:tags"]
 
 
-def member(join_no: int) -> str:
-    """A join number as the early set's member: zero-padded, so ties sort by number."""
-    return f"{join_no:010d}"
-
-
-# KEYS: people, n, early, sealed, tags. ARGV: person key, now ms, opens ms, secret, window
+# KEYS: people, n, early, sealed, tags. ARGV: person key, now ms, ordering ms, secret, window
 # id, tag, expire-at ms. Answers {join number, 1 if early, 1 if the person had joined}.
 _JOIN = f"""
 local had = redis.call('HGET', KEYS[1], ARGV[1])
@@ -122,8 +117,10 @@ for i = 1, 5 do redis.call('PEXPIREAT', KEYS[i], ARGV[7]) end
 return {{n, early, 0}}
 """
 
-# KEYS: n, early, sealed. ARGV: join number, now ms, opens ms, expire-at ms. Seals the early
-# joiners once the window has opened, then answers the position (0 before the opening).
+# The early set's members are join numbers zero-padded to ten digits, so equal scores sort
+# by join number. KEYS: n, early, sealed. ARGV: join number, now ms, ordering ms,
+# expire-at ms. Seals the early joiners once the ordering moment has come, then answers the
+# position (0 before it).
 _PLACE = """
 local sealed = redis.call('GET', KEYS[3])
 if not sealed then
@@ -239,7 +236,6 @@ class Board:
     """One window's room as a process last saw it in Redis."""
 
     joined: int = 0
-    sealed: int | None = None
     sold_out: bool = False
     fetched: float = 0.0
     left: int | None = None  # units of the window not yet taken (None: not loaded yet)
@@ -313,17 +309,15 @@ class Rooms:
             board = self._boards.get(window_id)
             if board is not None and time.monotonic() - board.fetched < BOARD_REFRESH:
                 return board
-            _people, n, _early, sealed, _tags = _keys(window_id)
+            n = _keys(window_id)[1]
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.get(n)
-                pipe.get(sealed)
                 pipe.exists(sold_out_key(window_id))
                 pipe.exists(window_key(window_id))
-                joined, early, sold_out, loaded = pipe.execute()
+                joined, sold_out, loaded = pipe.execute()
             left = (self.stock.left(window_id, [])[0]
                     if loaded and self.stock is not None else None)
-            board = Board(int(joined or 0), None if early is None else int(early),
-                          bool(sold_out), time.monotonic(), left)
+            board = Board(int(joined or 0), bool(sold_out), time.monotonic(), left)
             self._boards[window_id] = board
             return board
 

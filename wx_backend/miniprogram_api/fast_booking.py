@@ -56,7 +56,7 @@ def place_booking(app, campaign_id: int, resident, store_id: int, *, pickup_slot
         app.extensions["rooms"].check_admission(room, window, person_key, admission, now)
     made = first_come.book_for_resident(
         db.session, app.extensions["stock"], app.extensions["directory"], snapshot, pii.vault,
-        resident.resident_id, store_id, clock.now(), pickup_slot=pickup_slot,
+        resident.resident_id, store_id, now, pickup_slot=pickup_slot,
         idempotency_key=idempotency_key, shown_rules_version=shown_rules_version,
         person_key=resident.person_key)
     # The confirmation goes out from a worker, batched with everyone else's.

@@ -30,7 +30,7 @@ function askForMessages() {
 Component({
   behaviors: [page],
   data: {
-    campaign: null, store: {}, portion: '',
+    campaign: null, store: {}, portion: '', price: '',
     slots: [], slot: 0, submitting: false, waiting: 0, retrying: false, refusal: null,
     room: null,
   },
@@ -52,7 +52,8 @@ Component({
       const portion = campaign.rules.portion
       this.setData({
         campaign, store, slots: campaign.rules.pickup.slots,
-        portion: `${portion.item} ${portion.items}个，${format.yuan(portion.unit_price_fen)}元`,
+        portion: `${portion.item} ${portion.items}个`,
+        price: `${format.yuan(portion.unit_price_fen)}元`,
       })
     },
 
