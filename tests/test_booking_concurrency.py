@@ -1,4 +1,4 @@
-"""Crowds against real servers (threaded, and gunicorn with a worker killed), real
+"""Crowds against real servers (threaded, and `wx-backend serve` with a web worker killed), real
 PostgreSQL and Redis: never more confirmed than stock, never two per person, nothing
 confirmed that is not recorded. Every test runs twice: with the stock on the one Redis,
 and on a local Redis Cluster (three masters with replicas; ``STOCK_REDIS_URL``)."""
@@ -170,7 +170,7 @@ def _free_port():
 
 
 @pytest.fixture
-def gunicorn_server(base_config, app, tmp_path):
+def real_server(base_config, app, tmp_path):
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": base_config["DATABASE_URL"],
            "REDIS_URL": base_config["REDIS_URL"], "WXB_MODE": "development",
@@ -194,7 +194,7 @@ def gunicorn_server(base_config, app, tmp_path):
         except requests.RequestException:
             time.sleep(0.3)
     else:
-        # SIGTERM, not SIGKILL: `serve` stops its gunicorn and job worker on the way out.
+        # SIGTERM, not SIGKILL: `serve` stops its web server and job worker on the way out.
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
         pytest.fail((tmp_path / "server.log").read_text())
@@ -203,9 +203,9 @@ def gunicorn_server(base_config, app, tmp_path):
     server.wait(timeout=30)
 
 
-def test_worker_killed_mid_request_leaves_nothing_confirmed_unrecorded(app, gunicorn_server,
+def test_worker_killed_mid_request_leaves_nothing_confirmed_unrecorded(app, real_server,
                                                                        redis_client):
-    base, server = gunicorn_server
+    base, server = real_server
     caps = [100] * 4
     world = build(app, quota=300, caps=caps)
     people = residents(app, 600)
@@ -216,7 +216,9 @@ def test_worker_killed_mid_request_leaves_nothing_confirmed_unrecorded(app, guni
         workers = []
         for child in psutil.Process(server.pid).children(recursive=True):
             try:  # a job's work horse may have come and gone meanwhile
-                if "gunicorn" in " ".join(child.cmdline()) and child.ppid() != server.pid:
+                command = " ".join(child.cmdline())
+                if (("gunicorn" in command or "granian" in command)
+                        and child.ppid() != server.pid):
                     workers.append(child)
             except psutil.NoSuchProcess:
                 continue

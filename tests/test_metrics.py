@@ -284,9 +284,11 @@ def _free_port() -> int:
 
 
 class Served:
-    """``wx-backend serve`` on the test's database and Redis: two gunicorn workers."""
+    """``wx-backend serve`` on the test's database and Redis: two workers of ``server``."""
 
-    def __init__(self, tmp_path: Path, base_config: dict, **extra_env):
+    def __init__(self, tmp_path: Path, base_config: dict, server: str = "granian",
+                 **extra_env):
+        self.server = server
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "serve.log"
@@ -306,8 +308,8 @@ class Served:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
              f"127.0.0.1:{self.port}", "--workers", "2", "--threads", "4", "--no-jobs",
-             "--no-access-log"], cwd=ROOT, env=self.env, stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT, start_new_session=True)
+             "--no-access-log", "--server", self.server], cwd=ROOT, env=self.env,
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -368,14 +370,18 @@ def _probe(served: Served, times: int) -> None:
 HEALTHZ = {"route": "/healthz", "method": "GET", "status": "2xx"}
 
 
-def test_gunicorn_workers_are_added_up(app, base_config, tmp_path):
+@pytest.mark.parametrize("server", ["gunicorn", "granian"])
+def test_workers_are_added_up(app, base_config, tmp_path, server):
     world = build(app, quota=8)
     people = residents(app, 12)
-    folder = tmp_path / "prometheus"  # made by gunicorn's on_starting hook
+    folder = tmp_path / "prometheus"  # made by gunicorn's on_starting hook, or by serve
+    (folder / "counter_999999.db").parent.mkdir()
+    (folder / "counter_999999.db").write_bytes(b"\0" * 8)  # an earlier run's: cleared
     token = {"Authorization": "Bearer prom-2b7e151628"}
-    served = Served(tmp_path, base_config, PROMETHEUS_MULTIPROC_DIR=str(folder),
+    served = Served(tmp_path, base_config, server, PROMETHEUS_MULTIPROC_DIR=str(folder),
                     METRICS_TOKEN="prom-2b7e151628").start()
     try:
+        assert not (folder / "counter_999999.db").exists()
         _wait_for_workers(served, folder)
         before = served.scrape(**token)
         _probe(served, 20)
@@ -392,7 +398,7 @@ def test_gunicorn_workers_are_added_up(app, base_config, tmp_path):
         denied = requests.get(served.url + "/metrics", timeout=10)
         found = served.scrape(**token)
         each = _each_worker(folder, LATENCY_COUNT, **HEALTHZ)
-        # gunicorn replaces a worker that stopped; what it had counted stays in the sum.
+        # The server replaces a worker that stopped; what it had counted stays in the sum.
         os.kill(int(min(each)), signal.SIGTERM)
         _wait_for_workers(served, folder, 3)
         later = served.scrape(**token)

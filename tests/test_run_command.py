@@ -1,5 +1,5 @@
 """The README's first command, as a new user runs it: embedded PostgreSQL, Redis and fake
-WeChat, gunicorn on a port, a login with a dev code, the profile flow, a booking in the demo
+WeChat, the web server on a port, a login with a dev code, the profile flow, a booking in the demo
 campaign, a restart that keeps all of it, and a clean stop."""
 
 from __future__ import annotations

@@ -146,6 +146,9 @@ class Config:
         self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
         # Booking rows of concurrent requests written together (booking.group_commit).
         self.GROUP_COMMIT = _flag(get("GROUP_COMMIT"), True)
+        # How many of those statements one web process runs at once (each holds a pooled
+        # connection while it runs, so keep it below DATABASE_POOL_SIZE).
+        self.GROUP_COMMIT_STATEMENTS = _int(env, "GROUP_COMMIT_STATEMENTS", 4)
         # Abuse limits (core.throttle), per web process; 0 switches one off.
         self.ATTEMPTS_PER_PERSON = _int(env, "ATTEMPTS_PER_PERSON", 30)
         self.ATTEMPTS_PER_ADDRESS = _int(env, "ATTEMPTS_PER_ADDRESS", 600)

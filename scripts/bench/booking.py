@@ -3,11 +3,11 @@
 1. A fresh PostgreSQL schema and Redis database; migrations; a campaign with 100 stores
    and one window open now with STOCK portions (each store STOCK/100).
 2. 10 x STOCK verified residents with tokens, made in bulk (not through SMS).
-3. The real server (``wx-backend serve``, gunicorn) takes one booking per resident, each
-   at a random store, from CONCURRENCY parallel clients; then the same number again,
-   all of which should be answered ``sold_out`` (from memory).
+3. The real server (``wx-backend serve``; granian, or ``--server gunicorn``) takes one
+   booking per resident, each at a random store, from CONCURRENCY parallel clients; then
+   the same number again, all of which should be answered ``sold_out`` (from memory).
 4. The ceiling (a bare Flask view, one Redis Lua call) and the database peer (one
-   PostgreSQL transaction) under the same gunicorn settings take the same load.
+   PostgreSQL transaction) under the same server and settings take the same load.
 5. Prints confirmed, rejected by reason, oversold, double-booked, throughput, p50/p99 and
    the ratios; exits non-zero if anything was oversold or double-booked.
 """
@@ -255,14 +255,26 @@ def server_env(database_url: str, redis_url: str, instance: Path) -> dict:
             "ATTEMPTS_PER_ADDRESS": "0"}
 
 
-def gunicorn_command(args, bind: str, target: list[str]) -> list[str]:
+def peer_command(args, bind: str, module: str, app: str) -> list[str]:
+    """A peer's server: the same server, workers and threads as ours (``--server``)."""
+    folder = str(ROOT / "scripts" / "bench")
+    if args.server == "granian":
+        host, _, port = bind.rpartition(":")
+        return [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi",
+                "--host", host, "--port", port, "--workers", str(args.workers),
+                "--blocking-threads", str(args.threads),
+                "--no-ws", "--log-level", "warning", "--working-dir", folder,
+                f"{module}:{app}"]
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(args.workers),
             "--worker-class", "gthread", "--threads", str(args.threads),
-            "--no-control-socket", "--log-level", "warning", *target]
+            "--no-control-socket", "--log-level", "warning", "--chdir", folder,
+            f"{module}:{app}"]
 
 
 def server_arguments(parser: argparse.ArgumentParser, redis_db: int, quick: str) -> None:
     """The options every benchmark of a server against its peers takes."""
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian",
+                        help="the web server of ours and the peers alike (serve's default)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
@@ -309,8 +321,8 @@ def main() -> int:
             env["STOCK_REDIS_URL"] = cluster.url
             print(f"  our stock on a local Redis Cluster of {args.cluster} masters")
         print(f"booking benchmark: {stock} portions over {stores} stores, {crowd} residents, "
-              f"{args.concurrency} clients, gunicorn {args.workers} workers x {args.threads} "
-              f"threads, {args.rounds} rounds")
+              f"{args.concurrency} clients, {args.server} {args.workers} workers x "
+              f"{args.threads} threads, {args.rounds} rounds")
         setup = time.perf_counter()
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "WXB_MODE",
                                                "WXB_INSTANCE_PATH", "SECRET_KEY", "PII_KEY",
@@ -327,7 +339,8 @@ def main() -> int:
         log = instance / "server.log"
         real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
                                  f"127.0.0.1:{port}", "--workers", str(args.workers),
-                                 "--threads", str(args.threads), "--no-access-log"],
+                                 "--threads", str(args.threads), "--server", args.server,
+                                 "--no-access-log"],
                                 env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         processes.append(real)
         base = f"http://127.0.0.1:{port}"
@@ -336,8 +349,8 @@ def main() -> int:
         peer_env = {**env, "BENCH_DATABASE_URL": scoped.replace("postgresql://",
                                                                  "postgresql+psycopg://"),
                     "BENCH_REDIS_URL": args.redis_url}
-        peers = subprocess.Popen(gunicorn_command(args, f"127.0.0.1:{port}", [
-            "--chdir", str(ROOT / "scripts" / "bench"), "peers:app"]), env=peer_env,
+        peers = subprocess.Popen(peer_command(args, f"127.0.0.1:{port}", "peers", "app"),
+                                 env=peer_env,
             stdout=(instance / "peers.log").open("wb"), stderr=subprocess.STDOUT)
         processes.append(peers)
         peer = f"http://127.0.0.1:{port}"

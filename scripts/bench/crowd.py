@@ -535,7 +535,10 @@ def main() -> int:
         app, tokens = prepare(3300)
         real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
                                  f"127.0.0.1:{port}", "--workers", "1", "--threads",
-                                 str(args.threads), "--no-access-log", "--no-jobs"],
+                                 str(args.threads), "--no-access-log", "--no-jobs",
+                                 # gunicorn's worker timeout ends a stuck request at
+                                 # SERVER_TIMEOUT; the figures below count on it.
+                                 "--server", "gunicorn"],
                                 env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         processes.append(real)
         base = f"http://127.0.0.1:{port}"

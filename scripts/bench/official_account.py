@@ -2,10 +2,11 @@
 wechatpy peer, in one run, both in safe (AES) mode.
 
 1. A fresh PostgreSQL schema and Redis database. The real server (``wx-backend serve
-   --no-jobs``, gunicorn, development settings with the given URLs, the fake WeChat API,
+   --no-jobs``, granian or ``--server gunicorn``, development settings with the given
+   URLs, the fake WeChat API,
    ``WECHAT_OFFICIAL_MODE=safe``) migrates the schema on start, which seeds the FAQ
    knowledge base (migration 0004) and loads the demo campaign the rules are read from.
-2. The peer (``official_peer.py``) under the same gunicorn workers and threads: one view
+2. The peer (``official_peer.py``) under the same server, workers and threads: one view
    that checks the signature, decrypts, parses and echoes the text back encrypted, with
    no Redis and no database.
 3. COUNT text messages from FOLLOWERS openids, a mix of FAQ questions in Chinese, a few
@@ -57,8 +58,8 @@ from booking import (  # noqa: E402
     ROOT,
     free_port,
     fresh_run,
-    gunicorn_command,
     parse_server_arguments,
+    peer_command,
     server_arguments,
     server_env,
     tear_down,
@@ -282,16 +283,16 @@ def main() -> int:
         log = instance / "server.log"
         real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "serve", "--bind",
                                  f"127.0.0.1:{port}", "--workers", str(args.workers),
-                                 "--threads", str(args.threads), "--no-access-log",
-                                 "--no-jobs"],
+                                 "--threads", str(args.threads), "--server", args.server,
+                                 "--no-access-log", "--no-jobs"],
                                 cwd=ROOT, env=env, stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT)
         processes.append(real)
         base = f"http://127.0.0.1:{port}"
         port = free_port()
         peer_log = instance / "peer.log"
-        peer_process = subprocess.Popen(gunicorn_command(args, f"127.0.0.1:{port}", [
-            "--chdir", str(ROOT / "scripts" / "bench"), "official_peer:app"]), env=env,
+        peer_process = subprocess.Popen(
+            peer_command(args, f"127.0.0.1:{port}", "official_peer", "app"), env=env,
             stdout=peer_log.open("wb"), stderr=subprocess.STDOUT)
         processes.append(peer_process)
         peer = f"http://127.0.0.1:{port}"

@@ -239,7 +239,9 @@ def _write_row(session: Session, values: dict) -> int:
     concurrent bookings of this process (group commit), or alone in autocommit."""
     engine = session.get_bind()
     if current_app.config.get("GROUP_COMMIT", True):
-        return group_commit.for_engine(engine, Booking.__table__).insert(values)
+        return group_commit.for_engine(
+            engine, Booking.__table__,
+            current_app.config.get("GROUP_COMMIT_STATEMENTS", 4)).insert(values)
     with engine.connect() as connection:
         return connection.execution_options(isolation_level="AUTOCOMMIT").execute(
             _INSERT_BOOKING, values).scalar_one()

@@ -3,14 +3,21 @@ Flask's and Flask-Migrate's (``db``).
 
 ``wx-backend serve`` is what ``scripts/run`` calls: it resolves the configuration (starting
 the embedded PostgreSQL, Redis and fake WeChat API in this process when no URLs are set),
-applies migrations, then runs gunicorn and one job worker (``wx-backend worker``) as child
-processes with the resolved URLs in their environment, so they connect to the same servers
-and start nothing themselves.
+applies migrations, then runs the web server and one job worker (``wx-backend worker``) as
+child processes with the resolved URLs in their environment, so they connect to the same
+servers and start nothing themselves.
 
-gunicorn's workers count their metrics in prometheus-client's multiprocess mode, so that
+The web server is granian by default (``--server``, ``WXB_SERVER``): its HTTP side is Rust,
+and in ``scripts/bench_booking`` it answered the crowd after sell-out about three times as
+fast as gunicorn's threaded workers on the same app and cores, and the booking itself
+faster too (figures in ``docs/scaling.md``). gunicorn stays available (``--server
+gunicorn``); its worker timeout kills a request stuck for 30 s, which granian does not do.
+
+The workers count their metrics in prometheus-client's multiprocess mode, so that
 ``/metrics`` adds up every worker's: in ``PROMETHEUS_MULTIPROC_DIR`` when it is set, else in
-a fresh temporary folder made for this run and removed when it stops. The hooks that keep
-the folder right are in ``gunicorn_config.py`` beside this file.
+a fresh temporary folder made for this run and removed when it stops. A set folder is
+emptied of an earlier run's files at the start (gunicorn's hooks in ``gunicorn_config.py``
+beside this file, or here for granian).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from flask_migrate import upgrade
 from wx_backend import ConfigError, create_app
 from wx_backend.booking import first_come
 from wx_backend.campaigns import demo
+from wx_backend.cli import gunicorn_config
 from wx_backend.cli.lottery import lottery_cli
 from wx_backend.core import clock, redis_urls
 from wx_backend.extensions import db
@@ -54,12 +62,16 @@ def cli():
 @click.option("--access-log/--no-access-log",
               default=lambda: os.environ.get("WXB_ACCESS_LOG", "1") != "0",
               help="Log every request to stdout (default on; WXB_ACCESS_LOG=0 turns it off).")
+@click.option("--server", type=click.Choice(["granian", "gunicorn"]),
+              default=lambda: os.environ.get("WXB_SERVER", "granian"),
+              show_default="granian or $WXB_SERVER", help="The web server.")
 @click.option("--jobs/--no-jobs", "run_jobs",
               default=lambda: os.environ.get("WXB_SERVE_JOBS", "1") != "0",
               help="Also run one job worker (notifications, the schedule) beside the web "
                    "server (default on; production usually runs `wx-backend worker` apart).")
-def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: bool) -> None:
-    """Migrate the database and serve the app under gunicorn, with a job worker."""
+def serve(bind: str, workers: int, threads: int, server: str, access_log: bool,
+          run_jobs: bool) -> None:
+    """Migrate the database and serve the app (granian or gunicorn), with a job worker."""
     try:
         app = create_app()
     except ConfigError as error:
@@ -81,19 +93,15 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
         own_metrics_dir = metrics_dir = tempfile.mkdtemp(prefix="wxb-metrics-")
     web_env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
 
-    command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
-               "--worker-class", "gthread", "--threads", str(threads),
-               "--graceful-timeout", "10", "--config", GUNICORN_CONFIG]
-    if access_log:
-        command += ["--access-logfile", "-"]
-    if gunicorn.version_info >= (27,):
-        # One control socket per user by default: a second server would fight over it.
-        command.append("--no-control-socket")
-    command.append("wx_backend.wsgi:app")
-    click.echo(f"wx-backend: serving on http://{bind} (mode {app.config['WXB_MODE']}, "
-               f"instance {app.instance_path})", err=True)
-    server = subprocess.Popen(command, env=web_env)
-    children = [server]
+    if server == "granian":
+        gunicorn_config.clear_stale(metrics_dir)
+        command = granian_command(bind, workers, threads, access_log)
+    else:
+        command = gunicorn_command(bind, workers, threads, access_log)
+    click.echo(f"wx-backend: serving on http://{bind} with {server} (mode "
+               f"{app.config['WXB_MODE']}, instance {app.instance_path})", err=True)
+    web = subprocess.Popen(command, env=web_env)
+    children = [web]
     if run_jobs:
         children.append(subprocess.Popen([sys.executable, "-m", "wx_backend.cli", "worker"],
                                          env=env))
@@ -105,7 +113,7 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
-    code = server.wait()
+    code = web.wait()
     for child in children[1:]:
         if child.poll() is None:
             child.terminate()
@@ -116,6 +124,33 @@ def serve(bind: str, workers: int, threads: int, access_log: bool, run_jobs: boo
     if own_metrics_dir:
         shutil.rmtree(own_metrics_dir, ignore_errors=True)
     sys.exit(code if code >= 0 else 0)
+
+
+def gunicorn_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
+    command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
+               "--worker-class", "gthread", "--threads", str(threads),
+               "--graceful-timeout", "10", "--config", GUNICORN_CONFIG]
+    if access_log:
+        command += ["--access-logfile", "-"]
+    if gunicorn.version_info >= (27,):
+        # One control socket per user by default: a second server would fight over it.
+        command.append("--no-control-socket")
+    return [*command, "wx_backend.wsgi:app"]
+
+
+def granian_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
+    """granian serving the WSGI app with ``threads`` Python threads per worker; a worker
+    that stops is started again, as gunicorn does. (``--backpressure`` is left at its
+    default: set to the thread count, it left a request unanswered in
+    ``tests/test_metrics.py``.)"""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
+    return [os.path.join(os.path.dirname(sys.executable), "granian"), "--interface", "wsgi",
+            "--host", host.strip("[]"), "--port", port, "--workers", str(workers),
+            "--blocking-threads", str(threads),
+            "--respawn-failed-workers", "--workers-kill-timeout", "10", "--no-ws",
+            "--access-log" if access_log else "--no-access-log", "wx_backend.wsgi:app"]
 
 
 def prepare(app) -> None:
