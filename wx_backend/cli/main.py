@@ -8,7 +8,7 @@ child processes with the resolved URLs in their environment, so they connect to 
 servers and start nothing themselves.
 
 The web server is granian by default (``--server``, ``WXB_SERVER``): its HTTP side is Rust,
-and in ``scripts/bench_booking`` it answered the crowd after sell-out about three times as
+and in ``scripts/bench_booking`` it answered the crowd after sell-out 4.7 times as
 fast as gunicorn's threaded workers on the same app and cores, and the booking itself
 faster too (figures in ``docs/scaling.md``). gunicorn stays available (``--server
 gunicorn``); its worker timeout kills a request stuck for 30 s, which granian does not do.
