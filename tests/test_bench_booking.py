@@ -35,3 +35,4 @@ def test_quick_benchmark_audits_clean(services):
     assert "oversold + double-booked + stores over cap, all rounds: 0" in done.stdout
     assert "confirmed 500 of 500" in done.stdout
     assert "full path / ceiling" in done.stdout
+    assert "our booking rows alone: 500 rows in" in done.stdout  # every row written once

@@ -532,7 +532,8 @@ def main() -> int:
         port = free_port()
         log = instance / "server.log"
         setup = time.perf_counter()
-        app, tokens = prepare(3300)
+        app, made = prepare(3300)
+        tokens = [m.token for m in made]
         real = subprocess.Popen([sys.executable, "-m", "wx_backend.cli.main", "serve", "--bind",
                                  f"127.0.0.1:{port}", "--workers", "1", "--threads",
                                  str(args.threads), "--no-access-log", "--no-jobs",

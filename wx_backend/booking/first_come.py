@@ -167,7 +167,7 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
     window = snapshot.window_at(now)
     if window is None:
         raise window_closed(snapshot, now)
-    cooldown_from, cooldown_until = rules.cooldown_for(window.opens_at, window.closes_at)
+    cooldown_until = rules.cooldown_for(window.opens_at, window.closes_at)[1]
     fingerprint = _fingerprint(snapshot.id, store_id, pickup_slot)
     idem = (idem_key(snapshot.id, booker.person_key, booker.resident_id, idempotency_key)
             if idempotency_key else "")
@@ -203,20 +203,7 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
     if taken.status != "ok":
         _give_back_claim(stock, snapshot.id, booker.person_key, claimed.value, idem)
         raise _refusal(taken, window, directory, snapshot, now)
-    seq = window.seq_base + taken.ticket
-
-    pickup_starts, pickup_ends = rules.pickup_span(window.pickup_date, pickup_slot)
-    values = dict(
-        campaign_id=snapshot.id, window_id=window.id, store_id=store.id,
-        resident_id=booker.resident_id, person_key=booker.person_key,
-        rules_version=snapshot.rules_version, seq=seq,
-        reservation_no=reservation.reservation_number(snapshot.reservation_key, seq),
-        pickup_code=f"{secrets.randbelow(10**6):06d}", window_slot=taken.unit,
-        store_slot=taken.store_slot, pickup_date=window.pickup_date,
-        pickup_starts_at=pickup_starts, pickup_ends_at=pickup_ends, status="confirmed",
-        holds_unit=True, holds_cooldown=True, cooldown_from=cooldown_from,
-        cooldown_until=cooldown_until, created_at=now,
-    )
+    values = booking_row(snapshot, window, store.id, booker, taken, pickup_slot, now)
     try:
         booking_id = _write_row(session, values)
     except DBAPIError as error:
@@ -232,6 +219,27 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
         stock.client.set(idem, json.dumps({**body, "_fingerprint": fingerprint}),
                          ex=IDEMPOTENCY_TTL)
     return body
+
+
+def booking_row(snapshot: Snapshot, window: WindowInfo, store_id: int, booker: Booker,
+                taken: Taken, pickup_slot: int, now: datetime) -> dict:
+    """The row of a confirmed booking of the unit ``taken`` (its sequence number, and so its
+    reservation number, follow from the unit's ticket)."""
+    rules = snapshot.rules
+    cooldown_from, cooldown_until = rules.cooldown_for(window.opens_at, window.closes_at)
+    seq = window.seq_base + taken.ticket
+    pickup_starts, pickup_ends = rules.pickup_span(window.pickup_date, pickup_slot)
+    return dict(
+        campaign_id=snapshot.id, window_id=window.id, store_id=store_id,
+        resident_id=booker.resident_id, person_key=booker.person_key,
+        rules_version=snapshot.rules_version, seq=seq,
+        reservation_no=reservation.reservation_number(snapshot.reservation_key, seq),
+        pickup_code=f"{secrets.randbelow(10**6):06d}", window_slot=taken.unit,
+        store_slot=taken.store_slot, pickup_date=window.pickup_date,
+        pickup_starts_at=pickup_starts, pickup_ends_at=pickup_ends, status="confirmed",
+        holds_unit=True, holds_cooldown=True, cooldown_from=cooldown_from,
+        cooldown_until=cooldown_until, created_at=now,
+    )
 
 
 def _write_row(session: Session, values: dict) -> int:
