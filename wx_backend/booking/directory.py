@@ -195,7 +195,9 @@ class Directory:
                         self.stock_returned(int(message["data"]))
                     except (TypeError, ValueError):
                         continue
-            except redis.RedisError as error:
+            except Exception as error:  # noqa: BLE001 - the listener must outlive any failure
+                # A RedisError, or (seen during a Sentinel failover) redis-py tripping over
+                # a half-made connection: either way, start again with no marks trusted.
                 log.warning("stock listener lost Redis (%s); retrying", error.__class__.__name__)
                 self._sold_out.clear()
                 reconnecting = True
