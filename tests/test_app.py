@@ -49,6 +49,9 @@ def test_environment_mode_guess():
     assert Config({"DATABASE_URL": "postgresql://x/y", "WXB_MODE": "development"}).DEV_TOOLS
     with pytest.raises(ConfigError):
         Config({"FAKE_WECHAT": "maybe"})
+    assert Config({"GROUP_COMMIT_STATEMENTS": "2"}).GROUP_COMMIT_STATEMENTS == 2
+    with pytest.raises(ConfigError, match="GROUP_COMMIT_STATEMENTS"):
+        Config({"GROUP_COMMIT_STATEMENTS": "0"})
 
 
 def test_dev_outbox_is_404_in_production(make_app):

@@ -149,6 +149,9 @@ class Config:
         # How many of those statements one web process runs at once (each holds a pooled
         # connection while it runs, so keep it below DATABASE_POOL_SIZE).
         self.GROUP_COMMIT_STATEMENTS = _int(env, "GROUP_COMMIT_STATEMENTS", 4)
+        if self.GROUP_COMMIT_STATEMENTS < 1:  # none at all would leave every booking waiting
+            raise ConfigError("GROUP_COMMIT_STATEMENTS must be at least 1, got "
+                              f"{self.GROUP_COMMIT_STATEMENTS}")
         # Abuse limits (core.throttle), per web process; 0 switches one off.
         self.ATTEMPTS_PER_PERSON = _int(env, "ATTEMPTS_PER_PERSON", 30)
         self.ATTEMPTS_PER_ADDRESS = _int(env, "ATTEMPTS_PER_ADDRESS", 600)

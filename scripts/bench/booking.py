@@ -303,19 +303,13 @@ def server_env(database_url: str, redis_url: str, instance: Path) -> dict:
 
 
 def peer_command(args, bind: str, module: str, app: str) -> list[str]:
-    """A peer's server: the same server, workers and threads as ours (``--server``)."""
-    folder = str(ROOT / "scripts" / "bench")
-    if args.server == "granian":
-        host, _, port = bind.rpartition(":")
-        return [str(Path(sys.executable).parent / "granian"), "--interface", "wsgi",
-                "--host", host, "--port", port, "--workers", str(args.workers),
-                "--blocking-threads", str(args.threads),
-                "--no-ws", "--log-level", "warning", "--working-dir", folder,
-                f"{module}:{app}"]
-    return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(args.workers),
-            "--worker-class", "gthread", "--threads", str(args.threads),
-            "--no-control-socket", "--log-level", "warning", "--chdir", folder,
-            f"{module}:{app}"]
+    """A peer's server: the command ``serve`` runs ours with (``--server``, workers and
+    threads), serving the peer's module from this folder."""
+    from wx_backend.cli.main import granian_command, gunicorn_command
+
+    build = granian_command if args.server == "granian" else gunicorn_command
+    return build(bind, args.workers, args.threads, False, target=f"{module}:{app}",
+                 folder=str(ROOT / "scripts" / "bench"))
 
 
 def server_arguments(parser: argparse.ArgumentParser, redis_db: int, quick: str) -> None:

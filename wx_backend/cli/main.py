@@ -126,7 +126,10 @@ def serve(bind: str, workers: int, threads: int, server: str, access_log: bool,
     sys.exit(code if code >= 0 else 0)
 
 
-def gunicorn_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
+def gunicorn_command(bind: str, workers: int, threads: int, access_log: bool, *,
+                     target: str = "wx_backend.wsgi:app", folder: str | None = None) -> list[str]:
+    """gunicorn serving ``target`` (imported from ``folder`` when given) with ``threads``
+    threads per worker and the metrics hooks (``gunicorn_config.py``)."""
     command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
                "--worker-class", "gthread", "--threads", str(threads),
                "--graceful-timeout", "10", "--config", GUNICORN_CONFIG]
@@ -135,22 +138,28 @@ def gunicorn_command(bind: str, workers: int, threads: int, access_log: bool) ->
     if gunicorn.version_info >= (27,):
         # One control socket per user by default: a second server would fight over it.
         command.append("--no-control-socket")
-    return [*command, "wx_backend.wsgi:app"]
+    if folder:
+        command += ["--chdir", folder]
+    return [*command, target]
 
 
-def granian_command(bind: str, workers: int, threads: int, access_log: bool) -> list[str]:
-    """granian serving the WSGI app with ``threads`` Python threads per worker; a worker
-    that stops is started again, as gunicorn does. (``--backpressure`` is left at its
-    default: set to the thread count, it left a request unanswered in
-    ``tests/test_metrics.py``.)"""
+def granian_command(bind: str, workers: int, threads: int, access_log: bool, *,
+                    target: str = "wx_backend.wsgi:app", folder: str | None = None) -> list[str]:
+    """granian serving the WSGI app ``target`` (imported from ``folder`` when given) with
+    ``threads`` Python threads per worker; a worker that stops is started again, as
+    gunicorn does. (``--backpressure`` is left at its default: set to the thread count, it
+    left a request unanswered in ``tests/test_metrics.py``.)"""
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
-    return [os.path.join(os.path.dirname(sys.executable), "granian"), "--interface", "wsgi",
-            "--host", host.strip("[]"), "--port", port, "--workers", str(workers),
-            "--blocking-threads", str(threads),
-            "--respawn-failed-workers", "--workers-kill-timeout", "10", "--no-ws",
-            "--access-log" if access_log else "--no-access-log", "wx_backend.wsgi:app"]
+    command = [os.path.join(os.path.dirname(sys.executable), "granian"), "--interface", "wsgi",
+               "--host", host.strip("[]"), "--port", port, "--workers", str(workers),
+               "--blocking-threads", str(threads),
+               "--respawn-failed-workers", "--workers-kill-timeout", "10", "--no-ws",
+               "--access-log" if access_log else "--no-access-log"]
+    if folder:
+        command += ["--working-dir", folder]
+    return [*command, target]
 
 
 def prepare(app) -> None:
