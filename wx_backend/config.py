@@ -143,6 +143,14 @@ class Config:
         self.TENCENT_SMS_SDK_APP_ID = get("TENCENT_SMS_SDK_APP_ID") or None
         self.TENCENT_SMS_REGION = get("TENCENT_SMS_REGION") or "ap-guangzhou"
         self.TENCENT_SMS_ENDPOINT = get("TENCENT_SMS_ENDPOINT") or "sms.tencentcloudapi.com"
+        # Verification codes one login may ask for an hour, one account a Beijing day, one
+        # client address an hour, and the whole city a minute (sms.codes); 0 is no limit.
+        self.SMS_CODES_PER_SESSION = _int(env, "SMS_CODES_PER_SESSION", 5)
+        self.SMS_CODES_PER_ACCOUNT = _int(env, "SMS_CODES_PER_ACCOUNT", 10)
+        self.SMS_CODES_PER_ADDRESS = _int(env, "SMS_CODES_PER_ADDRESS", 60)
+        self.SMS_CODES_PER_MINUTE = _int(env, "SMS_CODES_PER_MINUTE", 3000)
+        # Wrong answers a follower may give in the binding conversation a Beijing day.
+        self.BINDING_TRIES_PER_DAY = _int(env, "BINDING_TRIES_PER_DAY", 10)
         self.DEV_TOOLS = _flag(get("DEV_TOOLS"), dev)
         # Booking rows of concurrent requests written together (booking.group_commit).
         self.GROUP_COMMIT = _flag(get("GROUP_COMMIT"), True)

@@ -32,7 +32,7 @@ from wx_backend.models import Store, Window
 log = logging.getLogger(__name__)
 
 SNAPSHOT_TTL = 5.0
-BOOKING_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/bookings$")
+BOOKING_PATH = re.compile(r"^/api/v1/campaigns/([0-9]{1,18})/bookings$")
 SOLD_OUT_RECHECK = 10.0
 
 

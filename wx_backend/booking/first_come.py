@@ -640,3 +640,23 @@ def rekey_households(session: Session, vault, stock: Stock | None, now: datetime
     if not apply:
         session.rollback()
     return results
+
+
+def rename_people(session: Session, stock: Stock | None, renamed: dict[str, str],
+                  now: datetime) -> int:
+    """Move bookings and entries from old person keys to new ones, after a re-index found
+    numbers stored in another form (``identity.residents.reindex``), and rebuild the
+    claims of the campaigns concerned. Answers the rows moved; the caller commits."""
+    moved, campaigns = 0, set()
+    for model in (Booking, Entry):
+        for old, new in renamed.items():
+            rows = session.scalars(select(model).where(model.person_key == old)).all()
+            for row in rows:
+                row.person_key = new
+                campaigns.add(row.campaign_id)
+            moved += len(rows)
+    session.flush()
+    if stock is not None:
+        for campaign_id in sorted(campaigns):
+            sync_claims(session, stock, campaign_id, now)
+    return moved

@@ -3,6 +3,7 @@ enforced exactly like "one person books once".
 
 ``canonical_address`` removes what people write differently about the same flat:
 
+- invisible characters, and digits of other scripts (read as 0-9: ``core.canonical.fold``);
 - width, blanks and punctuation;
 - the administrative divisions in front, in any of their written forms: province, city
   and district as GB/T 2260 names them (python-stdnum's region table, current and former
@@ -30,13 +31,13 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections import defaultdict
 from importlib import resources
 
 import cn2an
 from rapidfuzz.distance import Levenshtein
 
+from wx_backend.core.canonical import fold
 from wx_backend.core.errors import InvalidInput
 from wx_backend.core.pii import PiiVault
 
@@ -145,8 +146,7 @@ def _arabic_numerals(text: str) -> str:
 
 def canonical_address(raw: str) -> str:
     """The address in the one form a household has; refuses ones too vague to be one."""
-    text = unicodedata.normalize("NFKC", raw or "")
-    text = _PUNCTUATION.sub("", text)
+    text = _PUNCTUATION.sub("", fold(raw or ""))
     if not 5 <= len(text) <= 200:
         raise _refuse("地址应为5到200个字")
     text = _drop_divisions(text)
@@ -172,9 +172,8 @@ def in_area(address: str, areas) -> bool:
     every address is in an empty area list."""
     if not areas:
         return True
-    text = _PUNCTUATION.sub("", unicodedata.normalize("NFKC", address or ""))
-    return any(_PUNCTUATION.sub("", unicodedata.normalize("NFKC", area)) in text
-               for area in areas)
+    text = _PUNCTUATION.sub("", fold(address or ""))
+    return any(_PUNCTUATION.sub("", fold(area)) in text for area in areas)
 
 
 def _street(canonical: str) -> str:

@@ -19,6 +19,7 @@ from qrcode.image.pure import PyPNGImage
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from wx_backend.core.canonical import id_tail
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wx_backend.models import Booking, Resident, Staff, Store
@@ -93,7 +94,7 @@ def redeem(session: Session, secret: str, staff: Staff, *, pickup_code: str | No
                        pickup_starts_at=booking.pickup_starts_at.isoformat(),
                        pickup_ends_at=booking.pickup_ends_at.isoformat())
     holder = session.get(Resident, booking.resident_id)
-    if holder.id_number[-4:].upper() != id_last4.strip().upper():
+    if holder.id_number[-4:].upper() != id_tail(id_last4):
         raise InvalidInput("id_mismatch", "身份证号后四位与预约人不符",
                            fields={"id_last4": "与预约人不符"})
     if delegate is not None and not delegates_allowed:

@@ -138,7 +138,7 @@ def import_statuses(session: Session, text: str) -> StatusImport:
         raw_id = (row.get("order_id") or "").strip()
         status = (row.get("status") or "").strip()
         tracking = (row.get("tracking_no") or "").strip() or None
-        if not raw_id.isdigit():
+        if not (raw_id.isascii() and raw_id.isdigit()):
             errors.append(f"第{line}行：订单号（order_id）“{raw_id}”不是数字")
             continue
         if status not in NEXT:

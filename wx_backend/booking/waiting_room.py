@@ -68,7 +68,7 @@ from wx_backend.campaigns.rules import WaitingRoomSettings
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
 from wx_backend.models import WaitingRoomProof
 
-ROOM_PATH = re.compile(r"^/api/v1/campaigns/(\d{1,18})/room$")
+ROOM_PATH = re.compile(r"^/api/v1/campaigns/([0-9]{1,18})/room$")
 BOARD_REFRESH = 0.25  # seconds a process trusts its copy of a room's counts
 LONGEST_POLL = 30.0  # seconds: a resident asks about their own place at least this often
 ADMIT_AHEAD = 90.0  # seconds before their turn a resident gets their admission

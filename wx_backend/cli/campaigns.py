@@ -13,7 +13,7 @@ from wx_backend import notify
 from wx_backend.booking import first_come
 from wx_backend.campaigns import demo, manage
 from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset, load_rules_file
-from wx_backend.cli.common import fail, read_file, refuse_bad_lines
+from wx_backend.cli.common import echo_rekeyed, fail, read_file, refuse_bad_lines
 from wx_backend.core import clock
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, pii
@@ -154,12 +154,7 @@ def households_rekey(dry_run) -> None:
                                        clock.now(), apply=not dry_run)
     if not dry_run:
         db.session.commit()
-    for result in results:
-        click.echo(f"campaign {result.campaign_id}: {result.changed} household keys "
-                   f"{'to change' if dry_run else 'changed'}")
-        for kind, row_id, holder in result.same_household:
-            click.echo(f"  same household as {kind} {holder}: {kind} {row_id} "
-                       "(kept apart; for the residents' committee to review)")
+    echo_rekeyed(results, "to change" if dry_run else "changed")
     if not results:
         click.echo("no campaign limits per household")
 

@@ -36,3 +36,13 @@ def read_file(path: str) -> str:
         return read_table(data, path)
     except DomainError as error:
         raise fail(error) from None
+
+
+def echo_rekeyed(results, verb: str) -> None:
+    """Print what a household re-key did per campaign (``first_come.Rekeyed``), with each
+    household found registered twice, kept apart for the residents' committee."""
+    for result in results:
+        click.echo(f"campaign {result.campaign_id}: {result.changed} household keys {verb}")
+        for kind, row_id, holder in result.same_household:
+            click.echo(f"  same household as {kind} {holder}: {kind} {row_id} "
+                       "(kept apart; for the residents' committee to review)")

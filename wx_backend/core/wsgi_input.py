@@ -19,5 +19,5 @@ def small_json(environ, limit: int = 1024):
     environ["wsgi.input"] = io.BytesIO(raw)
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested too deep to follow
         return None

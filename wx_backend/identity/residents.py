@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import func, select, update
@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum import numdb
 
+from wx_backend.core.canonical import fold, is_format_character, strange_characters
 from wx_backend.core.errors import Conflict, InvalidInput
 from wx_backend.core.pii import (
     INDEX_ID_NUMBER,
@@ -51,13 +52,18 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 _CHINESE_NAME = re.compile(rf"^[{_HAN}]+(·[{_HAN}]+)*$")
 _LATIN_NAME = re.compile(r"^[A-Za-z]+([ .'-][A-Za-z]+)*$")
 _MIDDLE_DOTS = str.maketrans({"•": "·", "・": "·", "‧": "·", "．": "·", "∙": "·", "⋅": "·"})
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+# What people put between groups of digits; NFKC has already made wide forms ASCII.
+_SEPARATORS = re.compile(r"[ \t\r\n-]")
 
 
 def normalise_name(raw: str) -> str:
     """A real name as printed on the ID card, or InvalidInput saying what is wrong."""
     name = unicodedata.normalize("NFKC", raw).strip().translate(_MIDDLE_DOTS)
     name = re.sub(r"\s+", " ", name)
+    if any(map(is_format_character, name)):
+        message = "姓名含有看不见的字符（可能是复制时带入的），请删掉后重新输入"
+        raise InvalidInput("invalid_name", message, fields={"name": message})
     if not 2 <= len(name) <= 30:
         raise InvalidInput("invalid_name", "姓名应为2到30个字",
                            fields={"name": "姓名应为2到30个字"})
@@ -98,7 +104,7 @@ def region_ever_existed(code: str) -> bool:
     """True when the 6-digit ``code`` is, or ever was, a GB/T 2260 administrative region."""
     if code in _EXTRA_REGIONS:
         return True
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return False
     return any("county" in props for _, props in numdb.get("cn/loc").info(code))
 
@@ -119,21 +125,26 @@ def read_id_document(raw: str, today: date | None = None) -> IdDocument:
     nationality and twelve digits whose first two are the issuing province. The 2017
     card's check digit rule is not published, so its number is checked for form only; the
     card itself is looked at when the masks are collected. Spaces, dashes, full-width
-    characters and a lower-case x are normalised.
+    characters and a lower-case x are normalised; digits of other scripts, invisible
+    characters and anything else are refused (``core.canonical``), so one card cannot be
+    typed into two people.
     """
     def refuse(message: str):
         return InvalidInput("invalid_id_number", message, fields={"id_number": message})
 
-    number = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", raw)).upper()
-    if re.fullmatch(r"[A-Z]{3}\d{12}", number):
+    number = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
+    if (problem := strange_characters(number)) is not None:
+        raise refuse("证件号码" + problem)
+    if re.fullmatch(r"[A-Z]{3}[0-9]{12}", number):
         if not region_ever_existed(number[3:5] + "0000"):
             raise refuse("证件号码中的地区代码不存在，请核对")
         return IdDocument("foreign_permanent", number)
-    if len(number) == 15 and number.isdigit():
+    if len(number) == 15 and number.isdigit():  # ASCII only, checked above
         raise refuse("不支持15位旧身份证号，请填写18位居民身份证号码")
     if len(number) != 18:
         raise refuse("身份证号应为18位，最后一位可以是数字或X")
-    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    if not (number.isascii() and number[:17].isdigit()
+            and (number[17].isdigit() or number[17] == "X")):
         raise refuse("身份证号应为18位数字，只有最后一位可以是X")
     if number[17] != check_character(number[:17]):
         raise refuse("身份证号校验位不正确，请核对")
@@ -173,8 +184,12 @@ def check_id_kind(number: str, kind: str | None) -> str:
 
 
 def normalise_phone(raw: str) -> str:
-    """An 11-digit mainland mobile number (a +86 prefix and separators are dropped)."""
-    phone = re.sub(r"[\s()-]", "", unicodedata.normalize("NFKC", raw))
+    """An 11-digit mainland mobile number (a +86 prefix and separators are dropped); other
+    scripts' digits and invisible characters are refused, as for ID numbers."""
+    phone = re.sub(r"[ \t\r\n()-]", "", unicodedata.normalize("NFKC", raw))
+    if (problem := strange_characters(phone)) is not None:
+        message = "手机号" + problem
+        raise InvalidInput("invalid_phone", message, fields={"phone": message})
     for prefix in ("+86", "0086", "86"):
         if phone.startswith(prefix) and len(phone) == 11 + len(prefix):
             phone = phone[len(prefix):]
@@ -186,8 +201,9 @@ def normalise_phone(raw: str) -> str:
 
 
 def normalise_address(raw: str) -> str:
-    """A free-text address of 5 to 200 characters, whitespace collapsed."""
-    address = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", raw)).strip()
+    """A free-text address of 5 to 200 characters, whitespace collapsed, invisible
+    characters removed and every script's digits written as 0-9 (``core.canonical.fold``)."""
+    address = re.sub(r"\s+", " ", fold(raw)).strip()
     if not 5 <= len(address) <= 200:
         message = "地址应为5到200个字"
         raise InvalidInput("invalid_address", message, fields={"address": message})
@@ -298,3 +314,74 @@ def masked_profile(resident: Resident) -> dict:
         "verified_at": resident.profile_completed_at,
         "promised_at": resident.promised_at,
     }
+
+
+@dataclass
+class Reindexed:
+    """What ``reindex`` found: residents whose number, phone or address took its canonical
+    form (``renamed`` maps an old person key to the new one), and pairs of residents who
+    turn out to hold one ID number, for the residents' committee to decide."""
+
+    renamed: dict[str, str] = field(default_factory=dict)
+    changed_residents: list[int] = field(default_factory=list)
+    phones: int = 0
+    addresses: int = 0
+    # (resident, the resident already holding the same number)
+    same_person: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _canonical_number(stored: str) -> str:
+    return _SEPARATORS.sub("", fold(stored)).upper()
+
+
+def reindex(session: Session, vault: PiiVault, batch: int = 500) -> Reindexed:
+    """Bring stored ID numbers, phones and addresses to their canonical form
+    (``core.canonical``) and recompute their blind indexes.
+
+    Rows written before identity text was made canonical may hold another script's
+    digits or invisible characters, and so an index of their own. A resident whose
+    canonical number another resident already holds is the same card registered twice:
+    both are reported in ``same_person`` and neither is changed, merged or dropped. The
+    caller moves bookings to the new person keys and commits (or rolls back for a dry
+    run).
+    """
+    found = Reindexed()
+    last = 0
+    while True:
+        rows = session.scalars(select(Resident).where(Resident.id > last,
+                                                      Resident.id_number.is_not(None))
+                               .order_by(Resident.id).limit(batch)).all()
+        if not rows:
+            return found
+        for resident in rows:
+            last = resident.id
+            changed = False
+            number = _canonical_number(resident.id_number)
+            index = vault.blind_index(number, INDEX_ID_NUMBER)
+            if index != resident.id_number_index:
+                holder = session.scalar(select(Resident.id).where(
+                    Resident.id_number_index == index, Resident.id != resident.id))
+                if holder is not None:
+                    found.same_person.append((resident.id, holder))
+                else:
+                    found.renamed[resident.id_number_index] = index
+                    resident.id_number, resident.id_number_index = number, index
+                    changed = True
+                    # Flushed now, so a later row with the same number meets this one.
+                    session.flush()
+            if resident.phone:
+                phone = re.sub(r"[ \t\r\n()-]", "", fold(resident.phone))
+                if phone != resident.phone:
+                    resident.phone = phone
+                    resident.phone_index = vault.blind_index(phone, INDEX_PHONE)
+                    found.phones += 1
+                    changed = True
+            if resident.address:
+                address = re.sub(r"\s+", " ", fold(resident.address)).strip()
+                if address != resident.address:
+                    resident.address = address
+                    found.addresses += 1
+                    changed = True
+            if changed:
+                found.changed_residents.append(resident.id)
+        session.flush()

@@ -80,3 +80,17 @@ def attach_person(client: redis.Redis, token: str, resident_id: int, person_key:
 def revoke(client: redis.Redis, token: str, prefix: str = RESIDENT) -> bool:
     """End one session; True if it was live."""
     return bool(client.delete(_key(token, prefix)))
+
+
+def revoke_residents(client: redis.Redis, resident_ids: set[int]) -> int:
+    """End every session of these residents (their person key changed): their next
+    request logs in again silently. Walks the session keys, so it is for maintenance
+    commands, not for requests. Answers how many sessions ended."""
+    if not resident_ids:
+        return 0
+    ended = 0
+    for key in client.scan_iter(match=RESIDENT + "*", count=1000):
+        value = client.get(key)
+        if value is not None and int(value.partition(":")[0]) in resident_ids:
+            ended += client.delete(key)
+    return ended

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ALGORITHM = "wxb-draw-1"
-RESERVATION = re.compile(r"^\d{8}$")
+RESERVATION = re.compile(r"^[0-9]{8}$")
 FILES = ("entries.txt", "commitment.json", "result.json", "ranking.csv")
 
 

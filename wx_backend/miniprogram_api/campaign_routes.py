@@ -176,7 +176,7 @@ def _shown_rules_version() -> int | None:
     raw = request.headers.get("X-Rules-Version")
     if raw is None:
         return None
-    if not raw.strip().isdigit() or len(raw.strip()) > 9:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or len(raw.strip()) > 9:
         raise InvalidInput("invalid_rules_version", "规则版本应为正整数",
                            fields={"X-Rules-Version": "格式不正确"})
     return int(raw)
@@ -246,7 +246,7 @@ def cancel_booking(booking_id: int):
 def list_announcements():
     """Announcements visible now; ``campaign_id`` narrows to one campaign's and general ones."""
     raw = request.args.get("campaign_id")
-    if raw is not None and not (raw.isdigit() and len(raw) < 19):
+    if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 19):
         raise InvalidInput("invalid_campaign_id", "活动编号不正确",
                            fields={"campaign_id": "应为整数"})
     found = announcements.visible(db.session, clock.now(), int(raw) if raw else None)

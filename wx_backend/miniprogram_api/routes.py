@@ -28,11 +28,13 @@ from wx_backend.miniprogram_api.schemas import (
     SubscriptionsOut,
 )
 from wx_backend.models import Resident, SubscribeConsent
-from wx_backend.sms.codes import VerificationCodes
+from wx_backend.sms.codes import Requester
 
 
-def _codes() -> VerificationCodes:
-    return VerificationCodes(redis_store.client, pii.vault)
+def _requester() -> Requester:
+    """The resident's login, as the owner of the codes it asks for."""
+    return Requester.of_token(request.authorization.token, current_resident_id(),
+                              request.remote_addr)
 
 
 @bp.post("/auth/login")
@@ -65,10 +67,14 @@ def logout():
 @bp.auth_required(auth)
 @bp.input(SmsCodeIn, arg_name="body")
 @bp.output(SmsCodeOut, status_code=201)
-@bp.doc(summary="发送短信验证码", responses={429: "发送太频繁或超过每日次数"})
+@bp.doc(summary="发送短信验证码",
+        responses={429: "太频繁：同一手机号、本次登录、本账号、同一网络或全市的发送次数已达上限",
+                   503: "短信服务暂时不可用"})
 def send_sms_code(body):
-    """Text a 6-digit code to the phone, within the per-phone limits."""
-    issued = _codes().send(sms.sender(), body["phone"], body["purpose"])
+    """Text a 6-digit code to the phone; the code belongs to this login only. Limited per
+    phone, per login, per account, per client address and for the whole city."""
+    issued = sms.verification_codes().send(sms.sender(), body["phone"], body["purpose"],
+                                           _requester())
     return {"expires_in": issued.expires_in, "resend_after": issued.resend_after}
 
 
@@ -91,7 +97,7 @@ def get_profile():
 @bp.doc(summary="填写或更新实名信息", responses={409: "身份证号已绑定其他账号，或实名信息已锁定"})
 def put_profile(body):
     """Verify the phone by SMS code, then store the real-name profile encrypted."""
-    _codes().verify(body["phone"], "profile", body["sms_code"])
+    sms.verification_codes().verify(body["phone"], "profile", body["sms_code"], _requester())
     profile = residents.ProfileInput(name=body["name"], id_number=body["id_number"],
                                     id_kind=residents.check_id_kind(body["id_number"],
                                                                    body["id_kind"]),

@@ -64,7 +64,7 @@ class ProfileIn(Schema):
                      metadata={"description": "证件类型；不填时按号码判断。" + "，".join(
                          f"{k}：{v}" for k, v in residents.DOCUMENT_KINDS.items())})
     phone = Normalised(residents.normalise_phone, required=True)
-    sms_code = String(required=True, validate=Regexp(r"^\d{6}$", error="验证码应为6位数字"))
+    sms_code = String(required=True, validate=Regexp(r"^[0-9]{6}$", error="验证码应为6位数字"))
     address = Normalised(residents.normalise_address, load_default=None, allow_none=True)
     promise = Boolean(load_default=False, metadata={
         "description": "承诺信息真实、同一地址只预约一次（按户限购的活动须先承诺）"})

@@ -13,9 +13,13 @@ when no shared unionid does.
 The state lives in Redis under ``wx:oa:bind:<openid>`` for ``STATE_SECONDS`` and holds no
 personal data in the clear: the phone only as its blind index, the resident as an id.
 A wrong phone or ID tail says the same thing for both (nobody learns whether a phone is
-registered); after ``MAX_TRIES`` wrong answers the conversation ends. Codes follow the
-rules of ``wx_backend.sms.codes`` (5 minutes, 5 tries, one send a minute). "退出" ends
-the conversation at any step.
+registered); after ``MAX_TRIES`` wrong answers the conversation ends. Wrong answers are
+also counted per follower and Beijing day (``BINDING_TRIES_PER_DAY``), in a key of their
+own that starting again does not touch: once the day's are used up, the follower is asked
+to come back tomorrow, so nobody can walk through phones and ID tails by restarting. Codes
+follow the rules of ``wx_backend.sms.codes`` (5 minutes, 5 tries, one send a minute; the
+follower's conversation owns its code, and its sends count against the follower). "退出"
+ends the conversation at any step.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ from __future__ import annotations
 import json
 import re
 
+from flask import current_app
 from sqlalchemy import select
 
 from wx_backend import jobs
+from wx_backend.core import clock
+from wx_backend.core.canonical import id_tail
+from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.core.pii import INDEX_PHONE, mask_phone
 from wx_backend.extensions import db, pii, redis_store
@@ -33,14 +41,13 @@ from wx_backend.identity import residents
 from wx_backend.models import Follower, Resident
 from wx_backend.official_account.followers import follower, link
 from wx_backend.official_account.status import status_text
-from wx_backend.sms import sender
-from wx_backend.sms.codes import VerificationCodes
+from wx_backend.sms import sender, verification_codes
+from wx_backend.sms.codes import Requester
 
 STATE_SECONDS = 600
 MAX_TRIES = 5
 QUIT_WORDS = {"退出", "取消", "结束", "不绑了", "算了"}
-_ID_TAIL = re.compile(r"^\d{5}[\dXx]$")
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"^[0-9]{6}$")
 
 ASK_PHONE = "请回复您在小程序实名登记时填写的手机号（11位）。\n回复“退出”可结束绑定。"
 ASK_ID = "请回复您的身份证号后6位（最后一位是X的请输入X）。"
@@ -59,12 +66,27 @@ def _end(openid: str) -> None:
     redis_store.client.delete(state_key(openid))
 
 
+def _day_key(openid: str) -> str:
+    day = clock.now().astimezone(BEIJING).strftime("%Y%m%d")
+    return f"wx:oa:bind-tries:{openid}:{day}"
+
+
+def _day_used_up(openid: str) -> bool:
+    limit = current_app.config["BINDING_TRIES_PER_DAY"]
+    return limit > 0 and int(redis_store.client.get(_day_key(openid)) or 0) >= limit
+
+
+DAY_USED_UP = "今天的绑定尝试次数已用完，请明天再回复“绑定”重新开始。如有疑问请联系社区工作人员。"
+
+
 def start(openid: str) -> str:
     """Begin a binding, unless the follower is linked already."""
     row = follower(openid)
     db.session.commit()
     if row.resident_id is not None:
         return "您已绑定小程序账号，回复“查询”查看预约。如需更换，请先回复“解绑”。"
+    if _day_used_up(openid):
+        return DAY_USED_UP
     _save(openid, {"step": "phone", "tries": 0})
     return ASK_PHONE
 
@@ -94,6 +116,13 @@ def step(openid: str, text: str, state: dict) -> str:
 
 
 def _wrong(openid: str, state: dict, message: str) -> str:
+    with redis_store.client.pipeline() as pipe:
+        pipe.incr(_day_key(openid))
+        pipe.expire(_day_key(openid), 2 * 24 * 3600)
+        pipe.execute()
+    if _day_used_up(openid):
+        _end(openid)
+        return DAY_USED_UP
     state["tries"] = state.get("tries", 0) + 1
     if state["tries"] >= MAX_TRIES:
         _end(openid)
@@ -113,9 +142,10 @@ def _phone(openid: str, text: str, state: dict) -> str:
 
 
 def _id_tail(openid: str, text: str, state: dict) -> str:
-    if not _ID_TAIL.match(text):
+    try:
+        tail = id_tail(text, 6)
+    except DomainError:
         return _wrong(openid, state, "请回复身份证号后6位：前5位是数字，最后一位是数字或X。")
-    tail = text.upper()
     matches = [r for r in db.session.scalars(
         select(Resident).where(Resident.phone_index == state.get("phone_ix"),
                                Resident.profile_completed_at.is_not(None)))
@@ -140,7 +170,8 @@ def _code(openid: str, text: str, state: dict) -> str:
         _end(openid)
         return "该账号已不存在，绑定已结束。"
     try:
-        codes().verify(resident.phone, "bind", text)
+        verification_codes().verify(resident.phone, "bind", text,
+                                    Requester.of_follower(openid))
     except DomainError as error:
         if error.code == "sms_code_wrong":
             return error.message
@@ -154,9 +185,6 @@ def _code(openid: str, text: str, state: dict) -> str:
     return "绑定成功！\n\n" + status_text(resident.id)
 
 
-def codes() -> VerificationCodes:
-    """The verification codes shared with the mini-program's profile step."""
-    return VerificationCodes(redis_store.client, pii.vault)
 
 
 def send_code(openid: str, resident_id: int) -> str | None:
@@ -166,7 +194,8 @@ def send_code(openid: str, resident_id: int) -> str | None:
     if resident is None or not resident.phone:
         return "该账号已不存在，绑定已结束。"
     try:
-        codes().send(sender(), resident.phone, "bind")
+        verification_codes().send(sender(), resident.phone, "bind",
+                                  Requester.of_follower(openid))
     except DomainError as error:
         return f"验证码未能发送：{error.message}"
     return None

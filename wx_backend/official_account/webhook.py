@@ -94,7 +94,8 @@ def _check_signed() -> tuple[str, str]:
     args = request.args
     signature, timestamp, nonce = (args.get("signature", ""), args.get("timestamp", ""),
                                    args.get("nonce", ""))
-    if not (signature and timestamp.isdigit() and len(timestamp) <= 12 and _NONCE.match(nonce)):
+    if not (signature and timestamp.isascii() and timestamp.isdigit()
+            and len(timestamp) <= 12 and _NONCE.match(nonce)):
         raise Refused(403, "missing or malformed signature parameters")
     try:
         check_signature(current_app.config["WECHAT_OFFICIAL_TOKEN"], signature, timestamp, nonce)

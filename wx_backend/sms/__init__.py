@@ -27,13 +27,15 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from wx_backend.config import ConfigError
+from wx_backend.extensions import pii, redis_store
 from wx_backend.sms.aliyun import AliyunSender
+from wx_backend.sms.codes import CodeLimits, VerificationCodes
 from wx_backend.sms.message import SendResult, SmsMessage, SmsOutcome, SmsSender, SmsSendError
 from wx_backend.sms.outbox import OutboxSender
 from wx_backend.sms.tencent import TencentSender
 
 __all__ = ["BACKENDS", "SendResult", "SmsMessage", "SmsOutcome", "SmsSendError", "SmsSender",
-           "init_app", "sender"]
+           "init_app", "sender", "verification_codes"]
 
 BACKENDS = ("outbox", "aliyun", "tencent")
 
@@ -55,3 +57,9 @@ def init_app(app: Flask) -> None:
 def sender() -> SmsSender:
     """The current app's SMS backend."""
     return current_app.extensions["sms_sender"]
+
+
+def verification_codes() -> VerificationCodes:
+    """The current app's verification codes, with its send limits."""
+    return VerificationCodes(redis_store.client, pii.vault,
+                             CodeLimits.from_config(current_app.config))

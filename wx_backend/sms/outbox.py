@@ -23,7 +23,7 @@ from wx_backend.sms.templates import render
 
 log = logging.getLogger(__name__)
 
-MOBILE = re.compile(r"1[3-9]\d{9}")
+MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 class OutboxSender(SmsSender):

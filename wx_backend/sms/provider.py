@@ -35,7 +35,7 @@ from wx_backend.core.pii import mask_phone
 from wx_backend.sms.message import SmsMessage, SmsOutcome, SmsSendError
 from wx_backend.sms.templates import TEMPLATES, placeholders
 
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86)?1[3-9]\d{9}(?!\d)")
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86)?1[3-9][0-9]{9}(?![0-9])")
 _TRANSIENT_WORDS = ("timeout", "timedout", "unavailable", "internalerror", "internal_error",
                     "system_error", "systemerror", "gateway_error", "busy")
 

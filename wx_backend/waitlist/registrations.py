@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.booking import households
 from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.core.canonical import id_tail
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wx_backend.models import CommunityStaff, Entry, Resident, Staff, Store
 
@@ -127,7 +128,7 @@ def redeem(session: Session, staff: Staff, voucher_code: str, id_last4: str,
     if entry.status == "lapsed" or now > entry.claim_deadline:
         raise Conflict("voucher_expired", "该凭证已过期")
     holder = session.get(Resident, entry.resident_id)
-    if holder.id_number[-4:].upper() != (id_last4 or "").strip().upper():
+    if holder.id_number[-4:].upper() != id_tail(id_last4):
         raise InvalidInput("id_mismatch", "身份证后四位与登记人不符",
                            fields={"id_last4": "与登记人不符"})
     entry.status = "redeemed"

@@ -8,6 +8,7 @@ Werkzeug (400 malformed JSON, 401, 404, 405, 413 ...), unavailable backing servi
 
 from __future__ import annotations
 
+import json
 import logging
 
 import redis
@@ -117,6 +118,9 @@ def _field_messages(detail) -> dict[str, str]:
     return fields
 
 
+NESTING_WORTH_CHECKING = 200
+
+
 def register_error_handlers(app: APIFlask) -> None:
     """Install the handlers; ``create_app`` builds the app with ``json_errors=False``."""
 
@@ -129,6 +133,21 @@ def register_error_handlers(app: APIFlask) -> None:
             request.max_content_length = limit + 1
             if len(request.get_data(cache=True)) > limit:
                 raise RequestEntityTooLarge()
+
+    @app.before_request
+    def refuse_json_nested_too_deep():
+        # Python's JSON parsers (Flask's, webargs') recurse once per level: a body of
+        # "[[[[…" thousands deep ends in RecursionError. A body with few brackets cannot be
+        # deep, so only those with many are parsed here once to find out.
+        if request.is_json:
+            data = request.get_data(cache=True)
+            if data.count(b"[") + data.count(b"{") > NESTING_WORTH_CHECKING:
+                try:
+                    json.loads(data)
+                except RecursionError:
+                    return envelope(400, "malformed_json", "请求内容不是有效的JSON（嵌套层数太多）")
+                except ValueError:
+                    pass  # malformed in an ordinary way: the route's parser answers it
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError):

@@ -131,7 +131,7 @@ def enter_for_resident(resident_id: int):
 def pending_registrations():
     """Pending registrations of ``campaign_id`` whose address is in this district."""
     raw = request.args.get("campaign_id", "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise InvalidInput("invalid_campaign_id", "请给出活动编号",
                            fields={"campaign_id": "应为整数"})
     def line(entry, resident) -> dict:

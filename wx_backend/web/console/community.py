@@ -151,7 +151,7 @@ def community_enter(resident_id: int):
 def community_registrations():
     """Pending household registrations of a queue campaign in this district."""
     raw = request.args.get("campaign_id", "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         return redirect(url_for("console.community"))
     pending = registrations.pending_in_district(db.session, g.actor, int(raw))
     return render_template("console/community/registrations.html", pending=pending,

@@ -48,8 +48,9 @@ def editor_new():
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
     if request.method == "POST":
         raw_campaign = form.get("campaign_id") or ""
+        chosen = raw_campaign.isascii() and raw_campaign.isdigit()
         data = {"title": form.get("title", ""), "body": form.get("body", ""),
-                "campaign_id": int(raw_campaign) if raw_campaign.isdigit() else None,
+                "campaign_id": int(raw_campaign) if chosen else None,
                 "push": form.get("push") == "on"}
         try:
             patch = rules_form.patch_from(form)

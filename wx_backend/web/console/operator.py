@@ -163,7 +163,7 @@ def operator_jobs():
 def operator_jobs_retry():
     """Send chosen failed messages again (fresh attempts), or all, and rerun failed jobs."""
     everything = request.form.get("all") == "1"
-    chosen = [int(v) for v in request.form.getlist("delivery") if v.isdigit()]
+    chosen = [int(v) for v in request.form.getlist("delivery") if v.isascii() and v.isdigit()]
     again = recover.retry_failed(None if everything else chosen)
     requeued = jobs.requeue_failed(None) if everything else 0
     audit(db.session, "operator", g.actor, "retry_failed", "deliveries",

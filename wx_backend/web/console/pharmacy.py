@@ -9,6 +9,7 @@ from flask import abort, current_app, g, render_template, request
 
 from wx_backend.booking import pickup
 from wx_backend.core import clock
+from wx_backend.core.canonical import id_tail
 from wx_backend.core.errors import DomainError
 from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db
@@ -19,7 +20,7 @@ from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
 ROLE = "pharmacy"
-_CODE = re.compile(r"^\d{6}$")
+_CODE = re.compile(r"^[0-9]{6}$")
 
 
 def _snapshot(now):
@@ -56,14 +57,16 @@ def pharmacy_redeem():
     """Redeem by typed code or scanned QR payload, after the last four of the ID card."""
     form = request.form
     scanned = (form.get("code") or "").strip()
-    last4 = (form.get("id_last4") or "").strip().upper()
+    last4 = form.get("id_last4") or ""
     fields = {}
     if not scanned:
         fields["code"] = "请扫描二维码或输入6位取货码"
     elif not _CODE.match(scanned) and len(scanned) < 20:
         fields["code"] = "取货码是6位数字；扫码时请把光标放在此框"
-    if not re.fullmatch(r"\d{3}[\dX]", last4):
-        fields["id_last4"] = "请输入身份证号后四位（最后一位可以是X）"
+    try:
+        last4 = id_tail(last4)
+    except DomainError as error:
+        fields["id_last4"] = error.message
     delegate = None
     if (form.get("delegate_name") or "").strip() or (form.get("delegate_id") or "").strip():
         try:

@@ -22,7 +22,8 @@ NUMBERS = [  # (form name, path in the rules, "int" or "yuan", label)
     ("store_daily_cap", ("store_daily_cap",), "int", "每家药店每日份额"),
 ]
 NAMES = [name for name, *_ in NUMBERS] + ["windows", "districts"]
-_WINDOW = re.compile(r"^(\d{1,2}:\d{2})\s*[-–—~～至到]\s*(\d{1,2}:\d{2})\s+(\d{1,7})\s*份?$")
+_WINDOW = re.compile(r"^([0-9]{1,2}:[0-9]{2})\s*[-–—~～至到]\s*([0-9]{1,2}:[0-9]{2})"
+                     r"\s+([0-9]{1,7})\s*份?$")
 _SPLIT = re.compile(r"[,，、;；\s]+")
 
 

@@ -38,9 +38,9 @@ class DelegateIn(Schema):
 
 
 class RedeemIn(Schema):
-    pickup_code = String(validate=Regexp(r"^\d{6}$", error="取货码应为6位数字"))
+    pickup_code = String(validate=Regexp(r"^[0-9]{6}$", error="取货码应为6位数字"))
     qr = String(validate=Length(10, 500, error="二维码内容不正确"))
-    id_last4 = String(required=True, validate=Regexp(r"^\d{3}[\dXx]$",
+    id_last4 = String(required=True, validate=Regexp(r"^[0-9]{3}[0-9Xx]$",
                                                      error="请填写身份证号后四位"))
     delegate = Nested(DelegateIn, load_default=None, allow_none=True)
 
@@ -130,7 +130,7 @@ def redeem_voucher():
     data = request.get_json(silent=True)
     data = data if isinstance(data, dict) else {}
     code, last4 = data.get("voucher_code"), data.get("id_last4")
-    if not isinstance(code, str) or not code.isdigit() or len(code) != 6:
+    if not isinstance(code, str) or not (code.isascii() and code.isdigit()) or len(code) != 6:
         raise InvalidInput("invalid_voucher", "凭证码应为6位数字",
                            fields={"voucher_code": "格式不正确"})
     if not isinstance(last4, str) or len(last4) != 4:
