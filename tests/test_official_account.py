@@ -329,6 +329,29 @@ def test_binding_ends_after_too_many_wrong_answers(app, account):
     assert "没有找到" in account.say(openid, "12345").content
 
 
+def test_starting_again_does_not_reset_the_days_tries(app, client, account, ids, sql):
+    id_number = ids()
+    booked(app, client, "walker", id_number, "13800000008")
+    openid = "o-walker"
+    codes = "SELECT count(*) FROM sms_outbox WHERE template = 'verification_code'"
+    sent_before = sql(codes)[0][0]
+    answers = []
+    for guess in range(12):  # walking phones, restarting whenever the bot gives up
+        started = account.say(openid, "绑定").content
+        if "明天" in started:
+            answers.append(started)
+            continue
+        account.say(openid, f"1590000{guess:04d}")
+        answers.append(account.say(openid, f"{guess:05d}1").content)
+
+    assert all("不一致" in answer for answer in answers[:9])
+    assert all("明天" in answer for answer in answers[9:])
+    # Even the right phone and ID tail wait for tomorrow now, and no code was sent.
+    assert "明天" in account.say(openid, "绑定").content
+    run_jobs(app)
+    assert sql(codes)[0][0] == sent_before
+
+
 # -- events and the menu --------------------------------------------------------------------
 
 def test_unsubscribe_stops_pushes_and_menu_clicks_answer(app, client, account, ids):
