@@ -281,6 +281,10 @@ def test_a_pharmacist_cannot_open_another_stores_booking(
     assert shown.status_code == 200 and elsewhere["reservation_no"] in shown.text
 
 
+def _refusal(page: str) -> str:
+    return re.search(r'<p class="notice error" role="alert">([^<]*)</p>', page).group(1)
+
+
 def test_six_wrong_passwords_lock_the_account_whichever_door(client, world, sql, live_server):
     browser = requests.Session()
     token = _token(browser.get(f"{live_server}/console/login", timeout=10).text)
@@ -290,15 +294,23 @@ def test_six_wrong_passwords_lock_the_account_whichever_door(client, world, sql,
             "csrf_token": token, "role": "pharmacy", "username": "pharmacist.a",
             "password": f"wrong password {attempt}"})
         assert answer.status_code == 401
-        messages.append(answer.text)
-    assert "已锁定" in messages[-1] and "已锁定" not in messages[3]
+        messages.append(_refusal(answer.text))
+    # Locked or not, the answer is the same: nobody learns which accounts they locked.
+    assert len(set(messages)) == 1 and "用户名或密码不正确" in messages[0]
     right = browser.post(f"{live_server}/console/login", timeout=10, data={
         "csrf_token": token, "role": "pharmacy", "username": "pharmacist.a",
         "password": PASSWORD})
-    assert right.status_code == 401 and "已锁定" in right.text
+    assert right.status_code == 401 and _refusal(right.text) == messages[0]
     api = client.post("/api/v1/staff/login",
                       json={"username": "pharmacist.a", "password": PASSWORD})
-    assert api.status_code == 401 and api.json["error"]["code"] == "account_locked"
+    assert api.status_code == 401 and api.json["error"]["code"] == "bad_credentials"
+    assert api.json["error"]["message"] == messages[0]
+    trail = sql("SELECT action, subject, detail->>'address' FROM audit_log "
+                "WHERE actor_name = 'pharmacist.a' ORDER BY id")
+    assert [row[:2] for row in trail] == (
+        [("sign_in_failed", "wrong_password")] * 4 + [("account_locked", "")]
+        + [("sign_in_failed", "wrong_password")] + [("sign_in_failed", "locked")] * 3)
+    assert {row[2] for row in trail} == {"127.0.0.1"}
     other = _signed_in(live_server, "pharmacy", "pharmacist.b")  # others are not affected
     assert other.get(f"{live_server}/console/pharmacy", timeout=10).status_code == 200
     locked = sql("SELECT locked_until - now() FROM staff WHERE username = 'pharmacist.a'")[0][0]

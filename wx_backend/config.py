@@ -188,17 +188,23 @@ class Config:
         self.DRAW_BEACON_URL = get("DRAW_BEACON_URL") or "https://api.drand.sh/"
 
         self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
-        # The console's cookie session (web.console): only under /console, not readable by
+        # The console's session cookie (web.console): only under /console, not readable by
         # scripts, not sent by other sites' forms, https-only in production unless told.
         self.SESSION_COOKIE_NAME = "wxb_console"
         self.SESSION_COOKIE_PATH = "/console"
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool(env, "CONSOLE_COOKIE_SECURE", not dev)
-        self.PERMANENT_SESSION_LIFETIME = _int(env, "CONSOLE_SESSION_SECONDS", 12 * 3600)
+        # Console sessions (web.console.access) end this long after sign-in whatever
+        # happens, and after this long without use (the pages' own polling is not use).
+        self.CONSOLE_SESSION_SECONDS = _int(env, "CONSOLE_SESSION_SECONDS", 12 * 3600)
+        self.CONSOLE_IDLE_SECONDS = _int(env, "CONSOLE_IDLE_SECONDS", 3600)
+        # Failed sign-ins (console and staff APIs) one client address may make in 15
+        # minutes, on top of the per-account lock (identity.accounts); 0 is no limit.
+        self.SIGN_IN_FAILURES_PER_ADDRESS = _int(env, "SIGN_IN_FAILURES_PER_ADDRESS", 20)
         # CSRF tokens are checked by the console on its own forms, not on the token API.
         self.WTF_CSRF_CHECK_DEFAULT = False
-        self.WTF_CSRF_TIME_LIMIT = self.PERMANENT_SESSION_LIFETIME
+        self.WTF_CSRF_TIME_LIMIT = self.CONSOLE_SESSION_SECONDS
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.LOG_LEVEL = (get("LOG_LEVEL") or "INFO").upper()
         self.LOG_FORMAT = (get("LOG_FORMAT") or "text").lower()

@@ -1,5 +1,5 @@
-"""``wx-backend staff|editor|community|operator create``: accounts of the people who
-serve residents."""
+"""``wx-backend staff|editor|community|operator create|deactivate|activate``: accounts of
+the people who serve residents. Deactivating an account ends its sessions at once."""
 
 from __future__ import annotations
 
@@ -7,16 +7,20 @@ import secrets
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from wx_backend.cli.common import fail
 from wx_backend.core.errors import DomainError
-from wx_backend.extensions import db
+from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import (
+    ROLES,
     create_community_staff,
     create_editor,
     create_operator,
     create_staff,
+    set_active,
 )
+from wx_backend.identity.sessions import StaffSessions
 
 staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
 editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
@@ -73,3 +77,40 @@ def _create_account(make, password: str | None, what: str) -> None:
     click.echo(f"{what} created (id {account.id})")
     if generated:
         click.echo(f"password: {password}")
+
+
+class _Command:
+    """Who changes an account from the command line, for the audit trail."""
+
+    id = 0
+    username = "command-line"
+
+
+def _switch(role: str, username: str, active: bool) -> None:
+    account = db.session.scalars(select(ROLES[role]).where(
+        ROLES[role].username == username)).first()
+    if account is None:
+        raise click.ClickException(f"no {role} account named {username}")
+    set_active(db.session, StaffSessions(redis_store.client), role, account, active,
+               "operator", _Command())
+    db.session.commit()
+    click.echo(f"{role} account {username} {'activated' if active else 'deactivated'}")
+
+
+def _add_switches(group: AppGroup, role: str) -> None:
+    @group.command("deactivate")
+    @click.option("--username", required=True)
+    def deactivate(username) -> None:
+        """Switch an account off; its sessions end at once."""
+        _switch(role, username, False)
+
+    @group.command("activate")
+    @click.option("--username", required=True)
+    def activate(username) -> None:
+        """Switch an account on again."""
+        _switch(role, username, True)
+
+
+for _group, _role in ((staff_cli, "pharmacy"), (editor_cli, "editor"),
+                      (community_cli, "community"), (operator_cli, "operator")):
+    _add_switches(_group, _role)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from wx_backend.core import clock
-from wx_backend.core.errors import InvalidInput, NotAuthenticated, NotFound
+from wx_backend.core.errors import InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 from wx_backend.models import AuditEntry, CommunityStaff, Editor, Operator, Staff, Store
 
 LOCK_AFTER = 5
@@ -34,11 +34,15 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 _DUMMY_HASH = generate_password_hash("not a password")
 
 
+def _check_password(password: str, field: str = "password") -> None:
+    if len(password) < 10:
+        raise InvalidInput("weak_password", "密码至少10个字符", fields={field: "至少10个字符"})
+
+
 def _new_account(session: Session, model, username: str, password: str, **values):
     if not _USERNAME.match(username):
         raise InvalidInput("invalid_username", "用户名应为3到64个字母、数字或 _ . -")
-    if len(password) < 10:
-        raise InvalidInput("weak_password", "密码至少10个字符")
+    _check_password(password)
     if session.scalar(select(model.id).where(model.username == username)) is not None:
         raise InvalidInput("username_taken", f"用户名 {username} 已存在")
     account = model(username=username, password_hash=generate_password_hash(password), **values)
@@ -47,33 +51,110 @@ def _new_account(session: Session, model, username: str, password: str, **values
     return account
 
 
-def _authenticate(session: Session, model, username: str, password: str,
-                  now: datetime | None = None):
+# A locked account and a wrong password get the same answer, so that nobody learns which
+# usernames exist or which accounts they have locked.
+REFUSED = f"用户名或密码不正确（连续输错{LOCK_AFTER}次，账号将锁定{LOCK_MINUTES}分钟）"
+
+
+class SignInGuard:
+    """Failed sign-ins per client address (console and staff APIs alike), in Redis: after
+    ``limit`` in ``window`` seconds, every sign-in from that address is refused with 429
+    until the window ends. With the per-account lock, nobody can try many passwords, and
+    one address cannot keep many counters' accounts locked."""
+
+    def __init__(self, client, limit: int, window: int = 15 * 60):
+        self.client = client
+        self.limit = limit
+        self.window = window
+
+    @staticmethod
+    def _key(address: str | None) -> str:
+        return f"signin-failed:{address or '-'}"
+
+    def check(self, address: str | None) -> None:
+        """Refuse (TooManyRequests) a sign-in from an address that failed too often."""
+        if self.limit <= 0:
+            return
+        failed = int(self.client.get(self._key(address)) or 0)
+        if failed >= self.limit:
+            wait = max(1, self.client.ttl(self._key(address)))
+            raise TooManyRequests("too_many_sign_ins",
+                                  f"登录失败次数太多，请{max(1, (wait + 59) // 60)}分钟后再试",
+                                  retry_after=wait)
+
+    def failed(self, address: str | None) -> None:
+        """Count a failed sign-in from ``address``."""
+        with self.client.pipeline() as pipe:
+            pipe.incr(self._key(address))
+            pipe.expire(self._key(address), self.window, nx=True)
+            pipe.execute()
+
+
+def _authenticate(session: Session, role: str, model, username: str, password: str,
+                  address: str | None = None, now: datetime | None = None):
     """The account, or NotAuthenticated. A wrong password is counted (and the count
     committed at once, whatever the caller does next); the LOCK_AFTER-th in a row locks the
-    account for LOCK_MINUTES; a right one clears the count."""
+    account for LOCK_MINUTES; a right one clears the count. Every failure, and every lock,
+    is written to the audit trail with the address it came from."""
     now = now or clock.now()
     # No username holds a NUL (PostgreSQL text cannot), so such a login matches no one.
     account = None if "\x00" in username else session.scalars(
         select(model).where(model.username == username).with_for_update()).first()
     valid = check_password_hash(account.password_hash if account else _DUMMY_HASH, password)
     if account is not None and account.locked_until is not None and account.locked_until > now:
-        session.commit()
-        minutes = max(1, int((account.locked_until - now).total_seconds() // 60) + 1)
-        raise NotAuthenticated("account_locked",
-                               f"密码错误次数过多，账号已锁定，请{minutes}分钟后再试")
-    if account is None or not valid or not account.active:
-        if account is not None and not valid:
-            account.failed_logins += 1
-            if account.failed_logins >= LOCK_AFTER:
-                account.failed_logins = 0
-                account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-        session.commit()
-        raise NotAuthenticated("bad_credentials", "用户名或密码不正确")
-    if account.failed_logins or account.locked_until is not None:
-        account.failed_logins, account.locked_until = 0, None
-        session.commit()
-    return account
+        reason = "locked"
+    elif account is None:
+        reason = "unknown_account"
+    elif not valid:
+        reason = "wrong_password"
+        account.failed_logins += 1
+        if account.failed_logins >= LOCK_AFTER:
+            account.failed_logins = 0
+            account.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            audit(session, role, account, "account_locked",
+                  detail={"address": address, "minutes": LOCK_MINUTES})
+    elif not account.active:
+        reason = "inactive"
+    else:
+        if account.failed_logins or account.locked_until is not None:
+            account.failed_logins, account.locked_until = 0, None
+            session.commit()
+        return account
+    session.add(AuditEntry(actor_role=role, actor_id=account.id if account else 0,
+                           actor_name=(account.username if account
+                                       else username.replace("\x00", "")[:64]),
+                           action="sign_in_failed", subject=reason,
+                           detail={"address": address}))
+    session.commit()
+    raise NotAuthenticated("bad_credentials", REFUSED)
+
+
+def change_password(session: Session, sessions, role: str, account, current: str,
+                    new: str) -> None:
+    """Set ``account``'s new password after checking its current one, and end every
+    session of the account (``sessions``: ``identity.sessions.StaffSessions``), this one
+    too. The caller commits."""
+    if not check_password_hash(account.password_hash, current):
+        raise InvalidInput("wrong_password", "当前密码不正确",
+                           fields={"current_password": "当前密码不正确"})
+    _check_password(new, field="new_password")
+    if check_password_hash(account.password_hash, new):
+        raise InvalidInput("same_password", "新密码不能与当前密码相同",
+                           fields={"new_password": "不能与当前密码相同"})
+    account.password_hash = generate_password_hash(new)
+    sessions.end_all(role, account.id)
+    audit(session, role, account, "change_password")
+
+
+def set_active(session: Session, sessions, role: str, account, active: bool, actor_role: str,
+               actor) -> None:
+    """Switch an account on or off (by ``actor``, an operator); switching it off ends every
+    session of the account at once. The caller commits."""
+    account.active = active
+    if not active:
+        sessions.end_all(role, account.id)
+    audit(session, actor_role, actor, "activate" if active else "deactivate",
+          f"{role} {account.username}")
 
 
 def create_staff(session: Session, username: str, password: str, store_id: int) -> Staff:
@@ -83,19 +164,9 @@ def create_staff(session: Session, username: str, password: str, store_id: int) 
     return _new_account(session, Staff, username, password, store_id=store_id)
 
 
-def authenticate_staff(session: Session, username: str, password: str) -> Staff:
-    """The active staff account with these credentials, or NotAuthenticated."""
-    return _authenticate(session, Staff, username, password)
-
-
 def create_editor(session: Session, username: str, password: str) -> Editor:
     """A new editor account; the caller commits."""
     return _new_account(session, Editor, username, password, role="editor")
-
-
-def authenticate_editor(session: Session, username: str, password: str) -> Editor:
-    """The active editor with these credentials, or NotAuthenticated."""
-    return _authenticate(session, Editor, username, password)
 
 
 def create_community_staff(session: Session, username: str, password: str,
@@ -107,25 +178,29 @@ def create_community_staff(session: Session, username: str, password: str,
     return _new_account(session, CommunityStaff, username, password, district=district)
 
 
-def authenticate_community_staff(session: Session, username: str,
-                                 password: str) -> CommunityStaff:
-    """The active community staff account with these credentials, or NotAuthenticated."""
-    return _authenticate(session, CommunityStaff, username, password)
-
-
 def create_operator(session: Session, username: str, password: str) -> Operator:
     """A new operator account; the caller commits."""
     return _new_account(session, Operator, username, password)
 
 
-def authenticate(session: Session, role: str, username: str, password: str):
+def authenticate(session: Session, role: str, username: str, password: str, *,
+                 address: str | None = None, guard: SignInGuard | None = None):
     """The active account of ``role`` (a key of ROLES) with these credentials, or
-    NotAuthenticated (also for an unknown role, so nothing tells roles apart)."""
+    NotAuthenticated (also for an unknown role, so nothing tells roles apart); with a
+    ``guard``, TooManyRequests for an address that failed too often, and each failure
+    counted against the address."""
+    if guard is not None:
+        guard.check(address)
     model = ROLES.get(role)
-    if model is None:
-        check_password_hash(_DUMMY_HASH, password)
-        raise NotAuthenticated("bad_credentials", "用户名或密码不正确")
-    return _authenticate(session, model, username, password)
+    try:
+        if model is None:
+            check_password_hash(_DUMMY_HASH, password)
+            raise NotAuthenticated("bad_credentials", REFUSED)
+        return _authenticate(session, role, model, username, password, address)
+    except NotAuthenticated:
+        if guard is not None:
+            guard.failed(address)
+        raise
 
 
 def audit(session: Session, role: str, actor, action: str, subject: str = "",

@@ -1,27 +1,64 @@
-"""Bearer-token authentication for password accounts (pharmacy staff, editors)."""
+"""Password accounts on the staff surfaces: bearer tokens for the staff APIs (pharmacy
+staff, editors, community staff), the sign-in guard per client address, and the one store
+of staff sessions that the console shares (``identity.sessions.StaffSessions``)."""
 
 from __future__ import annotations
 
-from apiflask import HTTPTokenAuth
-from flask import g
+from apiflask import HTTPTokenAuth, Schema
+from apiflask.fields import String
+from apiflask.validators import Length
+from flask import current_app, g, request
 
 from wx_backend.extensions import db, redis_store
-from wx_backend.identity import sessions
+from wx_backend.identity.accounts import SignInGuard, audit, authenticate
+from wx_backend.identity.sessions import StaffSessions
 from wx_backend.web.errors import envelope
 
 
-def account_auth(model, prefix: str, scheme: str, description: str) -> HTTPTokenAuth:
-    """An auth whose tokens (issued with ``sessions.issue(..., prefix=prefix)``) open the
-    active ``model`` account they were issued for; failures answer in the JSON envelope."""
+class StaffLoginIn(Schema):
+    username = String(required=True, validate=Length(1, 64, error="请填写用户名"))
+    password = String(required=True, validate=Length(1, 200, error="请填写密码"))
+
+
+def staff_sessions() -> StaffSessions:
+    """Staff sessions (console cookies and API tokens), on the main Redis."""
+    return StaffSessions(redis_store.client)
+
+
+def sign_in_guard() -> SignInGuard:
+    """Failed sign-ins counted per client address, with this app's limit."""
+    return SignInGuard(redis_store.client, current_app.config["SIGN_IN_FAILURES_PER_ADDRESS"])
+
+
+def token_login(role: str, body: dict, ttl: int):
+    """Sign in through a staff API: (the account, a bearer token good for ``ttl`` seconds
+    until it is revoked). Refusals as for the console: the same answer for a wrong password
+    and a locked account, 429 for an address that failed too often."""
+    account = authenticate(db.session, role, body["username"], body["password"],
+                           address=request.remote_addr, guard=sign_in_guard())
+    token = staff_sessions().start(role, account.id, {}, lifetime=ttl, idle=None)
+    audit(db.session, role, account, "sign_in", detail={"via": "api"})
+    db.session.commit()
+    return account, token
+
+
+def token_logout() -> None:
+    """End the session of the bearer token this request carries."""
+    staff_sessions().end(request.authorization.token)
+
+
+def account_auth(model, role: str, scheme: str, description: str) -> HTTPTokenAuth:
+    """An auth whose tokens (from ``token_login(role, …)``) open the active ``model``
+    account they were issued for; failures answer in the JSON envelope."""
     auth = HTTPTokenAuth(scheme="Bearer", security_scheme_name=scheme, description=description)
 
     @auth.verify_token
     def verify(token: str):
         g.auth_failure = "invalid_token" if token else "login_required"
-        session = sessions.lookup(redis_store.client, token, prefix=prefix) if token else None
-        if session is None:
+        found = staff_sessions().load(token, touch=False) if token else None
+        if found is None or found.role != role or found.account_id is None:
             return None
-        account = db.session.get(model, session.resident_id)
+        account = db.session.get(model, found.account_id)
         return account if account is not None and account.active else None
 
     @auth.error_processor

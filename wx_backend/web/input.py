@@ -15,12 +15,3 @@ def json_object() -> dict:
         raise InvalidInput("invalid_json", "请求体应为 JSON 对象")
     return data
 
-
-def credentials() -> tuple[str, str]:
-    """``username`` and ``password`` of a login body, cut to sane lengths."""
-    data = json_object()
-    username, password = data.get("username"), data.get("password")
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise InvalidInput("invalid_credentials", "请填写用户名和密码",
-                           fields={"username": "必填", "password": "必填"})
-    return username[:64], password[:200]

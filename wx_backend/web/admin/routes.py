@@ -9,13 +9,10 @@ from apiflask import APIBlueprint
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db, redis_store
-from wx_backend.identity import sessions
-from wx_backend.identity.accounts import authenticate_editor
 from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, editing, knowledge
 from wx_backend.official_account.bot import normalise
-from wx_backend.web.auth import account_auth
-from wx_backend.web.input import credentials
+from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
 from wx_backend.web.input import json_object as _json
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
@@ -23,7 +20,7 @@ bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
 
 EDITOR_SESSION_TTL = 12 * 3600
 
-editor_auth = account_auth(Editor, sessions.EDITOR, "EditorAuth",
+editor_auth = account_auth(Editor, "editor", "EditorAuth",
                            "编辑令牌，由 POST /api/v1/admin/login 获得")
 
 
@@ -40,14 +37,23 @@ def _moment(value, field: str) -> datetime:
 
 
 @bp.post("/login")
+@bp.input(StaffLoginIn, arg_name="body")
 @bp.doc(summary="编辑登录",
-        responses={200: "成功", 401: "用户名或密码不正确"})
-def editor_login():
+        responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
+def editor_login(body):
     """Exchange username and password for an editor token."""
-    editor = authenticate_editor(db.session, *credentials())
-    issued = sessions.issue(redis_store.client, editor.id, EDITOR_SESSION_TTL,
-                            prefix=sessions.EDITOR)
-    return {"token": issued.token, "expires_in": issued.expires_in, "role": editor.role}
+    editor, token = token_login("editor", body, EDITOR_SESSION_TTL)
+    return {"token": token, "expires_in": EDITOR_SESSION_TTL, "role": editor.role}
+
+
+@bp.post("/logout")
+@bp.auth_required(editor_auth)
+@bp.output({}, status_code=204)
+@bp.doc(summary="退出登录（令牌立即失效）")
+def editor_logout():
+    """Revoke the token this request carries."""
+    token_logout()
+    return ""
 
 
 # -- announcements ------------------------------------------------------------------------

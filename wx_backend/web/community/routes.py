@@ -11,21 +11,19 @@ from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db, pii, redis_store
-from wx_backend.identity import assisted, sessions
-from wx_backend.identity.accounts import authenticate_community_staff
+from wx_backend.identity import assisted
 from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
 from wx_backend.models import Campaign, CommunityStaff, Entry
 from wx_backend.waitlist import registrations
-from wx_backend.web.auth import account_auth
-from wx_backend.web.input import credentials
+from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
 from wx_backend.web.input import json_object as _json
 
 bp = APIBlueprint("community", __name__, url_prefix="/api/v1/community", tag="community")
 
 SESSION_TTL = 12 * 3600
 
-community_auth = account_auth(CommunityStaff, sessions.COMMUNITY, "CommunityAuth",
+community_auth = account_auth(CommunityStaff, "community", "CommunityAuth",
                               "社区工作人员令牌，由 POST /api/v1/community/login 获得")
 
 
@@ -37,13 +35,23 @@ def _id(data: dict, name: str) -> int:
 
 
 @bp.post("/login")
+@bp.input(StaffLoginIn, arg_name="body")
 @bp.doc(summary="社区工作人员登录",
-        responses={200: "成功", 401: "用户名或密码不正确"})
-def community_login():
+        responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
+def community_login(body):
     """Exchange username and password for a token."""
-    staff = authenticate_community_staff(db.session, *credentials())
-    issued = sessions.issue(redis_store.client, staff.id, SESSION_TTL, prefix=sessions.COMMUNITY)
-    return {"token": issued.token, "expires_in": issued.expires_in, "district": staff.district}
+    staff, token = token_login("community", body, SESSION_TTL)
+    return {"token": token, "expires_in": SESSION_TTL, "district": staff.district}
+
+
+@bp.post("/logout")
+@bp.auth_required(community_auth)
+@bp.output({}, status_code=204)
+@bp.doc(summary="退出登录（令牌立即失效）")
+def community_logout():
+    """Revoke the token this request carries."""
+    token_logout()
+    return ""
 
 
 @bp.post("/residents")

@@ -1,12 +1,12 @@
 """Who may see what in the console, checked on the server for every request (pages, htmx
 fragments and direct URLs alike).
 
-A console session is a signed, HttpOnly, SameSite cookie that lives only under /console
-(``ConsoleSessions``; the API keeps its bearer tokens and no cookie). It holds the role and
-the account id; each request loads the account again, so a deactivated account is out at
-once. Every form carries a CSRF token (Flask-WTF), checked for every POST. Each page says
-its role with ``@requires``: anyone else is refused, and nobody signed in is sent to the
-sign-in page.
+A console session lives on the server (``ConsoleSessions``); its HttpOnly, SameSite
+cookie, only under /console, holds an opaque token (the API keeps its bearer tokens and no
+cookie). The session holds the role and the account id; each request loads the account
+again, so a deactivated account is out at once. Every form carries a CSRF token
+(Flask-WTF), checked for every POST. Each page says its role with ``@requires``: anyone
+else is refused, and nobody signed in is sent to the sign-in page.
 """
 
 from __future__ import annotations
@@ -16,41 +16,96 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import g, redirect, render_template, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import CallbackDict
 
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.core.tabular import MAX_BYTES
 from wx_backend.extensions import csrf, db
 from wx_backend.identity.accounts import ROLE_NAMES, ROLES
+from wx_backend.web.auth import staff_sessions
 from wx_backend.web.console.blueprint import bp
 
+ANONYMOUS_SECONDS = 3600  # a sign-in page's session (its CSRF token) before anyone signs in
+BACKGROUND = "X-Console-Background"  # sent by the console's own polling (hx-headers)
 
-class ConsoleSessions(SecureCookieSessionInterface):
-    """Flask's signed cookie session for /console only; every other request gets the null
-    session (the API's logins are bearer tokens, and cost no signer per request)."""
+
+class ConsoleSession(CallbackDict, SessionMixin):
+    """The console's session as a view sees it: a dict, its token, and what is to happen
+    to it when the answer goes out (``rotate`` after a sign-in, ``ended`` at sign-out)."""
+
+    def __init__(self, initial=None, token: str | None = None, expired: bool = False):
+        def changed(data):
+            data.modified = True
+        super().__init__(initial, changed)
+        self.token = token
+        self.expired = expired  # the browser sent a session that has ended or run out
+        self.modified = False
+        self.rotate = False
+        self.ended = False
+
+
+class ConsoleSessions(SessionInterface):
+    """Console sessions kept on the server (``identity.sessions.StaffSessions``): the cookie
+    holds only an opaque token, so signing out, a password change or a deactivation ends a
+    session even where the cookie was copied. They last ``CONSOLE_SESSION_SECONDS`` at most
+    and end after ``CONSOLE_IDLE_SECONDS`` without use; the console's own polling, which
+    sends the ``X-Console-Background`` header, does not count as use. Only /console has a
+    session; every other request gets none (the APIs use bearer tokens)."""
 
     def open_session(self, app, request):
         if not request.path.startswith("/console"):
             return None
-        return super().open_session(app, request)
+        token = request.cookies.get(app.config["SESSION_COOKIE_NAME"])
+        if not token:
+            return ConsoleSession()
+        found = staff_sessions().load(token, touch=request.headers.get(BACKGROUND) != "1")
+        if found is None:
+            return ConsoleSession(expired=True)
+        return ConsoleSession(found.data, token=token)
 
     def save_session(self, app, session, response):
-        if not request.path.startswith("/console"):
-            return None
-        return super().save_session(app, session, response)
+        if not request.path.startswith("/console") or session is None:
+            return
+        store, name = staff_sessions(), app.config["SESSION_COOKIE_NAME"]
+        if session.ended:
+            if session.token:
+                store.end(session.token)
+            response.delete_cookie(name, path=app.config["SESSION_COOKIE_PATH"])
+            return
+        if session.rotate or (session.token is None and session.modified and session):
+            if session.token:
+                store.end(session.token)
+            role, account = session.get("role"), session.get("account")
+            signed_in = bool(role and account)
+            lifetime = app.config["CONSOLE_SESSION_SECONDS"] if signed_in else ANONYMOUS_SECONDS
+            idle = app.config["CONSOLE_IDLE_SECONDS"] if signed_in else ANONYMOUS_SECONDS
+            token = store.start(role if signed_in else None, account if signed_in else None,
+                                dict(session), lifetime=lifetime, idle=idle)
+            response.set_cookie(
+                name, token, path=app.config["SESSION_COOKIE_PATH"],
+                httponly=app.config["SESSION_COOKIE_HTTPONLY"],
+                secure=app.config["SESSION_COOKIE_SECURE"],
+                samesite=app.config["SESSION_COOKIE_SAMESITE"])
+            return
+        if session.token and session.modified:
+            store.save(session.token, dict(session))
 
 
 def sign_in(role: str, account) -> None:
-    """Start a fresh session for ``account`` (nothing of an earlier one is kept)."""
+    """Start a fresh session for ``account`` (nothing of an earlier one is kept, and the
+    token changes, so a token known before the sign-in is worth nothing after it)."""
     session.clear()
-    session.permanent = True
     session["role"], session["account"] = role, account.id
+    session.rotate = True
 
 
 def sign_out() -> None:
+    """End this session on the server and in the browser."""
     session.clear()
+    session.ended = True
 
 
 def current() -> tuple[str, object] | None:
@@ -69,26 +124,31 @@ def _is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+def _guard(view: Callable, role: str | None) -> Callable:
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        found = current()
+        if found is None:
+            if _is_htmx():
+                return "", 401, {"HX-Redirect": url_for("console.login")}
+            return redirect(url_for("console.login", next=request.path))
+        if role is not None and found[0] != role:
+            return render_template("console/refused.html", needed=ROLE_NAMES[role]), 403
+        g.role, g.actor = found
+        return view(*args, **kwargs)
+
+    guarded.console_role = role
+    return guarded
+
+
 def requires(role: str) -> Callable:
     """The page is for ``role`` only; ``g.actor`` is the signed-in account."""
-    def wrap(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def guarded(*args, **kwargs):
-            found = current()
-            if found is None:
-                if _is_htmx():
-                    return "", 401, {"HX-Redirect": url_for("console.login")}
-                return redirect(url_for("console.login", next=request.path))
-            if found[0] != role:
-                return render_template("console/refused.html",
-                                       needed=ROLE_NAMES[role]), 403
-            g.role, g.actor = found
-            return view(*args, **kwargs)
+    return lambda view: _guard(view, role)
 
-        guarded.console_role = role
-        return guarded
 
-    return wrap
+def signed_in(view: Callable) -> Callable:
+    """The page is for anyone signed in, whatever their role (their own password)."""
+    return _guard(view, None)
 
 
 # Forms that upload files (store lists) may send more than any API body.

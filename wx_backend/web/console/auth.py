@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, session, url_for
 
-from wx_backend.core.errors import NotAuthenticated
+from wx_backend.core.errors import DomainError, NotAuthenticated, TooManyRequests
 from wx_backend.extensions import db
-from wx_backend.identity.accounts import ROLE_NAMES, audit, authenticate
-from wx_backend.web.console.access import current, sign_in, sign_out
+from wx_backend.identity.accounts import ROLE_NAMES, audit, authenticate, change_password
+from wx_backend.web.auth import sign_in_guard, staff_sessions
+from wx_backend.web.console.access import current, sign_in, sign_out, signed_in
 from wx_backend.web.console.blueprint import bp
 
 HOMES = {"pharmacy": "console.pharmacy", "community": "console.community",
@@ -27,12 +28,18 @@ def home():
 def login():
     """The sign-in form: role, username, password."""
     error, role, username = None, request.form.get("role", "pharmacy"), ""
+    status = 401
+    if request.method == "GET" and session.expired:
+        error, status = "登录已过期（长时间未操作或已在别处退出），请重新登录。", 200
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()
         try:
-            account = authenticate(db.session, role, username, request.form.get("password") or "")
+            account = authenticate(db.session, role, username, request.form.get("password") or "",
+                                   address=request.remote_addr, guard=sign_in_guard())
         except NotAuthenticated as refused:
             error = refused.message
+        except TooManyRequests as refused:
+            error, status = refused.message, 429
         else:
             sign_in(role, account)
             audit(db.session, role, account, "sign_in")
@@ -42,7 +49,7 @@ def login():
             target = wanted if wanted.startswith("/console/") and "//" not in wanted else None
             return redirect(target or url_for(HOMES[role]))
     return render_template("console/login.html", error=error, role=role, username=username,
-                           roles=ROLE_NAMES), 401 if error else 200
+                           roles=ROLE_NAMES), status if error else 200
 
 
 @bp.post("/logout")
@@ -54,3 +61,30 @@ def logout():
         db.session.commit()
     sign_out()
     return redirect(url_for("console.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@signed_in
+def password():
+    """Change one's own password (every role). Every session of the account ends, this one
+    too: the new password signs in again."""
+    fields = {}
+    if request.method == "POST":
+        new = request.form.get("new_password") or ""
+        if new != (request.form.get("repeat_password") or ""):
+            fields["repeat_password"] = "两次输入的新密码不一致"
+        else:
+            try:
+                change_password(db.session, staff_sessions(), g.role, g.actor,
+                                request.form.get("current_password") or "", new)
+            except DomainError as refused:
+                db.session.rollback()
+                fields = refused.fields or {"current_password": refused.message}
+            else:
+                db.session.commit()
+                sign_out()
+                return render_template("console/message.html", title="密码已修改",
+                                       text="密码已修改，所有登录（包括其他电脑上的）都已退出。"
+                                            "请用新密码重新登录。", link=url_for("console.login"),
+                                       link_text="去登录")
+    return render_template("console/password.html", fields=fields), 422 if fields else 200

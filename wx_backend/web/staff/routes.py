@@ -12,24 +12,18 @@ from wx_backend.booking import pickup
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.core.pii import mask_name
-from wx_backend.extensions import db, redis_store
-from wx_backend.identity import residents, sessions
-from wx_backend.identity.accounts import authenticate_staff
+from wx_backend.extensions import db
+from wx_backend.identity import residents
 from wx_backend.models import Resident, Staff, Store
 from wx_backend.waitlist import registrations
-from wx_backend.web.auth import account_auth
+from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
 
 bp = APIBlueprint("staff", __name__, url_prefix="/api/v1/staff", tag="staff")
 
 STAFF_SESSION_TTL = 12 * 3600
 
-staff_auth = account_auth(Staff, sessions.STAFF, "StaffAuth",
+staff_auth = account_auth(Staff, "pharmacy", "StaffAuth",
                           "药店工作人员令牌，由 POST /api/v1/staff/login 获得")
-
-
-class StaffLoginIn(Schema):
-    username = String(required=True, validate=Length(1, 64))
-    password = String(required=True, validate=Length(1, 200))
 
 
 class DelegateIn(Schema):
@@ -48,13 +42,21 @@ class RedeemIn(Schema):
 @bp.post("/login")
 @bp.input(StaffLoginIn, arg_name="body")
 @bp.doc(summary="药店工作人员登录",
-        responses={200: "成功", 401: "用户名或密码不正确"})
+        responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
 def staff_login(body):
     """Exchange username and password for a staff token."""
-    staff = authenticate_staff(db.session, body["username"], body["password"])
-    issued = sessions.issue(redis_store.client, staff.id, STAFF_SESSION_TTL,
-                            prefix=sessions.STAFF)
-    return {"token": issued.token, "expires_in": issued.expires_in, "store_id": staff.store_id}
+    staff, token = token_login("pharmacy", body, STAFF_SESSION_TTL)
+    return {"token": token, "expires_in": STAFF_SESSION_TTL, "store_id": staff.store_id}
+
+
+@bp.post("/logout")
+@bp.auth_required(staff_auth)
+@bp.output({}, status_code=204)
+@bp.doc(summary="退出登录（令牌立即失效）")
+def staff_logout():
+    """Revoke the token this request carries."""
+    token_logout()
+    return ""
 
 
 @bp.post("/redemptions")
