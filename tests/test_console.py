@@ -6,14 +6,17 @@ at."""
 
 from __future__ import annotations
 
+import io
 import re
 import threading
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
+from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from tests.browsers import CHINESE, CHROMIUM
@@ -479,7 +482,31 @@ def test_an_operator_exports_a_couriers_orders_and_uploads_their_statuses(
     with page.expect_download() as download:
         form.locator("button").click()
     exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert exported.startswith("order_id,reservation_no,")  # one BOM, then the header
     assert posted.json["reservation_no"] in exported and str(order_id) in exported
+
+    # A status file that declares a sheet of a million rows is refused before it is read.
+    book = Workbook()
+    book.active.append(["order_id", "status", "tracking_no"])
+    book.active.append([order_id, "shipped", "YZ0000000001"])
+    bloated = io.BytesIO()
+    book.save(bloated)
+    source, rewritten = zipfile.ZipFile(bloated), io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as made:
+        for part in source.namelist():
+            body = source.read(part)
+            if part == "xl/worksheets/sheet1.xml":
+                body = re.sub(rb'<dimension ref="[^"]+"', b'<dimension ref="A1:XFD1048576"', body)
+            made.writestr(part, body)
+    huge = tmp_path / "邮政回执（全表）.xlsx"
+    huge.write_bytes(rewritten.getvalue())
+    page.set_input_files("input[name=file]", str(huge))
+    page.click("form[enctype] button.primary")
+    page.wait_for_selector("#notice")
+    refused = page.inner_text("#notice")
+    assert "声明有 1,048,576 行、16,384 列" in refused and "复制到一个新的工作表" in refused
+    page.screenshot(path=str(SHOTS / "operator-delivery-too-large.png"), full_page=True)
+    assert sql("SELECT status FROM delivery_orders WHERE id = %s", order_id) == [("pending",)]
 
     statuses = tmp_path / "邮政回执.csv"
     statuses.write_bytes(f"order_id,status,tracking_no\n{order_id},delivered,\n".encode("gbk"))

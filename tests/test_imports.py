@@ -1,15 +1,23 @@
 """Store lists as operators have them: CSV from Excel on Chinese Windows (GBK/GB18030),
 UTF-8 with or without a BOM, and the .xlsx itself, through `wx-backend stores import`
 (the reader, core.tabular, is the one the console's uploads use). An unreadable file gets
-a clear message and writes nothing."""
+a clear message and writes nothing; so does a file past the reader's bounds (a zip bomb, a
+sheet that declares a million rows, too many rows or columns), while a city's real list
+of thousands of pharmacies goes through."""
 
 from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
 
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
 from tests.worlds import build
+from wx_backend.core.tabular import MAX_COLUMNS, MAX_ROWS, MAX_UNPACKED_BYTES
 from wx_backend.extensions import db
 from wx_backend.models import Store
 
@@ -89,3 +97,122 @@ def test_an_unreadable_file_says_what_to_do_and_writes_nothing(app, tmp_path, na
     assert result.exit_code != 0
     assert says in result.output and "Traceback" not in result.output
     assert _stores(app, world.campaign_id) == before
+
+
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def _xlsx(rows) -> bytes:
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _with_sheet(data: bytes, change) -> bytes:
+    """The workbook ``data`` with its first sheet's XML passed through ``change``, as a
+    hand-made (or hostile) file would have it."""
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as made:
+        for part in source.infolist():
+            body = source.read(part.filename)
+            made.writestr(part.filename, change(body.decode()).encode() if
+                          part.filename == SHEET else body)
+    return out.getvalue()
+
+
+def _declaring(data: bytes, part_name: str, size: int) -> bytes:
+    """The zip ``data`` with the uncompressed size of ``part_name`` in its central
+    directory changed to ``size``: a part that lies about what it unpacks to."""
+    data, at = bytearray(data), 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        name_length = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46:at + 46 + name_length] == part_name.encode():
+            struct.pack_into("<I", data, at + 24, size)
+        at += 4
+    return bytes(data)
+
+
+def _rows_of_data() -> list[list]:
+    return [HEADER] + [[r[0], r[1], r[2], float(r[3]), float(r[4]), int(r[5]), r[6]]
+                       for r in ROWS]
+
+
+def _bomb() -> bytes:
+    # Blank space before the rows: well-formed XML that unpacks past the bound, about
+    # 60 KB packed. Real bombs declare gigabytes; the check is the same.
+    padding = " " * (MAX_UNPACKED_BYTES + 1024 * 1024)
+    return _with_sheet(_xlsx(_rows_of_data()),
+                       lambda xml: xml.replace("<sheetData>", "<sheetData>" + padding))
+
+
+def _far_row(xml: str) -> str:
+    # One cell on row five million after the real rows, the dimension left as it was.
+    far = ('<row r="5000000"><c r="A5000000" t="inlineStr"><is><t>备注</t></is></c>'
+           "</row></sheetData>")
+    return xml.replace("</sheetData>", far)
+
+
+def _blank_rows(xml: str) -> str:
+    # The real rows, then row elements with nothing in them up to past the bound.
+    blanks = "".join(f'<row r="{n}"/>' for n in range(len(ROWS) + 2, MAX_ROWS + 10))
+    return xml.replace("</sheetData>", blanks + "</sheetData>")
+
+
+def _wide(xml: str) -> str:
+    # A cell in the 51st column of the first data row, the dimension still A1:G4.
+    extra = '<c r="AY2" t="inlineStr"><is><t>多余</t></is></c></row>'
+    return xml.replace("</row>", extra, 2).replace(extra, "</row>", 1)
+
+
+@pytest.mark.parametrize("name, make, says", [
+    ("bomb.xlsx", _bomb, f"解压后超过 {MAX_UNPACKED_BYTES // 1024 // 1024}MB"),
+    ("liar.xlsx", lambda: _declaring(_bomb(), SHEET, 4096), "无法读取这个 Excel 文件"),
+    ("declared.xlsx", lambda: _with_sheet(_xlsx(_rows_of_data()), lambda xml: re.sub(
+        r'<dimension ref="[^"]+"', '<dimension ref="A1:XFD1048576"', xml)),
+     "声明有 1,048,576 行、16,384 列"),
+    ("far.xlsx", lambda: _with_sheet(_xlsx(_rows_of_data()), _far_row),
+     f"超过 {MAX_ROWS:,} 行"),
+    ("blank-rows.xlsx", lambda: _with_sheet(_xlsx(_rows_of_data()), _blank_rows),
+     f"超过 {MAX_ROWS:,} 行"),
+    # Short rows, so that the file stays under the 5 MB that would refuse it first.
+    ("rows.csv", lambda: (_csv(ROWS) + "".join(f"药店{n}\n" for n in range(MAX_ROWS)))
+     .encode("gbk"), f"超过 {MAX_ROWS:,} 行"),
+    ("wide.xlsx", lambda: _with_sheet(_xlsx(_rows_of_data()), _wide),
+     f"超过 {MAX_COLUMNS} 列"),
+    ("declared-wide.xlsx", lambda: _xlsx([HEADER + [f"备注{n}" for n in range(60)]]),
+     f"{MAX_COLUMNS} 列"),
+    ("wide.csv", lambda: _csv([row + ["x"] * MAX_COLUMNS for row in ROWS]).encode("utf-8"),
+     f"超过 {MAX_COLUMNS} 列"),
+])
+def test_a_file_past_the_bounds_is_refused_with_the_limit_and_writes_nothing(
+        app, tmp_path, name, make, says):
+    world = build(app, "zhengzhou", caps=(10,))
+    before = _stores(app, world.campaign_id)
+    path = tmp_path / name
+    path.write_bytes(make())
+
+    result = _import(app, world.campaign_id, path)
+
+    assert result.exit_code != 0
+    assert says in result.output and "Traceback" not in result.output, result.output
+    assert _stores(app, world.campaign_id) == before
+    assert not set(_stores(app, world.campaign_id)) & {row[0] for row in ROWS}
+
+
+def test_a_citys_thousands_of_pharmacies_fit_in_the_bounds(app, tmp_path):
+    world = build(app, "zhengzhou", caps=(10,))
+    districts = ["中原区", "二七区", "管城回族区", "金水区", "上街区", "惠济区"]
+    rows = [[f"社区药房{n:04d}号店", f"郑州市{districts[n % 6]}建设路{n + 1}号",
+             districts[n % 6], 34.70 + n % 97 / 1000, 113.60 + n % 89 / 1000, 50 + n % 70,
+             "08:00-21:00" if n % 5 else "24小时"] for n in range(4000)]
+    path = tmp_path / "全市药店.xlsx"
+    path.write_bytes(_xlsx([HEADER] + rows))
+
+    result = _import(app, world.campaign_id, path)
+
+    assert result.exit_code == 0, result.output
+    stores = _stores(app, world.campaign_id)
+    assert len(stores) == 4001 and stores["社区药房3999号店"] == ("金水区", 59, "08:00-21:00")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from sqlalchemy import update
 
 from tests.worlds import auth, build, now, residents
-from wx_backend.core.pii import mask_name
+from wx_backend.booking import public_list
+from wx_backend.core.pii import mask_id_number, mask_id_public, mask_name
 from wx_backend.extensions import db
 from wx_backend.models import Booking
 
@@ -197,7 +202,87 @@ def test_public_list_is_masked_and_skips_cancelled(app, client):
     for person in people:
         assert person.id_number not in text and person.id_number not in csv_text
     for person in people[:2]:
-        assert person.id_number[:6] + "********" + person.id_number[-4:] in text
+        assert mask_id_public(person.id_number) in text
+        assert mask_id_public(person.id_number) in csv_text
     for person in people[:2]:
         assert person.name not in text and mask_name(person.name) in text
     assert bad_day.status_code == 404
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _list_day(app, booking_id: int):
+    """The day whose list a booking is on (the day its window opened, in Beijing)."""
+    with app.app_context():
+        return db.session.get(Booking, booking_id).cooldown_from.astimezone(SHANGHAI).date()
+
+
+def _birth_date(number: str) -> str:
+    """The birth date as printed in the number: YYYYMMDD, or YYMMDD on the 2017 card."""
+    return number[5:11] if number[:3].isalpha() else number[6:14]
+
+
+def test_the_public_list_shows_no_birth_date_and_none_of_the_last_four(app, client):
+    """Every kind of document on the list: resident ID cards, the Hong Kong / Macau /
+    Taiwan residence permits and both permanent residence cards. The last four characters
+    are what the counter checks, so no published line has any of them in its place."""
+    world = build(app, "zhengzhou")
+    people = residents(app, 70)  # enough n for every document kind dev.people makes
+    kinds = {("2017" if p.id_number[:3].isalpha() else p.id_number[:1] if
+              p.id_number[0] in "89" else "id") for p in people}
+    assert kinds == {"id", "8", "9", "2017"}, kinds
+    booked = {}
+    for n, person in enumerate(people):
+        answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                             json={"store_id": world.store_ids[n % 3]},
+                             headers=auth(person.token))
+        assert answer.status_code == 201, answer.json
+        booked[answer.json["reservation_no"]] = person
+    day = _list_day(app, answer.json["id"])
+
+    table = client.get(f"/public/campaigns/{world.campaign_id}/bookings/{day}.csv")
+    page = client.get(f"/public/campaigns/{world.campaign_id}/bookings/{day}").data.decode()
+
+    rows = list(csv.reader(io.StringIO(table.data.decode("utf-8-sig"))))[1:]
+    assert sorted(row[1] for row in rows) == sorted(booked)
+    for row in rows:
+        person, shown = booked[row[1]], row[3]
+        assert len(shown) == len(person.id_number)
+        for position in range(len(shown) - 4, len(shown)):
+            assert shown[position] == "*", (person.id_number, shown)
+        assert _birth_date(person.id_number) not in ",".join(row)
+        assert _birth_date(person.id_number) not in page
+        # What is left is the region, enough for the public to see the list is local.
+        if person.id_number[:3].isalpha():
+            assert shown == "***" + person.id_number[3:5] + "*" * 10
+        elif person.id_number[0] == "9":
+            assert shown == person.id_number[:3] + "*" * 15
+        else:
+            assert shown == person.id_number[:4] + "*" * 14
+        assert f"<td class=\"num\">{shown}</td>" in page
+
+
+def test_a_list_frozen_before_the_mask_changed_is_masked_again_when_read(app, client):
+    world = build(app, "zhengzhou")
+    numbers = {}
+    for person in residents(app, 2):
+        answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                             json={"store_id": world.store_ids[0]}, headers=auth(person.token))
+        assert answer.status_code == 201, answer.json
+        numbers[answer.json["reservation_no"]] = person.id_number
+    day = _list_day(app, answer.json["id"])
+    with app.app_context():
+        lines = public_list.successful_bookings(db.session, world.campaign_id, day, SHANGHAI)
+    for line in lines:  # as the older code froze it: region, county and the last four
+        line["id_number"] = mask_id_number(numbers[line["reservation_no"]])
+    app.extensions["redis"].set(public_list.published_key(world.campaign_id, day),
+                                json.dumps(lines, ensure_ascii=False))
+
+    table = client.get(f"/public/campaigns/{world.campaign_id}/bookings/{day}.csv")
+
+    rows = list(csv.reader(io.StringIO(table.data.decode("utf-8-sig"))))[1:]
+    assert len(rows) == 2
+    for row in rows:
+        assert row[3] == mask_id_public(numbers[row[1]])
+        assert numbers[row[1]][-4:] not in row[3]

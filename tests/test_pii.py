@@ -8,6 +8,7 @@ from wx_backend.core.pii import (
     PiiKeyError,
     PiiVault,
     mask_id_number,
+    mask_id_public,
     mask_name,
     mask_phone,
     new_key_spec,
@@ -74,6 +75,20 @@ def test_masks():
     assert mask_name("张三丰") == "张*丰"
     assert mask_id_number("11010519491231002X") == "110105********002X"
     assert mask_phone("13812345678") == "138****5678"
+
+
+@pytest.mark.parametrize("number, shown", [
+    ("410105198506150014", "4101**************"),   # resident ID card, 郑州金水
+    ("11010519491231002X", "1101**************"),   # ends in X
+    ("810000199408230017", "8100**************"),   # Hong Kong residents' permit
+    ("830000200102030022", "8300**************"),   # Taiwan residents' permit
+    ("931840198506150016", "931***************"),   # 2023 permanent residence card
+    ("USA318506150012", "***31**********"),        # 2017 permanent residence card
+])
+def test_the_public_mask_keeps_the_region_only(number, shown):
+    assert mask_id_public(number) == shown
+    # A list frozen with the older mask reads the same once masked again.
+    assert mask_id_public(mask_id_number(number)) == shown
 
 
 def test_rotation_command_moves_every_value_to_the_new_key(make_app, residents, ids, sql,

@@ -6,7 +6,8 @@ moved along by the couriers' status files.
   or by choice, to a ``collection_point`` (one of the campaign's stores).
 - ``export_csv``: the orders of one courier made on one day (campaign time), with what the
   courier needs to deliver (name, phone, address in full: this file goes to the courier,
-  not to the public).
+  not to the public), written by ``core.tabular.spreadsheet_csv`` so that no resident's
+  text opens as a formula in the courier's spreadsheet.
 - ``switch_bookings``: a rules change that drops pickup (Guangzhou moved to free home
   delivery mid-campaign) sends the live bookings of the campaign to their holders' homes;
   a holder whose address is missing or outside the delivery area keeps the pickup.
@@ -30,6 +31,7 @@ from wx_backend.booking.households import in_area
 from wx_backend.campaigns.rules import Rules
 from wx_backend.core import clock
 from wx_backend.core.errors import Conflict, InvalidInput
+from wx_backend.core.tabular import spreadsheet_csv
 from wx_backend.models import Booking, PostalOrder, Resident, Store
 
 ORDER_STATUS_NAMES = {"pending": "待发货（pending）", "shipped": "已发货（shipped）",
@@ -74,7 +76,8 @@ def order_for(session: Session, rules: Rules, campaign_id: int, resident: Reside
 
 
 def export_csv(session: Session, campaign_id: int, courier: str, day: date, zone) -> str:
-    """The courier's orders made on ``day`` as CSV (UTF-8 with BOM for spreadsheets)."""
+    """The courier's orders made on ``day`` as CSV for a spreadsheet (UTF-8 with a BOM,
+    text that would start a formula neutralised)."""
     start = datetime.combine(day, time(0), zone)
     rows = session.execute(
         select(PostalOrder, Store.name).outerjoin(Store, Store.id == PostalOrder.store_id)
@@ -82,15 +85,12 @@ def export_csv(session: Session, campaign_id: int, courier: str, day: date, zone
                PostalOrder.created_at >= start,
                PostalOrder.created_at < start + timedelta(days=1))
         .order_by(PostalOrder.id)).all()
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for order, store in rows:
-        writer.writerow([order.id, order.reservation_no, order.channel, order.name, order.phone,
-                         order.address, store or "", f"{order.fee_fen / 100:.2f}",
-                         "yes" if order.cash_on_delivery else "no"])
-    return out.getvalue()
+    # Names and addresses are the residents' own text: the writer keeps a formula in one
+    # from running on the courier's computer (core.tabular.spreadsheet_cell).
+    return spreadsheet_csv(EXPORT_COLUMNS, (
+        [order.id, order.reservation_no, order.channel, order.name, order.phone,
+         order.address, store or "", f"{order.fee_fen / 100:.2f}",
+         "yes" if order.cash_on_delivery else "no"] for order, store in rows))
 
 
 def switch_bookings(session: Session, campaign_id: int, rules: Rules,

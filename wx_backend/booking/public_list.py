@@ -1,6 +1,8 @@
 """The daily public list of successful bookings (Zhengzhou published one every day, so
-residents could check that nothing was faked): names and ID numbers masked, reservation
-numbers shown so a resident can find their own line. The pages are in ``web.public``."""
+residents could check that nothing was faked): the reservation number, by which a resident
+finds their own line (it is in their SMS); the name masked (``张*丰``); of the ID number
+only the region it was issued in (``core.pii.mask_id_public``), never the birth date nor
+the last four characters the pickup check asks for. The pages are in ``web.public``."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wx_backend.campaigns.manage import rules_in_force
-from wx_backend.core.pii import mask_id_number, mask_name
+from wx_backend.core.pii import mask_id_public, mask_name
 from wx_backend.models import Booking, Campaign, Resident, Store, Window
 
 
@@ -28,7 +30,7 @@ def successful_bookings(session: Session, campaign_id: int, day: date, zone) -> 
                Window.opens_at >= start, Window.opens_at < start + timedelta(days=1))
         .order_by(Booking.created_at, Booking.id)).all()
     return [{"n": n, "reservation_no": b.reservation_no, "name": mask_name(name),
-             "id_number": mask_id_number(id_number), "store": store,
+             "id_number": mask_id_public(id_number), "store": store,
              "booked_at": b.created_at.astimezone(zone).strftime("%H:%M:%S")}
             for n, (b, name, id_number, store) in enumerate(rows, start=1)]
 
@@ -65,6 +67,11 @@ def day_list(session: Session, client: redis.Redis, campaign_id: int, day: date,
              zone) -> list[dict]:
     """The list of ``day``: as frozen by ``publish_day`` if it was, else read now."""
     frozen = client.get(published_key(campaign_id, day))
-    if frozen is not None:
-        return json.loads(frozen)
-    return successful_bookings(session, campaign_id, day, zone)
+    if frozen is None:
+        return successful_bookings(session, campaign_id, day, zone)
+    lines = json.loads(frozen)
+    # A list frozen before an upgrade carries the older, longer mask; masked again it
+    # reads as if it had been frozen now (mask_id_public keeps only what both kept).
+    for line in lines:
+        line["id_number"] = mask_id_public(line["id_number"])
+    return lines

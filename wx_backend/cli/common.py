@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import click
 
 from wx_backend.core.errors import DomainError
-from wx_backend.core.tabular import read_table
+from wx_backend.core.tabular import MAX_BYTES, read_table
 from wx_backend.extensions import db
 
 
@@ -31,7 +31,7 @@ def refuse_bad_lines(errors: Sequence[str], outcome: str) -> None:
 def read_file(path: str) -> str:
     """The file at ``path`` as CSV text, whatever Excel saved it as (``core.tabular``)."""
     with open(path, "rb") as handle:
-        data = handle.read()
+        data = handle.read(MAX_BYTES + 1)  # one byte over is enough to refuse it
     try:
         return read_table(data, path)
     except DomainError as error:

@@ -115,6 +115,34 @@ def mask_id_number(id_number: str) -> str:
     return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
 
 
+def mask_id_public(id_number: str) -> str:
+    """An ID number as anyone may see it in a published list: the region it was issued in
+    and nothing else, every other character a star (the length stays, so the kind of
+    document shows).
+
+    - resident ID card and the Hong Kong / Macau / Taiwan residence permit (810000,
+      820000, 830000): the first four digits, province and city (``4101**************``);
+    - the 2023 permanent residence card (18 digits, starting with 9): the 9 and the two
+      digits of the issuing province; the nationality code after them is hidden
+      (``911***************``);
+    - the 2017 permanent residence card (three letters of nationality, then twelve digits):
+      the two digits of the issuing province only (``***11**********``).
+
+    Never shown: the birth date, and the last four characters, which the pharmacy's
+    pickup check (``booking.pickup``) and the official account's binding ask for. A
+    resident finds their own line by the reservation number in their SMS. Applied to a
+    value masked by ``mask_id_number`` it gives the same answer as on the full number.
+    """
+    number = id_number.strip().upper()
+    if re.fullmatch(r"[A-Z]{3}[\d*]{12}", number):
+        return "***" + number[3:5] + "*" * 10
+    if len(number) == 18 and number[0] == "9":
+        return number[:3] + "*" * 15
+    if len(number) == 18 and number[:4].isdigit():
+        return number[:4] + "*" * 14
+    return "*" * len(number)
+
+
 def mask_phone(phone: str) -> str:
     """13812345678 -> 138****5678."""
     if len(phone) < 7:

@@ -175,6 +175,11 @@ class Result:
                                "winners": self.winners})
 
     def ranking_csv(self) -> bytes:
+        """``ranking.csv``, byte for byte as ``verify`` recomputes it."""
+        # Not through core.tabular.spreadsheet_csv, on purpose: its bytes are part of the
+        # algorithm (verify compares them, with no BOM), and no cell can start a formula:
+        # a rank, eight digits and lower-case hex. Nothing a resident typed is in any of
+        # the four files (entries.txt holds the numbers alone; the public value is JSON).
         out = io.StringIO()
         out.write("rank,reservation_no,score\n")
         out.writelines(f"{n},{number},{score.hex()}\n"

@@ -17,7 +17,7 @@ from wx_backend.campaigns.rules import PRESETS, RulesError, load_preset, parse_r
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
-from wx_backend.core.tabular import MAX_BYTES, read_table
+from wx_backend.core.tabular import MAX_BYTES, MAX_COLUMNS, MAX_ROWS, read_table
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import audit
 from wx_backend.lottery import draw as verifiable
@@ -57,6 +57,11 @@ def operator(notice=None, status: int = 200):
 UPLOAD_SECONDS = 30 * 60
 
 
+# The reader's bounds, as the upload forms state them.
+UPLOAD_LIMITS = {"max_mb": MAX_BYTES // 1024 // 1024, "max_rows": f"{MAX_ROWS:,}",
+                 "max_columns": MAX_COLUMNS}
+
+
 def _upload_key(token: str) -> str:
     return f"wx:console:stores:{g.actor.id}:{token}"
 
@@ -70,7 +75,7 @@ def _campaign_choices():
 def operator_stores():
     """Upload a campaign's store list."""
     return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
-                           checked=None, max_mb=MAX_BYTES // 1024 // 1024)
+                           checked=None, **UPLOAD_LIMITS)
 
 
 @bp.post("/operator/stores/check")
@@ -99,7 +104,7 @@ def operator_stores_check():
             checked["token"] = token
     db.session.rollback()  # a check writes nothing
     return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
-                           checked=checked, max_mb=MAX_BYTES // 1024 // 1024)
+                           checked=checked, **UPLOAD_LIMITS)
 
 
 @bp.post("/operator/stores/confirm")
@@ -133,7 +138,7 @@ def operator_stores_confirm():
                 notice = {"kind": "ok", "text": f"已导入：新增 {result.created} 家，"
                                                 f"更新 {result.updated} 家"}
     return render_template("console/operator/stores.html", campaigns=_campaign_choices(),
-                           checked=None, notice=notice, max_mb=MAX_BYTES // 1024 // 1024)
+                           checked=None, notice=notice, **UPLOAD_LIMITS)
 
 
 EVENT_NAMES = {"booking_confirmed": "预约成功", "pickup_reminder": "取货提醒",
@@ -182,7 +187,8 @@ def _delivery_page(notice=None, status: int = 200):
             choices.append({"campaign": campaign, "couriers": sorted(
                 {rules.delivery.postal_courier, rules.delivery.express_courier})})
     return render_template("console/operator/delivery.html", choices=choices, notice=notice,
-                           today=now.astimezone(BEIJING).date().isoformat()), status
+                           today=now.astimezone(BEIJING).date().isoformat(),
+                           **UPLOAD_LIMITS), status
 
 
 @bp.get("/operator/delivery")
@@ -195,7 +201,8 @@ def operator_delivery():
 @bp.get("/operator/delivery/export")
 @requires("operator")
 def operator_delivery_export():
-    """One courier's orders of one day as CSV (UTF-8 with BOM, so Excel reads it)."""
+    """One courier's orders of one day as CSV (``postal.export_csv``: UTF-8 with its BOM,
+    so Excel reads it, and no cell a spreadsheet would run)."""
     try:
         campaign = manage.get_campaign(db.session, request.args.get("campaign_id", type=int) or 0)
         day = date.fromisoformat(request.args.get("day", ""))
@@ -208,7 +215,7 @@ def operator_delivery_export():
           {"courier": courier, "day": day.isoformat(), "orders": text.count("\n") - 1})
     db.session.commit()
     name = f"delivery-{campaign.id}-{day.isoformat()}.csv"
-    return Response("\ufeff" + text, mimetype="text/csv",
+    return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={name}"})
 
 

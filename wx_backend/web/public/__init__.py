@@ -5,8 +5,6 @@ store's stock left as open data (``booking.feed``), cacheable for five seconds.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date
 
@@ -15,6 +13,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from wx_backend.booking import feed, public_list, waiting_room
 from wx_backend.core import clock
 from wx_backend.core.errors import NotFound
+from wx_backend.core.tabular import spreadsheet_csv
 from wx_backend.extensions import db
 from wx_backend.lottery import draw as verifiable
 from wx_backend.lottery.pool import published_files
@@ -38,17 +37,14 @@ def _load(campaign_id: int, day: str):
 
 @bp.get("/campaigns/<int:campaign_id>/bookings/<day>.csv")
 def bookings_csv(campaign_id: int, day: str):
-    """The day's list as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+    """The day's list as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese;
+    store names and masked names are text a spreadsheet will not run)."""
     snapshot, wanted, lines = _load(campaign_id, day)
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow(["序号", "预约号", "姓名", "身份证号", "药店", "预约时间"])
-    for line in lines:
-        writer.writerow([line["n"], line["reservation_no"], line["name"], line["id_number"],
-                         line["store"], line["booked_at"]])
+    text = spreadsheet_csv(["序号", "预约号", "姓名", "身份证号", "药店", "预约时间"], (
+        [line["n"], line["reservation_no"], line["name"], line["id_number"], line["store"],
+         line["booked_at"]] for line in lines))
     filename = f"{snapshot.slug}-{wanted.isoformat()}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
+    return Response(text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -127,15 +123,12 @@ def stock_csv(campaign_id: int):
     """The same as CSV (UTF-8 with a BOM, so Excel opens it)."""
     data = feed.stock_feed(db.session, current_app.extensions["stock"],
                            current_app.extensions["directory"], campaign_id, clock.now())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["store_id", "name", "address", "district", "lat", "lng", "left",
-                     "counted_at"])
-    for store in data["stores"]:
-        writer.writerow([store["id"], store["name"], store["address"], store["district"],
-                         store["lat"], store["lng"],
-                         "" if store["left"] is None else store["left"], data["counted_at"]])
-    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+    # Store names and addresses come from uploaded files: through the spreadsheet writer.
+    text = spreadsheet_csv(
+        ["store_id", "name", "address", "district", "lat", "lng", "left", "counted_at"],
+        ([store["id"], store["name"], store["address"], store["district"], store["lat"],
+          store["lng"], store["left"], data["counted_at"]] for store in data["stores"]))
+    response = Response(text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f"inline; filename=stock-{campaign_id}.csv"
     return cacheable(response, feed.MAX_AGE)
 
@@ -164,13 +157,12 @@ def room_json(campaign_id: int, window_id: int):
 def room_csv(campaign_id: int, window_id: int):
     """The same joiners as CSV (the secret and the method are in the JSON)."""
     proof = _room_proof(campaign_id, window_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["入场编号", "凭证标记", "排队位置", "开始前进入"])
-    for row in proof["early"]:
-        writer.writerow([row["join_no"], row["tag"], row["position"], "是"])
-    for row in proof["late"]:
-        writer.writerow([row["join_no"], row["tag"], row["position"], "否"])
-    response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
+    # Checked against room.json by anyone who recomputes the order; the writer changes
+    # none of these cells (numbers, hex tags, 是/否), so both say the same.
+    text = spreadsheet_csv(
+        ["入场编号", "凭证标记", "排队位置", "开始前进入"],
+        [*([row["join_no"], row["tag"], row["position"], "是"] for row in proof["early"]),
+         *([row["join_no"], row["tag"], row["position"], "否"] for row in proof["late"])])
+    response = Response(text, mimetype="text/csv")
     response.headers["Content-Disposition"] = f"inline; filename=room-{window_id}.csv"
     return cacheable(response, feed.MAX_AGE)
