@@ -46,7 +46,7 @@ def accounts(app, live_server) -> dict[str, dict]:
         db.session.get(Resident, resident.id).promised_at = now()
         create_staff(db.session, "counter.a", PASSWORD, world.store_ids[0])
         create_editor(db.session, "editor.a", PASSWORD)
-        create_community_staff(db.session, "jinshui.a", PASSWORD, "金水区")
+        create_community_staff(db.session, "jinshui.a", PASSWORD, "410105")
         db.session.commit()
     booked = requests.post(f"{live_server}/api/v1/campaigns/{world.campaign_id}/bookings",
                            json={"store_id": world.store_ids[0]}, headers=auth(resident.token),

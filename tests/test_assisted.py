@@ -33,10 +33,11 @@ def staff(app, client) -> dict:
     return tokens
 
 
-def register(client, headers, id_number, address=ADDRESS, phone="13600000001"):
+def register(client, headers, id_number, address=ADDRESS, phone="13600000001",
+             district_code="410105"):
     return client.post("/api/v1/community/residents", headers=headers, json={
         "name": "王大爷", "id_number": id_number, "phone": phone, "address": address,
-        "promise": True})
+        "district_code": district_code, "promise": True})
 
 
 def resident_count(app) -> int:
@@ -82,6 +83,38 @@ def test_staff_act_only_within_their_district(app, client, staff):
                       headers=staff["erqi.1"]).status_code == 403
     with app.app_context():
         assert db.session.query(AssistedAction).count() == 1
+
+
+def test_scope_is_a_comparison_of_codes_not_of_the_address_text(app, client, staff, sql):
+    runner = app.test_cli_runner()
+    ambiguous = runner.invoke(args=["community", "create", "--username", "gulou.1",
+                                    "--district", "鼓楼区", "--password", "a long enough password"])
+    assert ambiguous.exit_code != 0 and "350102 (福州市鼓楼区)" in ambiguous.output
+    city = runner.invoke(args=["community", "create", "--username", "zhengzhou.city",
+                               "--district", "410100", "--password", "a long enough password"])
+    assert city.exit_code == 0, city.output
+    whole_city = auth(client.post("/api/v1/community/login", json={
+        "username": "zhengzhou.city", "password": "a long enough password"}).json["token"])
+    ids = IdNumbers()
+
+    # The address names 金水区, but the district chosen is 二七区: 金水区's staff may not act.
+    erqi = register(client, staff["erqi.1"], ids(), district_code="410103")
+    assert erqi.status_code == 201, erqi.json
+    resident_id = erqi.json["resident_id"]
+    assert erqi.json["profile"]["district_name"] == "郑州市二七区"
+    assert client.get(f"/api/v1/community/residents/{resident_id}",
+                      headers=staff["jinshui.1"]).status_code == 403
+    assert client.get(f"/api/v1/community/residents/{resident_id}",
+                      headers=whole_city).status_code == 200
+    fuzhou = register(client, whole_city, ids(), address="福州市鼓楼区五四路100号3栋201",
+                      district_code="350102")
+    assert fuzhou.status_code == 403 and fuzhou.json["error"]["fields"] == {
+        "district_code": "不在本辖区"}
+    not_a_district = register(client, whole_city, ids(), district_code="410100")
+    assert not_a_district.status_code == 422
+    assert "district_code" in not_a_district.json["error"]["fields"]
+    assert sql("SELECT district_code FROM community_staff WHERE username = 'zhengzhou.city'") \
+        == [("410100",)]
 
 
 def test_bad_registrations_are_refused_and_change_nothing(app, client, staff):

@@ -72,7 +72,7 @@ def world(app):
     with app.app_context():
         create_staff(db.session, "pharmacist.a", PASSWORD, made.store_ids[0])
         create_staff(db.session, "pharmacist.b", PASSWORD, made.store_ids[1])
-        create_community_staff(db.session, "jinshui.li", PASSWORD, "金水区")
+        create_community_staff(db.session, "jinshui.li", PASSWORD, "410105")
         create_editor(db.session, "editor.wang", PASSWORD)
         create_operator(db.session, "operator.zhao", PASSWORD)
         db.session.commit()

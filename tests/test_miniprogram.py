@@ -32,6 +32,7 @@ from tests.worlds import residents as people_of
 from wx_backend.booking import waiting_room
 from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev import people
+from wx_backend.dev.fakes.wechat_api import openid_for
 from wx_backend.extensions import db
 from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
 from wx_backend.lottery import pool
@@ -125,9 +126,10 @@ def context(app, client, residents, live_server, tmp_path):
     assert first.status_code == 201, first.json
     # A Fuzhou entrant (a claim is sent to, or collected for, a known address) and a
     # Shanghai household (the address and promise the per-household queue needs).
-    for who, n, extra in (("mp-lottery", 19, {"address": "福州市鼓楼区五四路100号3栋2单元201"}),
+    for who, n, extra in (("mp-lottery", 19, {"address": "福州市鼓楼区五四路100号3栋2单元201",
+                                              "district_code": "350102"}),
                           ("mp-queue", 20, {"address": "上海市浦东新区花木路101弄3号1201室",
-                                            "promise": True})):
+                                            "district_code": "310115", "promise": True})):
         person = _person(n)
         token = residents.login(who)
         answer = residents.put_profile(
@@ -137,7 +139,7 @@ def context(app, client, residents, live_server, tmp_path):
 
     with app.app_context():
         create_editor(db.session, "mp.editor", PASSWORD)
-        create_community_staff(db.session, "mp.huamu", PASSWORD, "浦东新区")
+        create_community_staff(db.session, "mp.huamu", PASSWORD, "310115")
         create_staff(db.session, "mp.pharmacist", PASSWORD, queue.store_ids[0])
         db.session.commit()
     editor = client.post("/api/v1/admin/login",
@@ -153,6 +155,8 @@ def context(app, client, residents, live_server, tmp_path):
         "queue": {"campaign_id": queue.campaign_id, "store_id": queue.store_ids[0]},
         "editor_token": editor,
         "newcomer": {**_person(30), "address": "郑州市金水区花园路12号院3号楼2单元501"},
+        "household": {**_person(31), "address": "上海市浦东新区花木路200弄6号302室",
+                      "district": "浦东新区"},
         "verified": {who: {k: v for k, v in p.items() if k != "token"}
                      for who, p in verified.items()},
     }, ensure_ascii=False))
@@ -198,6 +202,10 @@ def test_the_mini_program_against_the_real_backend(app, context):
 
         # The operators' side between the two parts: a draw, a review and the day's supply.
         entered = shown["enter"]
+        # The household's district is the code chosen from the list, not read from the text.
+        household = db.session.scalars(select(Resident).where(Resident.openid == openid_for(
+            app.config["WECHAT_MINIPROGRAM_APPID"], "mp-household"))).one()
+        assert household.district_code == entered["household"]["district_code"] == "310115"
         lottery_entry = db.session.get(Entry, entered["lottery"]["id"])
         assert lottery_entry.reservation_no == entered["lottery"]["reservation_no"]
         made = pool.commit_draw(db.session, settings["lottery"]["campaign_id"], 1, now())

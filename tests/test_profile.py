@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.factories import id_number, phone
+from tests.worlds import build
 
 PHONE = "13812345678"
 
@@ -249,3 +250,32 @@ def test_profile_requires_login(client):
     answer = client.put("/api/v1/me/profile", json={})
 
     assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("preset, city, chosen, name", [
+    ("zhengzhou", "410100", "410105", "郑州市金水区"),
+    ("qingdao", "370200", "370202", "青岛市市南区"),
+    ("guangzhou", "440100", "440106", "广州市天河区"),
+    ("fuzhou", "350100", "350102", "福州市鼓楼区"),
+    ("shanghai", "310000", "310115", "上海市浦东新区"),
+])
+def test_the_district_is_chosen_from_the_campaigns_list(app, client, residents, ids, preset,
+                                                        city, chosen, name):
+    world = build(app, preset, open_now=False)
+    served = client.get(f"/api/v1/campaigns/{world.campaign_id}").json["rules"]["city"]
+    assert served["code"] == city
+    assert {"code": chosen, "name": name.removeprefix(served["name"])} in served["districts"]
+    token = residents.login(f"dweller-{preset}")
+    code = residents.code_for(token, PHONE)
+    fields = {"name": "林秀珍", "id_number": ids(), "phone": PHONE,
+              "address": f"{name}中山路88号2栋301"}
+
+    for wrong in (city, "999999", "310103", "41010５", "", 410105):  # city, none, retired…
+        refused = residents.put_profile(token, sms_code=code, district_code=wrong, **fields)
+        assert refused.status_code == 422, wrong
+        assert refused.json["error"]["fields"]["district_code"] in (
+            "请从列表中选择住址所在的区（县）", "应为文本")
+    answer = residents.put_profile(token, sms_code=code, district_code=chosen, **fields)
+
+    assert answer.status_code == 200, answer.json
+    assert (answer.json["district_code"], answer.json["district_name"]) == (chosen, name)

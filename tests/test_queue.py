@@ -28,8 +28,8 @@ def queue_world(app, client) -> dict:
         stores = sorted(db.session.scalars(db.select(Store.id)
                                            .where(Store.campaign_id == campaign.id)))
         create_staff(db.session, "pharmacy.0", PASSWORD, stores[0])
-        create_community_staff(db.session, "jinshui.c", PASSWORD, "金水区")
-        create_community_staff(db.session, "erqi.c", PASSWORD, "二七区")
+        create_community_staff(db.session, "jinshui.c", PASSWORD, "410105")
+        create_community_staff(db.session, "erqi.c", PASSWORD, "410103")
         db.session.commit()
         campaign_id = campaign.id
 
@@ -50,6 +50,7 @@ def households(app, count: int):
         for n, person in enumerate(people):
             resident = db.session.get(Resident, person.id)
             resident.address = f"郑州市金水区经三路{n + 1}号1栋101"
+            resident.district_code = "410105"  # 金水区, chosen from the list
             resident.promised_at = now()
         db.session.commit()
     return people

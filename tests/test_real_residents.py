@@ -145,7 +145,7 @@ def pudong(app, client):
         manage.import_stores(db.session, campaign, store_csv([100]), 100)
         store = db.session.scalars(db.select(Store.id)
                                    .where(Store.campaign_id == campaign.id)).one()
-        create_community_staff(db.session, "huamu.c", PASSWORD, "浦东新区")
+        create_community_staff(db.session, "huamu.c", PASSWORD, "310115")
         db.session.commit()
         campaign_id = campaign.id
     login = client.post("/api/v1/community/login",
@@ -159,6 +159,7 @@ def living_at(app, addresses: list[str]):
         for person, address in zip(made, addresses):
             resident = db.session.get(Resident, person.id)
             resident.address = address
+            resident.district_code = "310115"  # 浦东新区, chosen from the list
             resident.promised_at = now()
         db.session.commit()
     return made

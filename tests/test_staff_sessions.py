@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from tests.test_console import ACCOUNTS, PASSWORD, _signed_in, _token, world  # noqa: F401
 
+# Every test here has the console's accounts (tests.test_console's ``world``).
+pytestmark = pytest.mark.usefixtures("world")
 POLL = {"HX-Request": "true", "X-Console-Background": "1"}
 
 
@@ -25,7 +28,7 @@ def _page(browser, base, path="/console/pharmacy"):
     return browser.get(base + path, timeout=10, allow_redirects=False)
 
 
-def test_a_copied_cookie_stops_working_at_sign_out(world, live_server):
+def test_a_copied_cookie_stops_working_at_sign_out(live_server):
     browser = _signed_in(live_server, "pharmacy")
     thief = _copy(browser)
     assert _page(thief, live_server).status_code == 200
@@ -39,7 +42,7 @@ def test_a_copied_cookie_stops_working_at_sign_out(world, live_server):
     assert stolen.status_code == 302 and "/console/login" in stolen.headers["Location"]
 
 
-def test_the_pages_polling_does_not_keep_a_session_alive(world, make_app, serve):
+def test_the_pages_polling_does_not_keep_a_session_alive(make_app, serve):
     base = serve(make_app(CONSOLE_IDLE_SECONDS=2))
     polled, used = _signed_in(base, "pharmacy"), _signed_in(base, "pharmacy")
     answers = []
@@ -56,7 +59,7 @@ def test_the_pages_polling_does_not_keep_a_session_alive(world, make_app, serve)
     assert "登录已过期" in login.text
 
 
-def test_sessions_end_after_their_lifetime_whatever_their_use(world, make_app, serve):
+def test_sessions_end_after_their_lifetime_whatever_their_use(make_app, serve):
     base = serve(make_app(CONSOLE_SESSION_SECONDS=2))
     browser = _signed_in(base, "operator")
     statuses = []
@@ -66,7 +69,7 @@ def test_sessions_end_after_their_lifetime_whatever_their_use(world, make_app, s
     assert statuses[0] == 200 and statuses[-1] == 302
 
 
-def test_a_password_change_ends_every_session_of_the_account(world, live_server, sql):
+def test_a_password_change_ends_every_session_of_the_account(live_server, sql):
     here, elsewhere = _signed_in(live_server, "editor"), _signed_in(live_server, "editor")
     api = requests.post(f"{live_server}/api/v1/admin/login", timeout=10,
                         json={"username": ACCOUNTS["editor"], "password": PASSWORD})
@@ -99,7 +102,7 @@ def test_a_password_change_ends_every_session_of_the_account(world, live_server,
     assert sql("SELECT count(*) FROM audit_log WHERE action = 'change_password'") == [(1,)]
 
 
-def test_deactivating_an_account_ends_its_sessions_and_tokens(app, world, live_server):
+def test_deactivating_an_account_ends_its_sessions_and_tokens(app, live_server):
     browser = _signed_in(live_server, "pharmacy")
     api = requests.post(f"{live_server}/api/v1/staff/login", timeout=10,
                         json={"username": ACCOUNTS["pharmacy"], "password": PASSWORD})
@@ -119,7 +122,7 @@ def test_deactivating_an_account_ends_its_sessions_and_tokens(app, world, live_s
     assert refused.status_code == 401
 
 
-def test_a_staff_token_ends_at_logout(world, live_server):
+def test_a_staff_token_ends_at_logout(live_server):
     for path, role, probe in (("staff", "pharmacy", "/api/v1/staff/store"),
                               ("admin", "editor", "/api/v1/admin/announcements"),
                               ("community", "community", "/api/v1/community/residents/1")):
@@ -132,7 +135,7 @@ def test_a_staff_token_ends_at_logout(world, live_server):
         assert requests.get(live_server + probe, headers=headers, timeout=10).status_code == 401
 
 
-def test_one_address_cannot_keep_trying_passwords(world, make_app, serve, sql):
+def test_one_address_cannot_keep_trying_passwords(make_app, serve, sql):
     base = serve(make_app(SIGN_IN_FAILURES_PER_ADDRESS=8, PROXY_HOPS=1))
     attacker = {"X-Forwarded-For": "203.0.113.66"}
     answers = []

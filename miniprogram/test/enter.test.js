@@ -1,6 +1,6 @@
 // A lottery entry (Fuzhou) and a queue registration (Shanghai), against the real backend.
-const { open, settle, find, text, save, tap, change } = require('./pages')
-const { as, record } = require('./backend')
+const { open, settle, waitFor, find, text, save, tap, change } = require('./pages')
+const { as, record, latestCode } = require('./backend')
 
 const shown = {}
 afterAll(() => record('enter', shown))
@@ -26,6 +26,38 @@ test('entering the lottery gives an 8-digit number and the draw times', async ()
   expect(find(page, '#entry-status').dom.textContent).toBe('等待摇号')
   save(page, 'lottery-entered')
   shown.lottery = { id: entry.id, reservation_no: entry.reservation_no }
+})
+
+test('a household gives its address and picks its district from the list', async () => {
+  const ctx = as('mp-household')
+  const me = ctx.household
+  const form = await open('pages/profile/profile', { campaign: ctx.queue.campaign_id })
+  expect(find(form, '#district-chosen').dom.textContent).toContain('请选择')
+  const names = form.instance.data.districts.map((d) => d.name)
+  expect(names).toContain('浦东新区')
+  expect(names).not.toContain('闸北区') // retired in 2015: not offered
+  await change(form, '#input-name', { value: me.name })
+  await change(form, '#kinds', { value: me.id_kind })
+  await change(form, '#input-id_number', { value: me.id_number })
+  await change(form, '#input-phone', { value: me.phone })
+  await change(form, '#input-address', { value: me.address })
+  await tap(form, '#send-code')
+  await waitFor(() => form.instance.data.resendIn > 0, 'the resend countdown')
+  await change(form, '#input-sms_code', { value: await latestCode(me.phone) })
+  await change(form, '#promise', { value: ['promise'] })
+  await tap(form, '#submit')
+  await settle(form)
+  expect(find(form, '#error-district_code').dom.textContent).toContain('请选择')
+  save(form, 'profile-household-no-district')
+
+  await change(form, '#district', { value: names.indexOf(me.district) })
+  expect(find(form, '#district-chosen').dom.textContent).toBe(me.district)
+  save(form, 'profile-household')
+  await tap(form, '#submit')
+  await waitFor(() => form.instance.data.done, 'the profile to be saved')
+  expect(find(form, '#done-district').dom.textContent).toBe('上海市浦东新区')
+  save(form, 'profile-household-done')
+  shown.household = { district_code: form.instance.data.profile.district_code }
 })
 
 test('a household registers for a pharmacy and waits for the review', async () => {

@@ -32,11 +32,11 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from importlib import resources
 
 import cn2an
 from rapidfuzz.distance import Levenshtein
 
+from wx_backend.core import regions
 from wx_backend.core.canonical import fold
 from wx_backend.core.errors import InvalidInput
 from wx_backend.core.pii import PiiVault
@@ -55,8 +55,6 @@ _UNIT_DASH = re.compile(r"(\d+)[-－—~～](\d+)[-－—~～](\d+)")
 _FLAT_DASH = re.compile(r"(\d+)栋(\d+)[-－—~～](\d+)")
 _TRAILING = re.compile(r"(?<=\d)(?:室|户|房|号)$")
 _HOUSE_NUMBER = re.compile(r"\d+(?:号|弄|栋|单元|室|户|房|楼|层)|\d+$")
-# Division names that are not places ("市辖区", "省直辖县级行政单位").
-_NOT_A_PLACE = re.compile(r"直辖|^市辖区$|^辖区$|^县$")
 _SUFFIXES = ("特别行政区", "特別行政區", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区",
              "省", "市", "地区", "盟")
 
@@ -68,19 +66,13 @@ def _refuse(message: str) -> InvalidInput:
 @functools.cache
 def _division_names() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     """(full names by first character, longest first; short forms) of every province,
-    city and district GB/T 2260 has had, read from python-stdnum's region table."""
+    city and district GB/T 2260 has had (``core.regions``)."""
     full: set[str] = set()
     short: set[str] = set()
-    text = resources.files("stdnum").joinpath("cn/loc.dat").read_text(encoding="utf-8")
-    for line in text.splitlines():
-        found = re.match(r'^(\s*)(\d+) (?:province|county)="([^"]*)"', line)
-        if not found:
-            continue
-        indent, code, names = found.groups()
-        county_level = bool(indent) and not code.endswith("00")
-        for name in names.split(","):
-            name = re.sub(r"^\[[^\]]*\]", "", name).strip()
-            if not name or _NOT_A_PLACE.search(name) or (county_level and len(name) < 3):
+    for found in regions.table().values():
+        county_level = found.level == "district"
+        for name in found.names:
+            if county_level and len(name) < 3:
                 continue
             full.add(name)
             if not county_level:

@@ -17,6 +17,8 @@ from datetime import date, datetime, time, timedelta
 from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from wx_backend.core import regions
+
 ALLOCATIONS = ("fcfs", "lottery", "queue")
 FULFILMENTS = ("pickup", "postal", "express", "collection_point")
 PRESETS = ("zhengzhou", "qingdao", "guangzhou", "fuzhou", "shanghai")
@@ -130,6 +132,9 @@ class Rules:
     pickup_slots: tuple[PickupSlot, ...]
     fulfilment: tuple[str, ...] = ("pickup",)
     districts: tuple[str, ...] = ()
+    # The city the campaign serves (a GB/T 2260 code): residents choose their district from
+    # its districts, and community staff's scopes are compared with that choice.
+    city: str | None = None
     delegate_pickup: bool = True
     public_list: bool = True
     lottery: LotterySettings | None = None
@@ -327,6 +332,12 @@ def parse_rules(data: dict) -> Rules:
     districts = data.get("eligibility", {}).get("districts") or []
     if not all(isinstance(d, str) and d.strip() for d in districts):
         raise RulesError("eligibility.districts must be a list of district names")
+    city = data.get("city")
+    if city is not None:
+        found = regions.region(str(city))
+        if found is None or found.level == "district" or not regions.districts_in(found.code):
+            raise RulesError("city must be the GB/T 2260 code of a city or municipality "
+                             f"in use (郑州市 is 410100, 上海市 310000), got {city!r}")
 
     return Rules(
         name=str(data.get("name") or "口罩预约"),
@@ -345,6 +356,7 @@ def parse_rules(data: dict) -> Rules:
         pickup_slots=tuple(slots),
         fulfilment=fulfilment,
         districts=tuple(d.strip() for d in districts),
+        city=None if city is None else str(city),
         delegate_pickup=bool(data.get("delegate_pickup", True)),
         public_list=bool(data.get("public_list", True)),
         lottery=lottery,

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from wx_backend.cli.common import fail
+from wx_backend.core import regions
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import (
@@ -19,8 +20,10 @@ from wx_backend.identity.accounts import (
     create_operator,
     create_staff,
     set_active,
+    set_district,
 )
 from wx_backend.identity.sessions import StaffSessions
+from wx_backend.models import CommunityStaff
 
 staff_cli = AppGroup("staff", help="Pharmacy staff accounts.")
 editor_cli = AppGroup("editor", help="Editor accounts (announcements and the FAQ).")
@@ -47,14 +50,50 @@ def editor_create(username, password) -> None:
                     f"editor account {username}")
 
 
+def _region_code(given: str) -> str:
+    """A region code from a code or a name; a name several regions share must be a code."""
+    text = given.strip()
+    if text.isascii() and text.isdigit():
+        return text
+    found = [r for r in regions.named(text) if r.current]
+    if len(found) == 1:
+        return found[0].code
+    if not found:
+        raise click.ClickException(f"no district or city in use is called {text}; "
+                                   "give its GB/T 2260 code (金水区 is 410105)")
+    raise click.ClickException(f"{text} names several regions; give the code of the one meant: "
+                               + ", ".join(f"{r.code} ({regions.label(r.code)})" for r in found))
+
+
 @community_cli.command("create")
 @click.option("--username", required=True)
-@click.option("--district", required=True, help="The district, street or community served.")
+@click.option("--district", required=True,
+              help="The region served: a district's or a whole city's GB/T 2260 code (410105), "
+                   "or a name only one region in use has (金水区).")
 @click.option("--password", help="Omit to generate one (printed once).")
 def community_create(username, district, password) -> None:
-    """Create a community staff account for a district."""
-    _create_account(lambda session, pw: create_community_staff(session, username, pw, district),
-                    password, f"community staff account {username} for {district}")
+    """Create a community staff account for a district (or a city)."""
+    code = _region_code(district)
+    _create_account(lambda session, pw: create_community_staff(session, username, pw, code),
+                    password, f"community staff account {username} for "
+                              f"{regions.label(code)} ({code})")
+
+
+@community_cli.command("set-district")
+@click.option("--username", required=True)
+@click.option("--district", required=True, help="As for create: a code, or a unique name.")
+def community_set_district(username, district) -> None:
+    """Set the region an account serves (accounts made before scopes were codes)."""
+    account = db.session.scalars(select(CommunityStaff).where(
+        CommunityStaff.username == username)).first()
+    if account is None:
+        raise click.ClickException(f"no community staff account named {username}")
+    try:
+        set_district(db.session, account, _region_code(district), "operator", _Command())
+    except DomainError as error:
+        raise fail(error) from None
+    db.session.commit()
+    click.echo(f"{username} now serves {account.district} ({account.district_code})")
 
 
 @operator_cli.command("create")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from wx_backend.core import clock
+from wx_backend.core import clock, regions
 from wx_backend.core.errors import InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 from wx_backend.models import AuditEntry, CommunityStaff, Editor, Operator, Staff, Store
 
@@ -169,13 +169,30 @@ def create_editor(session: Session, username: str, password: str) -> Editor:
     return _new_account(session, Editor, username, password, role="editor")
 
 
+def _scope(district_code: str) -> regions.Region:
+    found = regions.region((district_code or "").strip())
+    if found is None or not found.current or not regions.districts_in(found.code):
+        message = "辖区应为在用的区（县）或城市的行政区划代码，如金水区 410105"
+        raise InvalidInput("invalid_district", message, fields={"district_code": message})
+    return found
+
+
 def create_community_staff(session: Session, username: str, password: str,
-                           district: str) -> CommunityStaff:
-    """A new community staff account for ``district`` (a district, street or community)."""
-    district = (district or "").strip()
-    if not 2 <= len(district) <= 50:
-        raise InvalidInput("invalid_district", "辖区名称应为2到50个字")
-    return _new_account(session, CommunityStaff, username, password, district=district)
+                           district_code: str) -> CommunityStaff:
+    """A new community staff account whose scope is ``district_code``: a district (金水区,
+    410105) or a whole city (郑州市, 410100), as a GB/T 2260 code in use today."""
+    found = _scope(district_code)
+    return _new_account(session, CommunityStaff, username, password,
+                        district=regions.label(found.code)[:50], district_code=found.code)
+
+
+def set_district(session: Session, account: CommunityStaff, district_code: str,
+                 actor_role: str, actor) -> None:
+    """Change the region a community account serves (audited). The caller commits."""
+    found = _scope(district_code)
+    account.district_code, account.district = found.code, regions.label(found.code)[:50]
+    audit(session, actor_role, actor, "set_district", f"community {account.username}",
+          {"district_code": found.code})
 
 
 def create_operator(session: Session, username: str, password: str) -> Operator:

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from wx_backend.booking import households
+from wx_backend.core import regions
 from wx_backend.core.errors import Forbidden, InvalidInput, NotFound
 from wx_backend.core.pii import PiiVault
 from wx_backend.identity import residents
@@ -36,9 +36,23 @@ def _text(data: dict, name: str) -> str:
     return value
 
 
+def in_scope(staff: CommunityStaff, district_code: str | None) -> bool:
+    """True when a resident of ``district_code`` is in the staff's scope: a comparison of
+    region codes (``core.regions.covers``), never of the address's text."""
+    return regions.covers(staff.district_code, district_code)
+
+
+def default_district(staff: CommunityStaff) -> str | None:
+    """The district a registration is in when the staff's scope is exactly one district."""
+    found = regions.region(staff.district_code)
+    return found.code if found is not None and found.level == "district" else None
+
+
 def register(session: Session, vault: PiiVault, staff: CommunityStaff, data: dict,
              now: datetime) -> Resident:
-    """Register a resident of the staff's district with a verified profile."""
+    """Register a resident of the staff's district with a verified profile; the district
+    is chosen from the list (``district_code``), or is the staff's own when that is one
+    district."""
     id_number = residents.normalise_id_number(_text(data, "id_number"))
     profile = residents.ProfileInput(
         name=residents.normalise_name(_text(data, "name")),
@@ -46,10 +60,12 @@ def register(session: Session, vault: PiiVault, staff: CommunityStaff, data: dic
         id_kind=residents.check_id_kind(id_number, data.get("id_kind")),
         phone=residents.normalise_phone(_text(data, "phone")),
         address=residents.normalise_address(_text(data, "address")),
-        promise=data.get("promise") is True)
-    if not households.in_area(profile.address, [staff.district]):
+        promise=data.get("promise") is True,
+        district_code=residents.read_district(data.get("district_code")
+                                              or default_district(staff)))
+    if not in_scope(staff, profile.district_code):
         raise Forbidden("out_of_district", f"只能为本辖区（{staff.district}）的居民登记",
-                        fields={"address": "不在本辖区"})
+                        fields={"district_code": "不在本辖区"})
     resident = residents.upsert_resident(session, f"assisted:{secrets.token_hex(12)}", None, now)
     resident = residents.complete_profile(session, vault, resident.id, profile, now)
     record(session, staff, resident.id, "register", {"promise": profile.promise})
@@ -62,7 +78,7 @@ def resident_in_district(session: Session, staff: CommunityStaff,
     resident = session.get(Resident, resident_id)
     if resident is None or not resident.profile_complete:
         raise NotFound("resident_not_found", "居民不存在")
-    if not resident.address or not households.in_area(resident.address, [staff.district]):
+    if not in_scope(staff, resident.district_code):
         raise Forbidden("out_of_district", f"该居民不在本辖区（{staff.district}）")
     return resident
 

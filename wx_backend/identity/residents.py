@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from stdnum import numdb
 
+from wx_backend.core import regions
 from wx_backend.core.canonical import fold, is_format_character, strange_characters
 from wx_backend.core.errors import Conflict, InvalidInput
 from wx_backend.core.pii import (
@@ -210,6 +211,16 @@ def normalise_address(raw: str) -> str:
     return address
 
 
+def read_district(raw) -> str:
+    """A district chosen from the list: the GB/T 2260 code of a county-level region in use
+    today, or InvalidInput."""
+    found = regions.region(raw if isinstance(raw, str) else None)
+    if found is None or found.level != "district" or not found.current:
+        message = "请从列表中选择住址所在的区（县）"
+        raise InvalidInput("invalid_district", message, fields={"district_code": message})
+    return found.code
+
+
 def upsert_resident(session: Session, openid: str, unionid: str | None,
                     now: datetime) -> Resident:
     """The resident for this openid, created on first login; unionid kept once known.
@@ -246,6 +257,7 @@ class ProfileInput:
     address: str | None = None
     promise: bool = False
     id_kind: str = "resident_id"
+    district_code: str | None = None
 
 
 def complete_profile(session: Session, vault: PiiVault, resident_id: int,
@@ -280,6 +292,8 @@ def complete_profile(session: Session, vault: PiiVault, resident_id: int,
     resident.phone_index = vault.blind_index(profile.phone, INDEX_PHONE)
     if profile.address is not None:
         resident.address = profile.address
+    if profile.district_code is not None:
+        resident.district_code = profile.district_code
     if profile.promise:
         # "The information is true, and one address books once" — with its time, each
         # time it is given (an address change renews it).
@@ -311,6 +325,9 @@ def masked_profile(resident: Resident) -> dict:
         "id_kind_name": DOCUMENT_KINDS[resident.id_kind] if resident.id_number else None,
         "phone": mask_phone(resident.phone) if resident.phone else None,
         "address": mask_address(resident.address) if resident.address else None,
+        "district_code": resident.district_code,
+        "district_name": regions.label(resident.district_code) if resident.district_code
+        else None,
         "verified_at": resident.profile_completed_at,
         "promised_at": resident.promised_at,
     }

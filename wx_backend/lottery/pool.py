@@ -80,6 +80,10 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
         store_id = None
     person = resident_booker(session, resident_id, rules, vault).person_key
     check_area(session, rules, resident_id)
+    if rules.queue is not None and not session.get(Resident, resident_id).district_code:
+        # The committee of the district checks each registration, found by its code.
+        raise Conflict("profile_incomplete", "排队登记由所在区的居委会审核，"
+                       "请先在实名信息中选择住址所在的区")
     live = session.scalars(select(Entry).where(
         Entry.campaign_id == campaign_id, Entry.person_key == person,
         Entry.status.in_(LIVE_STATUSES))).first()

@@ -9,7 +9,7 @@ from flask import Response, current_app, request
 from wx_backend import notify
 from wx_backend.booking import first_come, pickup
 from wx_backend.campaigns.rules import DailyWindow
-from wx_backend.core import clock
+from wx_backend.core import clock, regions
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
@@ -101,6 +101,11 @@ def get_campaign(campaign_id: int):
                              for s in rules.pickup_slots]},
         "fulfilment": list(rules.fulfilment),
         "eligibility": {"districts": list(rules.districts)},
+        # The city served, and its districts: the list a resident chooses theirs from.
+        "city": None if rules.city is None else {
+            "code": rules.city, "name": regions.label(rules.city),
+            "districts": [{"code": d.code, "name": d.name}
+                          for d in regions.districts_in(rules.city)]},
         "delegate_pickup": rules.delegate_pickup,
         "timezone": rules.timezone,
         "waiting_room": None if rules.waiting_room is None else {

@@ -102,7 +102,8 @@ def put_profile(body):
                                     id_kind=residents.check_id_kind(body["id_number"],
                                                                    body["id_kind"]),
                                     phone=body["phone"], address=body["address"],
-                                    promise=body["promise"])
+                                    promise=body["promise"],
+                                    district_code=body["district_code"])
     resident = residents.complete_profile(db.session, pii.vault, current_resident_id(), profile,
                                          clock.now())
     db.session.commit()

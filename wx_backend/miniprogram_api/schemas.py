@@ -66,6 +66,9 @@ class ProfileIn(Schema):
     phone = Normalised(residents.normalise_phone, required=True)
     sms_code = String(required=True, validate=Regexp(r"^[0-9]{6}$", error="验证码应为6位数字"))
     address = Normalised(residents.normalise_address, load_default=None, allow_none=True)
+    district_code = Normalised(residents.read_district, load_default=None, allow_none=True,
+                               metadata={"description": "住址所在的区（县）：从活动的 districts "
+                                                        "列表中选择的行政区划代码，如 410105"})
     promise = Boolean(load_default=False, metadata={
         "description": "承诺信息真实、同一地址只预约一次（按户限购的活动须先承诺）"})
 
@@ -78,6 +81,8 @@ class ProfileOut(Schema):
     id_kind_name = String(allow_none=True, metadata={"example": "居民身份证"})
     phone = String(allow_none=True, metadata={"example": "138****5678"})
     address = String(allow_none=True)
+    district_code = String(allow_none=True, metadata={"example": "410105"})
+    district_name = String(allow_none=True, metadata={"example": "郑州市金水区"})
     verified_at = DateTime(allow_none=True)
     promised_at = DateTime(allow_none=True)
 

@@ -62,11 +62,15 @@ class Editor(PasswordAccount, db.Model):
 
 
 class CommunityStaff(PasswordAccount, db.Model):
-    """A residents' committee or street office account, scoped to one district or street."""
+    """A residents' committee or street office account, scoped to one region by its GB/T
+    2260 code (a district, or a whole city); ``district`` is its name, for people."""
 
     __tablename__ = "community_staff"
 
     district: Mapped[str] = mapped_column(String(50))
+    # None only for accounts made before scopes were codes, until an operator sets one:
+    # such an account acts for nobody.
+    district_code: Mapped[str | None] = mapped_column(String(6))
 
 
 class Operator(PasswordAccount, db.Model):

@@ -46,6 +46,9 @@ class Resident(db.Model):
     phone: Mapped[str | None] = mapped_column(Encrypted("resident.phone"))
     phone_index: Mapped[str | None] = mapped_column(String(64), index=True)
     address: Mapped[str | None] = mapped_column(Encrypted("resident.address"))
+    # The district of the address, chosen from a list (a GB/T 2260 code, core.regions):
+    # what community staff's scope is compared with, never the free text.
+    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
     profile_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the resident last promised the information is true and one address books once.
     promised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

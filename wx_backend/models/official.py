@@ -48,6 +48,10 @@ class Announcement(db.Model):
     body: Mapped[str] = mapped_column(Text)
     rules: Mapped[dict | None] = mapped_column(JSONB)
     rules_version: Mapped[int | None] = mapped_column(Integer)
+    # An editor proposes a rules change; it takes effect only once an operator approved
+    # exactly this change (any edit of it clears the approval).
+    rules_approved_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    rules_approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     push: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     status: Mapped[str] = mapped_column(String(12), default="draft")
     publish_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.booking import households
 from wx_backend.campaigns.manage import rules_in_force
+from wx_backend.core import regions
 from wx_backend.core.canonical import id_tail
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wx_backend.models import CommunityStaff, Entry, Resident, Staff, Store
@@ -51,14 +52,17 @@ class PendingRegistration:
 
 def pending_in_district(session: Session, staff: CommunityStaff,
                         campaign_id: int) -> list[PendingRegistration]:
-    """Registrations awaiting review whose address lies in the staff's district, each with
-    its possible duplicates among the district's live registrations."""
+    """Registrations awaiting review of residents in the staff's district (by region code),
+    each with its possible duplicates among the district's live registrations."""
+    within = regions.prefix(staff.district_code)
+    if within is None:
+        return []
     rows = session.execute(
         select(Entry, Resident).join(Resident, Resident.id == Entry.resident_id)
-        .where(Entry.campaign_id == campaign_id, Entry.status.in_(_LIVE))
+        .where(Entry.campaign_id == campaign_id, Entry.status.in_(_LIVE),
+               Resident.district_code.startswith(within, autoescape=True))
         .order_by(Entry.reservation_no)).all()
-    mine = {entry.id: (entry, resident) for entry, resident in rows
-            if resident.address and households.in_area(resident.address, [staff.district])}
+    mine = {entry.id: (entry, resident) for entry, resident in rows}
     near = households.possible_duplicates(
         {entry_id: resident.address for entry_id, (_, resident) in mine.items()})
     return [PendingRegistration(entry, resident,
@@ -75,7 +79,7 @@ def review(session: Session, staff: CommunityStaff, entry_id: int, approve: bool
         raise NotFound("registration_not_found", "登记不存在")
     _queue_rules(session, entry.campaign_id, now)
     resident = session.get(Resident, entry.resident_id)
-    if not resident.address or not households.in_area(resident.address, [staff.district]):
+    if not regions.covers(staff.district_code, resident.district_code):
         raise Forbidden("out_of_district", f"该登记的地址不在本辖区（{staff.district}）")
     if entry.status != "pending":
         raise Conflict("already_reviewed", "该登记已审核")

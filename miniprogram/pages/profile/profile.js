@@ -1,6 +1,7 @@
 // The real-name form: name, document, phone with an SMS code (60-second resend countdown),
-// and the address and household promise when the campaign needs them. Each field's error
-// is shown beside it, from the server's `error.fields`.
+// and the address, its district (chosen from the campaign's city's list, never typed: the
+// residents' committee finds its residents by that code) and the household promise when
+// the campaign needs them. Each field's error is shown beside it, from `error.fields`.
 const { request } = require('../../utils/request')
 const page = require('../../behaviors/page')
 
@@ -15,9 +16,9 @@ Component({
   data: {
     done: false, profile: {},
     kinds: KINDS, kindHint: KINDS[0].hint,
-    form: { name: '', id_kind: 'resident_id', id_number: '', phone: '', sms_code: '', address: '', promise: false },
+    form: { name: '', id_kind: 'resident_id', id_number: '', phone: '', sms_code: '', address: '', district_code: '', promise: false },
     errors: {}, formError: '', resendIn: 0, sending: false, saving: false,
-    needsAddress: false, perHousehold: false,
+    needsAddress: false, perHousehold: false, districts: [], districtIndex: -1,
   },
   lifetimes: {
     detached() {
@@ -29,13 +30,16 @@ Component({
       const profile = await request({ path: '/me/profile' })
       let needsAddress = false
       let perHousehold = false
+      let districts = []
       if (this.campaignId) {
         const campaign = await request({ path: `/campaigns/${this.campaignId}`, auth: false })
         perHousehold = campaign.rules.limit.per === 'household'
         needsAddress = perHousehold || campaign.rules.fulfilment.some((f) => f !== 'pickup')
+        districts = (campaign.rules.city && campaign.rules.city.districts) || []
       }
-      const missing = (needsAddress && !profile.address) || (perHousehold && !profile.promised_at)
-      this.setData({ profile, done: profile.profile_complete && !missing, needsAddress, perHousehold })
+      const missing = (needsAddress && !profile.address) || (perHousehold && !profile.promised_at) ||
+        (needsAddress && districts.length > 0 && !profile.district_code)
+      this.setData({ profile, done: profile.profile_complete && !missing, needsAddress, perHousehold, districts })
     },
 
     back() {
@@ -54,6 +58,14 @@ Component({
     chooseKind(event) {
       const kind = KINDS.find((k) => k.value === event.detail.value) || KINDS[0]
       this.setData({ 'form.id_kind': kind.value, kindHint: kind.hint, 'errors.id_kind': '' })
+    },
+
+    // The district starts unchosen: a resident picks it, nothing is guessed for them.
+    chooseDistrict(event) {
+      const index = Number(event.detail.value)
+      const district = this.data.districts[index]
+      if (!district) return
+      this.setData({ districtIndex: index, 'form.district_code': district.code, 'errors.district_code': '' })
     },
 
     promise(event) {
@@ -96,6 +108,13 @@ Component({
         sms_code: form.sms_code,
       }
       if (this.data.needsAddress) body.address = form.address
+      if (this.data.needsAddress && this.data.districts.length) {
+        if (!form.district_code) {
+          this.setData({ errors: { district_code: '请选择住址所在的区（县）' } })
+          return
+        }
+        body.district_code = form.district_code
+      }
       if (this.data.perHousehold) body.promise = form.promise
       this.setData({ saving: true, errors: {}, formError: '' })
       try {

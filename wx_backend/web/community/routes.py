@@ -41,7 +41,8 @@ def _id(data: dict, name: str) -> int:
 def community_login(body):
     """Exchange username and password for a token."""
     staff, token = token_login("community", body, SESSION_TTL)
-    return {"token": token, "expires_in": SESSION_TTL, "district": staff.district}
+    return {"token": token, "expires_in": SESSION_TTL, "district": staff.district,
+            "district_code": staff.district_code}
 
 
 @bp.post("/logout")
@@ -60,7 +61,8 @@ def community_logout():
         responses={201: "已创建", 403: "out_of_district", 409: "id_number_taken"})
 def register_resident():
     """Register a resident of this district: ``name``, ``id_number``, ``phone``, ``address``,
-    ``promise``."""
+    ``district_code`` (the district of the address, from the list; may be left out when the
+    staff's scope is one district), ``promise``."""
     resident = assisted.register(db.session, pii.vault, community_auth.current_user, _json(),
                                  clock.now())
     db.session.commit()

@@ -9,7 +9,7 @@ from flask import current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from wx_backend.booking import first_come
-from wx_backend.core import clock
+from wx_backend.core import clock, regions
 from wx_backend.core.errors import DomainError
 from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db, pii
@@ -56,7 +56,8 @@ def community_register():
     """Register a resident of this district, the ID card checked in person."""
     form, errors, message = dict(request.form), {}, None
     if request.method == "POST":
-        data = {k: form.get(k, "") for k in ("name", "id_number", "phone", "address")}
+        data = {k: form.get(k, "") for k in ("name", "id_number", "phone", "address",
+                                             "district_code")}
         data["promise"] = form.get("promise") == "on"
         try:
             resident = assisted.register(db.session, pii.vault, g.actor, data, clock.now())
@@ -68,7 +69,9 @@ def community_register():
             db.session.commit()
             return redirect(url_for("console.community_resident", resident_id=resident.id))
     return render_template("console/community/register.html", form=form, errors=errors,
-                           message=message), 422 if message else 200
+                           message=message,
+                           districts=regions.districts_in(g.actor.district_code or "")), \
+        422 if message else 200
 
 
 def _resident_page(resident_id: int, notice: dict | None = None, status: int = 200):
