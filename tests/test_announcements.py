@@ -3,6 +3,7 @@ API, the chat-bot and the pushes (seen in the fake WeChat server's record)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,9 +13,10 @@ from tests.official import OfficialAccount, run_jobs
 from tests.worlds import auth, build
 from wx_backend.dev.fakes.wechat_api import openid_for
 from wx_backend.extensions import db
-from wx_backend.identity.accounts import create_editor
+from wx_backend.identity.accounts import create_editor, create_operator
 from wx_backend.jobs import schedule, tasks
-from wx_backend.models import Announcement, RulesVersion
+from wx_backend.models import Announcement, Operator, RulesVersion
+from wx_backend.official_account import announcements
 
 RULES_CHANGE = {"limit": {"cooldown_days": 14}, "portion": {"items": 5}}
 
@@ -39,11 +41,20 @@ def account(app, client):
     return OfficialAccount(app, client)
 
 
-def draft(client, editor, **fields):
+def draft(client, editor, approved=True, **fields):
+    """A draft through the editors' API; a rules change in it approved by an operator
+    (the domain call the operator's console page makes) unless ``approved`` is False."""
     body = {"title": "预约规则调整", "body": "自3月2日起，每人每次5只，14天内不能再次预约。",
             **fields}
     answer = client.post("/api/v1/admin/announcements", json=body, headers=editor)
     assert answer.status_code == 201, answer.json
+    if approved and "rules" in fields:
+        with client.application.app_context():
+            operator = db.session.scalars(db.select(Operator)).first() or create_operator(
+                db.session, "operator.chen", "a long enough password")
+            announcements.approve_rules(db.session, db.session.get(Announcement, answer.json["id"]),
+                                        operator, now())
+            db.session.commit()
     return answer.json
 
 
@@ -274,3 +285,57 @@ def test_editors_change_the_faq_and_the_bot_follows(app, client, editor, account
     assert client.delete("/api/v1/admin/faq/vaccine_sites", headers=editor).status_code == 200
     tried = client.post("/api/v1/admin/faq/try", headers=editor, json={"text": "怎么预约口罩"})
     assert tried.json["answer"] == "how_to_book"
+
+
+def test_an_editors_rules_change_waits_for_an_operators_approval(app, client, editor,
+                                                                live_server, sql):
+    world = build(app)
+    with app.app_context():
+        create_operator(db.session, "operator.zhou", "a long enough password")
+        db.session.commit()
+    made = draft(client, editor, approved=False, campaign_id=world.campaign_id,
+                 rules=RULES_CHANGE)
+    url = f"/api/v1/admin/announcements/{made['id']}"
+
+    for step, body in (("/publish", None), ("/schedule",
+                                            {"publish_at": (now() + timedelta(hours=2))
+                                             .isoformat()})):
+        refused = client.post(url + step, json=body, headers=editor)
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "rules_not_approved"
+    assert client.get(f"/api/v1/campaigns/{world.campaign_id}").json["rules_version"] == 1
+
+    operator = requests.Session()
+    page = operator.get(f"{live_server}/console/login", timeout=10).text
+    signed = operator.post(f"{live_server}/console/login", timeout=10, data={
+        "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+        "role": "operator", "username": "operator.zhou", "password": "a long enough password"})
+    assert signed.status_code == 200
+    waiting = operator.get(f"{live_server}/console/operator/approvals", timeout=10).text
+    assert f'id="approval-{made["id"]}"' in waiting and "14天内不能再次预约" in waiting
+    token = re.search(r'name="csrf_token" value="([^"]+)"', waiting).group(1)
+    approved = operator.post(
+        f"{live_server}/console/operator/approvals/{made['id']}/approve", timeout=10,
+        data={"csrf_token": token})
+    assert approved.status_code == 200 and "已批准" in approved.text
+    assert "没有待批准的规则调整" in approved.text
+
+    # An edit of the rules after the approval needs a new one; a title edit does not.
+    retitled = client.put(url, json={"title": "预约规则调整（修订）"}, headers=editor)
+    assert retitled.status_code == 200
+    assert client.get(url, headers=editor).json["rules_approved_at"] is not None
+    changed = client.put(url, json={"rules": {"limit": {"cooldown_days": 10}}}, headers=editor)
+    assert changed.status_code == 200 and changed.json["rules_approved_at"] is None
+    assert client.post(url + "/publish", headers=editor).status_code == 409
+    again = operator.post(f"{live_server}/console/operator/approvals/{made['id']}/approve",
+                          timeout=10, data={"csrf_token": token})
+    assert again.status_code == 200
+    published = client.post(url + "/publish", headers=editor)
+    assert published.status_code == 200, published.json
+    assert client.get(f"/api/v1/campaigns/{world.campaign_id}").json["rules_version"] == 2
+
+    trail = sql("SELECT actor_role, actor_name, action FROM audit_log "
+                "WHERE action IN ('propose_rules', 'approve_rules') ORDER BY id")
+    assert trail == [("editor", "editor.li", "propose_rules"),
+                     ("operator", "operator.zhou", "approve_rules"),
+                     ("editor", "editor.li", "propose_rules"),
+                     ("operator", "operator.zhou", "approve_rules")]

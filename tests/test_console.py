@@ -44,6 +44,7 @@ PAGES = {  # every console page, by the role it is for
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
+                 "/console/operator/approvals",
                  "/console/operator/delivery", "/console/operator/draws",
                  "/console/operator/windows/1", "/console/operator/windows/1/figures",
                  "/console/operator/campaigns/1"],
@@ -60,7 +61,8 @@ FORMS = {  # every console form, by the role it is for
                  "/console/operator/jobs/retry", "/console/operator/delivery/statuses",
                  "/console/operator/draws/commit", "/console/operator/draws/1/run",
                  "/console/operator/campaigns", "/console/operator/campaigns/1/windows",
-                 "/console/operator/campaigns/1/rules"],
+                 "/console/operator/campaigns/1/rules",
+                 "/console/operator/approvals/1/approve"],
 }
 
 
@@ -650,10 +652,25 @@ def test_an_editor_publishes_a_rules_change_the_api_and_the_bot_then_show(
     assert "7天内不能再次预约" in page.inner_text("#rules-before")
     assert "14天内不能再次预约" in page.inner_text("#rules-after")
     assert "【预约规则调整】" in page.inner_text("#bot-reply")
+    # A rules change waits for an operator: no publish button yet, and a word saying so.
+    assert page.locator("#awaiting-approval").is_visible()
+    assert page.locator("#publish").count() == 0
     page.screenshot(path=str(SHOTS / "editor-preview.png"), full_page=True)
     before = client.get(f"/api/v1/campaigns/{world.campaign_id}").json
     assert before["rules_version"] == 1
 
+    # new_page opens a context of its own: the operator's session is not the editor's.
+    desk = _sign_in_page(browser, live_server, "operator")
+    desk.wait_for_url(f"{live_server}/console/operator")
+    desk.click("text=规则审批")
+    assert "14天内不能再次预约" in desk.inner_text("main")
+    desk.screenshot(path=str(SHOTS / "operator-approvals.png"), full_page=True)
+    desk.once("dialog", lambda dialog: dialog.accept())
+    desk.click("text=批准这项规则调整")
+    desk.wait_for_selector("#none-waiting")
+    assert "已批准" in desk.inner_text("main")
+    page.reload()
+    assert "由运营人员批准" in page.inner_text("#approved")
     page.click("#publish")
     page.wait_for_selector("#notice.ok")
     campaign = client.get(f"/api/v1/campaigns/{world.campaign_id}").json

@@ -4,6 +4,11 @@ Life of an announcement: ``draft`` (editable, previewable) -> ``scheduled`` for
 ``publish_at`` -> ``published`` once its moment has come and its pushes were emitted;
 ``retracted`` at any point hides it.
 
+A rules change is an editor's proposal: it takes effect only once an operator approved
+exactly that change (``approve_rules``); any later edit of the rules or the campaign clears
+the approval, and scheduling or publishing an unapproved change is refused. Both steps are
+written to the audit trail.
+
 Visibility is computed, not switched: an announcement is visible when it is scheduled or
 published, its ``publish_at`` has passed and it is not retracted. Its rules change is a
 ``RulesVersion`` created when it is scheduled, with ``effective_at = publish_at``. So the
@@ -28,6 +33,7 @@ from wx_backend.campaigns.rules import RulesError, jsonable, parse_rules
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.identity.accounts import audit
 from wx_backend.models import (
     Announcement,
     Booking,
@@ -99,27 +105,65 @@ def _apply_fields(session: Session, announcement: Announcement, data: dict) -> N
                                           data.get("rules", announcement.rules))
 
 
-def create(session: Session, editor_id: int, data: dict) -> Announcement:
-    """A new draft from an editor's JSON; the caller commits."""
+def _proposed(session: Session, editor, announcement: Announcement, before) -> None:
+    """An edit that changed the rules change (or its campaign) needs a new approval."""
+    if (announcement.rules, announcement.campaign_id) == before:
+        return
+    announcement.rules_approved_by = announcement.rules_approved_at = None
+    if announcement.rules is not None:
+        audit(session, "editor", editor, "propose_rules", f"announcement {announcement.id}",
+              {"campaign_id": announcement.campaign_id, "rules": announcement.rules})
+
+
+def create(session: Session, editor, data: dict) -> Announcement:
+    """A new draft from an editor's JSON; a rules change in it is proposed for an
+    operator's approval. The caller commits."""
     for required in ("title", "body"):
         if required not in data:
             raise _invalid(required, "必填")
-    announcement = Announcement(created_by=editor_id, status="draft", push=True,
+    announcement = Announcement(created_by=editor.id, status="draft", push=True,
                                 title="", body="")
     _apply_fields(session, announcement, data)
     session.add(announcement)
     session.flush()
+    _proposed(session, editor, announcement, (None, None))
     return announcement
 
 
-def update(session: Session, announcement: Announcement, data: dict) -> Announcement:
+def update(session: Session, editor, announcement: Announcement, data: dict) -> Announcement:
     """Change a draft; scheduled or published ones must be retracted and written anew."""
     if announcement.status != "draft":
         raise Conflict("announcement_not_draft", "只有草稿可以修改；已排期或已发布的请撤回后重写")
+    before = (announcement.rules, announcement.campaign_id)
     _apply_fields(session, announcement, data)
+    _proposed(session, editor, announcement, before)
     announcement.updated_at = clock.now()
     session.flush()
     return announcement
+
+
+def approve_rules(session: Session, announcement: Announcement, operator,
+                  now: datetime) -> Announcement:
+    """An operator approves the rules change a draft proposes, exactly as it stands; the
+    editor may then schedule or publish it. The caller commits."""
+    if announcement.status != "draft":
+        raise Conflict("announcement_not_draft", "只有草稿中的规则调整需要批准")
+    if announcement.rules is None:
+        raise Conflict("no_rules_change", "该公告没有规则调整，无需批准")
+    _check_rules(session, announcement.campaign_id, announcement.rules)
+    announcement.rules_approved_by = operator.id
+    announcement.rules_approved_at = now
+    audit(session, "operator", operator, "approve_rules", f"announcement {announcement.id}",
+          {"campaign_id": announcement.campaign_id, "rules": announcement.rules})
+    session.flush()
+    return announcement
+
+
+def awaiting_approval(session: Session) -> list[Announcement]:
+    """Drafts whose rules change no operator has approved yet, oldest first."""
+    return list(session.scalars(select(Announcement).where(
+        Announcement.status == "draft", Announcement.rules.is_not(None),
+        Announcement.rules_approved_at.is_(None)).order_by(Announcement.id)))
 
 
 def preview(session: Session, announcement: Announcement, now: datetime) -> dict:
@@ -147,6 +191,9 @@ def preview(session: Session, announcement: Announcement, now: datetime) -> dict
 def _take_effect(session: Session, announcement: Announcement, at: datetime,
                  now: datetime) -> None:
     """Schedule for ``at``: the rules change (if any) becomes a version effective then."""
+    if announcement.rules is not None and announcement.rules_approved_at is None:
+        raise Conflict("rules_not_approved",
+                       "该公告包含规则调整，需运营人员批准后才能排期或发布")
     announcement.publish_at = at
     announcement.status = "scheduled"
     if announcement.rules is not None:
@@ -278,6 +325,8 @@ def announcement_body(announcement: Announcement, now: datetime) -> dict:
         "publish_at": announcement.publish_at.isoformat() if announcement.publish_at else None,
         "rules_version": announcement.rules_version,
         "rules_change": announcement.rules,
+        "rules_approved_at": (announcement.rules_approved_at.isoformat()
+                              if announcement.rules_approved_at else None),
         "push": announcement.push,
         "pushed_at": announcement.pushed_at.isoformat() if announcement.pushed_at else None,
         "retracted_at": (announcement.retracted_at.isoformat()

@@ -76,7 +76,7 @@ def list_announcements():
 def create_announcement():
     """A new draft: ``title``, ``body``, optional ``campaign_id``, ``rules`` (a patch of the
     campaign's rules) and ``push`` (default true)."""
-    made = announcements.create(db.session, editor_auth.current_user.id, _json())
+    made = announcements.create(db.session, editor_auth.current_user, _json())
     db.session.commit()
     return announcements.announcement_body(made, clock.now()), 201
 
@@ -98,7 +98,7 @@ def get_announcement(announcement_id: int):
 def update_announcement(announcement_id: int):
     """Change a draft's fields."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.update(db.session, found, _json())
+    announcements.update(db.session, editor_auth.current_user, found, _json())
     db.session.commit()
     return announcements.announcement_body(found, clock.now())
 
@@ -118,7 +118,8 @@ def preview_announcement(announcement_id: int):
 @bp.post("/announcements/<int:announcement_id>/schedule")
 @bp.auth_required(editor_auth)
 @bp.doc(summary="定时发布（规则调整同时生效）",
-        responses={200: "成功", 404: "公告不存在", 409: "当前状态不能定时发布"})
+        responses={200: "成功", 404: "公告不存在",
+                   409: "当前状态不能定时发布，或规则调整尚未经运营人员批准（rules_not_approved）"})
 def schedule_announcement(announcement_id: int):
     """Schedule for ``publish_at``; its rules change takes effect at the same moment."""
     data = _json()
@@ -133,7 +134,8 @@ def schedule_announcement(announcement_id: int):
 @bp.post("/announcements/<int:announcement_id>/publish")
 @bp.auth_required(editor_auth)
 @bp.doc(summary="立即发布并推送",
-        responses={200: "成功", 404: "公告不存在", 409: "当前状态不能发布"})
+        responses={200: "成功", 404: "公告不存在",
+                   409: "当前状态不能发布，或规则调整尚未经运营人员批准（rules_not_approved）"})
 def publish_announcement(announcement_id: int):
     """Publish now: visible at once, rules change in force at once, pushes queued."""
     found = announcements.get(db.session, announcement_id, for_update=True)

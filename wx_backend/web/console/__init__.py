@@ -2,13 +2,15 @@
 operators (Jinja, htmx vendored in static/console, no build step).
 
 ``access`` signs people in and checks every request (role, CSRF, a cookie only here);
-``pharmacy``, ``community``, ``editor`` and ``operator`` are each role's pages, and
+``pharmacy``, ``community``, ``editor`` and ``operator`` are each role's pages
+(``approvals``: operators approving editors' rules changes), and
 ``dashboard`` the operator's live view of a window (charts drawn by ``charts``). They call
 the same domain functions as the API and the command line.
 """
 
 from wx_backend.web.console import (
     access,
+    approvals,
     auth,
     community,
     dashboard,
@@ -20,5 +22,5 @@ from wx_backend.web.console.access import ConsoleSessions
 from wx_backend.web.console.blueprint import bp
 
 # Importing the page modules above is what attaches their routes to ``bp``.
-__all__ = ["ConsoleSessions", "access", "auth", "bp", "community", "dashboard", "editor",
-           "operator", "pharmacy"]
+__all__ = ["ConsoleSessions", "access", "approvals", "auth", "bp", "community", "dashboard",
+           "editor", "operator", "pharmacy"]

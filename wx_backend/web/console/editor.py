@@ -56,7 +56,7 @@ def editor_new():
             patch = rules_form.patch_from(form)
             if patch is not None:
                 data["rules"] = patch
-            made = announcements.create(db.session, g.actor.id, data)
+            made = announcements.create(db.session, g.actor, data)
         except DomainError as refused:
             db.session.rollback()
             errors, message = refused.fields or {}, refused.message
