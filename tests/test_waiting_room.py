@@ -1,7 +1,9 @@
-"""The waiting room (booking/waiting_room.py) against the real app, PostgreSQL and Redis:
-a random order for those who joined before the opening that anyone can recompute from the
-published key and list, admission tokens checked on the booking path, one place per
-person, everyone told at once when the window sells out, and the abuse limits."""
+"""The waiting room (booking/waiting_room.py) against the real app, PostgreSQL, Redis and
+the fake randomness beacon: a random order for those who joined before the cutoff that
+anyone can recompute from the beacon's round and the published list, a room held while
+the beacon cannot be reached, admission tokens checked on the booking path (across a key
+rotation), one place per person, everyone told at once when the window sells out, and the
+abuse limits."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from tests.worlds import auth, build, move_window, now
 from tests.worlds import residents as people_of
 from wx_backend.booking import waiting_room
 from wx_backend.campaigns.rules import load_preset
+from wx_backend.dev.fakes.beacon import randomness as beacon_randomness
 from wx_backend.dev.clusters import Server, free_ports
 from wx_backend.extensions import db
 from wx_backend.identity import sessions
@@ -71,14 +74,16 @@ def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client):
     assert [j["join_no"] for j in joined] == list(range(1, 41))
     assert {j["status"] for j in joined} == {"before_opening"}
     assert all(j["position"] is None and j["early"] for j in joined)
-    shown = joined[0]["commitment"]
-    assert len(shown) == 64 and joined[0]["poll_after_ms"] >= 1000
+    # The room names the beacon round that will order it, out after the cutoff.
+    shown = joined[0]["beacon_round"]
+    assert isinstance(shown, int) and not joined[0]["ordered"]
+    assert joined[0]["beacon_at"] > joined[0]["sorted_at"] and joined[0]["poll_after_ms"] >= 1000
     # Joining again (the same person, another time) keeps the place.
     assert _join(client, world, people[3])["join_no"] == 4
-    # Before the opening the key is not published.
+    # Before the round is out there is no randomness to publish, and no list.
     proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json")
-    assert proof.status_code == 200 and proof.json["secret"] is None
-    assert proof.json["commitment"] == shown
+    assert proof.status_code == 200 and proof.json["randomness"] is None
+    assert proof.json["beacon_round"] == shown and proof.json["early"] == []
 
     _open(app, world, ago=timedelta(seconds=0.01))
     late = people_of(app, 2)
@@ -95,19 +100,24 @@ def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client):
     again = _poll(client, world, polled[0]["ticket"])
     assert again["position"] == positions[0]
 
-    # After the window the key is published; anyone recomputes the order from it. The
-    # closing job keeps the proof in PostgreSQL, so it outlives the room's Redis keys.
+    # The round that ordered it is the one the room named once its window had moved.
+    round_used = polled[0]["beacon_round"]
+    # After the window every place is published; anyone recomputes the order from the
+    # beacon's round. The closing job keeps the proof in PostgreSQL, so it outlives the
+    # room's Redis keys.
     _open(app, world, ago=timedelta(minutes=31))
     with app.app_context():
-        tasks.close_window(world.window_id)
+        assert tasks.close_window(world.window_id)["room_proof"] == "kept"
     stock_redis = app.extensions["stock_redis"]
     stock_redis.delete(*stock_redis.keys(f"wx:{{r:{world.window_id}}}:*"))
     proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json")
     published = proof.json
-    assert hashlib.sha256(published["secret"].encode()).hexdigest() == shown
+    assert published["beacon_round"] == round_used
+    assert published["randomness"] == beacon_randomness(round_used)
+    assert published["admissions_from"] == published["opens_at"]  # nothing waited
     assert published["early_count"] == 40 and published["late_count"] == 2
     early = [row["join_no"] for row in published["early"]]
-    order = waiting_room.recompute_order(published["secret"], world.window_id, early)
+    order = waiting_room.recompute_order(published["randomness"], world.window_id, early)
     assert [order.index(j["join_no"]) + 1 for j in joined] == positions
     assert [row["tag"] for row in published["early"]] == [j["tag"] for j in joined]
     csv_text = client.get(
