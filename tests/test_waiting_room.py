@@ -68,7 +68,7 @@ def _book(client, world, person, admission=None, store=0, **headers):
 
 
 def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client, monkeypatch):
-    # Scored seven at a time, as a crowd is scored two thousand at a time.
+    # Scored seven at a time, as a crowd is scored a thousand at a time.
     monkeypatch.setattr(waiting_room, "RANK_CHUNK", 7)
     world = _room_world(app)
     people = people_of(app, 40)
@@ -303,6 +303,38 @@ def test_a_room_whose_beacon_is_down_at_the_opening_waits_for_its_round(make_app
                  window=str(world.window_id)) == 0
 
 
+def test_a_window_that_closes_while_the_beacon_is_down_publishes_its_order_later(
+        make_app, fake_wechat):
+    port = free_ports(1)[0]
+    app = _fresh(make_app(DRAW_BEACON_URL=f"http://127.0.0.1:{port}/"), fake_wechat)
+    client = app.test_client()
+    world = _room_world(app)
+    tags = [_join(client, world, person)["tag"] for person in people_of(app, 4)]
+    _open(app, world, ago=timedelta(minutes=31))  # over before anyone was placed
+    with app.app_context():
+        assert tasks.close_window(world.window_id)["room_proof"] == "pending"
+    url = f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json"
+    pending = client.get(url).json
+    assert pending["early_count"] == 4 and pending["randomness"] is None
+    assert pending["early"] == []
+    # The list is kept in PostgreSQL meanwhile: the room's Redis keys may go.
+    stock_redis = app.extensions["stock_redis"]
+    stock_redis.delete(*stock_redis.keys(f"wx:{{r:{world.window_id}}}:*"))
+    beacon = FakeBeaconServer(port).start()
+    try:
+        deadline = time.monotonic() + 10
+        while (proof := client.get(url).json)["randomness"] is None:
+            assert time.monotonic() < deadline, "the proof was never completed"
+            time.sleep(0.2)
+    finally:
+        beacon.stop()
+    assert proof["randomness"] == beacon_randomness(proof["beacon_round"])
+    assert proof["admissions_from"] is None  # nobody was admitted while it was open
+    order = waiting_room.recompute_order(proof["randomness"], world.window_id, [1, 2, 3, 4])
+    assert [(row["tag"], row["position"]) for row in proof["early"]] == [
+        (tag, order.index(n) + 1) for n, tag in enumerate(tags, 1)]
+
+
 def test_places_and_admissions_outlive_a_rotation_of_the_server_key(app, client, make_app):
     world = _room_world(app, rate=2)
     people = people_of(app, 3)
@@ -331,6 +363,28 @@ def test_places_and_admissions_outlive_a_rotation_of_the_server_key(app, client,
     assert stale.status_code == 422 and stale.json["error"]["code"] == "invalid_ticket"
     refused = _book(dropped, world, people[2], polled[2]["admission"])
     assert refused.status_code == 403 and refused.json["error"]["code"] == "admission_invalid"
+
+
+def test_the_room_is_ordered_and_published_on_a_redis_cluster(cluster_app):
+    app, client = cluster_app, cluster_app.test_client()
+    world = _room_world(app, rate=1000)
+    people = people_of(app, 8)
+    tickets = [_join(client, world, person)["ticket"] for person in people[:6]]
+    _open(app, world, ago=timedelta(seconds=1))
+    late = [_join(client, world, person) for person in people[6:]]
+    polled = [_poll(client, world, t) for t in tickets]
+    assert sorted(p["position"] for p in polled) == [1, 2, 3, 4, 5, 6]
+    assert [p["position"] for p in late] == [7, 8]
+    assert all(p["status"] == "admitted" for p in polled)
+    assert _book(client, world, people[0], polled[0]["admission"]).status_code == 201
+    _open(app, world, ago=timedelta(minutes=31))
+    proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}"
+                       "/room.json").json
+    order = waiting_room.recompute_order(proof["randomness"], world.window_id,
+                                         [1, 2, 3, 4, 5, 6])
+    assert [row["position"] for row in proof["early"]] == [order.index(n) + 1
+                                                            for n in range(1, 7)]
+    assert [row["position"] for row in proof["early"]] == [p["position"] for p in polled]
 
 
 @pytest.fixture

@@ -29,8 +29,9 @@ state's) that finds the round out fetches it: one fetcher at a time across proce
 Redis lock), with a short timeout, and each process looks again at most every
 ``ORDER_RECHECK`` seconds (``BEACON_RETRY`` after a failure), so polls never wait on the
 beacon one by one. The value is kept in Redis; the ordering script then scores the early
-joiners in chunks of ``RANK_CHUNK`` (a few milliseconds of Redis each, so a crowd of a
-million is ranked in steps rather than one long script) and marks the room ordered. An
+joiners in chunks of ``RANK_CHUNK`` (about 3 ms of Redis each, so a crowd of a million is
+ranked in steps other commands run between, not in one long script) and marks the room
+ordered. An
 early joiner's first poll after that asks Redis for their rank, once, and gets a ticket
 with the position filled in; until then their status answers as before the placement.
 Those polls are spread over the stretch between the round and shortly before the opening.
@@ -116,7 +117,7 @@ BEACON_TIMEOUT = 2.0  # seconds a poll may spend asking the beacon (one poll at 
 BEACON_RETRY = 2.0  # seconds a process waits before asking the beacon again after a failure
 ORDER_RECHECK = 0.5  # seconds a process waits before looking again whether a room is ordered
 ORDER_LATENCY = 1.0  # seconds after the round comes out early joiners first ask their place
-RANK_CHUNK = 2000  # early joiners scored per call of the ordering script
+RANK_CHUNK = 1000  # early joiners scored per call of the ordering script (about 3 ms of Redis)
 CHAIN_KEEP = 7 * 86_400  # seconds the beacon's schedule is kept in Redis
 
 
@@ -127,47 +128,49 @@ ADMISSIONS = Counter("wx_room_admissions", "Admission tokens handed out by waiti
 
 
 class _Keys:
-    """One room's keys, all on its hash tag (one slot of a Redis Cluster)."""
+    """One room's keys, all on its hash tag (one slot of a Redis Cluster): ``people``
+    (person key -> join number), ``state`` (the hash ``n``, ``sealed``, ``beacon``,
+    ``order``), ``early`` (the early joiners by rank key), ``tags`` (every joiner's tag in
+    join order) and ``fetching`` (the lock of whoever asks the beacon)."""
 
     def __init__(self, window_id: int):
         tag = f"wx:{{r:{window_id}}}"
-        self.people, self.n, self.early = f"{tag}:people", f"{tag}:n", f"{tag}:early"
-        self.sealed, self.tags, self.beacon = f"{tag}:sealed", f"{tag}:tags", f"{tag}:beacon"
-        self.order, self.fetching = f"{tag}:order", f"{tag}:fetching"
+        self.people, self.state, self.early = f"{tag}:people", f"{tag}:state", f"{tag}:early"
+        self.tags, self.fetching = f"{tag}:tags", f"{tag}:fetching"
 
 
-# KEYS: people, n, sealed, tags, order. ARGV: person key, cutoff (Unix ms), tag, expire-at
-# ms. Whether the join is early is decided here by Redis's clock: the first join at or
-# after the cutoff seals the early group (and, if it is empty, marks the room ordered).
+# KEYS: people, state, tags. ARGV: person key, cutoff (Unix ms), tag, expire-at ms.
+# Whether the join is early is decided here by Redis's clock: the first join at or after
+# the cutoff seals the early group (and, if it is empty, marks the room ordered).
 # Answers {join number, 1 if early, 1 if the person had joined, their tag}.
 _JOIN = """
 local had = redis.call('HGET', KEYS[1], ARGV[1])
-local sealed = redis.call('GET', KEYS[3])
+local sealed = redis.call('HGET', KEYS[2], 'sealed')
 if had then
   local n = tonumber(had)
   local early = 0
   if (not sealed) or n <= tonumber(sealed) then early = 1 end
-  return {n, early, 1, redis.call('LINDEX', KEYS[4], n - 1) or ARGV[3]}
+  return {n, early, 1, redis.call('LINDEX', KEYS[3], n - 1) or ARGV[3]}
 end
 if not sealed then
   local now = redis.call('TIME')
   if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) >= tonumber(ARGV[2]) then
-    sealed = redis.call('GET', KEYS[2]) or '0'
-    redis.call('SET', KEYS[3], sealed, 'PXAT', ARGV[4])
-    if sealed == '0' then redis.call('SET', KEYS[5], '0', 'PXAT', ARGV[4]) end
+    sealed = redis.call('HGET', KEYS[2], 'n') or '0'
+    redis.call('HSET', KEYS[2], 'sealed', sealed)
+    if sealed == '0' then redis.call('HSET', KEYS[2], 'order', '0') end
   end
 end
-local n = redis.call('INCR', KEYS[2])
+local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
 redis.call('HSET', KEYS[1], ARGV[1], n)
-redis.call('RPUSH', KEYS[4], ARGV[3])
-for i = 1, 4 do redis.call('PEXPIREAT', KEYS[i], ARGV[4]) end
+redis.call('RPUSH', KEYS[3], ARGV[3])
+for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], ARGV[4]) end
 local early = 1
 if sealed then early = 0 end
 return {n, early, 0, ARGV[3]}
 """
 
-# KEYS: n, early, sealed, beacon, order. ARGV: cutoff (Unix ms), opening (Unix ms),
-# expire-at ms, window id, chunk, the beacon's value offered ("<round>:<randomness>", or "").
+# KEYS: state, early. ARGV: cutoff (Unix ms), opening (Unix ms), expire-at ms, window id,
+# chunk, the beacon's value offered ("<round>:<randomness>", or "").
 # Keeps the first value offered, seals the early group (at the cutoff by Redis's clock, or
 # at once when the value is in hand), scores up to ``chunk`` more early joiners, and once
 # all are scored marks the room ordered with the delay of its start (0, or how long after
@@ -176,21 +179,24 @@ return {n, early, 0, ARGV[3]}
 # The early set's members are join numbers zero-padded to ten digits, so equal scores sort
 # by join number.
 _ORDER = f"""
-local state = redis.call('GET', KEYS[5])
+local state = redis.call('HGET', KEYS[1], 'order')
 if state and state ~= 'held' then return {{1, state}} end
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local value = redis.call('GET', KEYS[4])
+local value = redis.call('HGET', KEYS[1], 'beacon')
+local sealed = redis.call('HGET', KEYS[1], 'sealed')
+if (not sealed) and now < tonumber(ARGV[1]) and (not value) and ARGV[6] == '' then
+  return {{0, 'open'}}
+end
 if (not value) and ARGV[6] ~= '' then
   value = ARGV[6]
-  redis.call('SET', KEYS[4], value, 'PXAT', ARGV[3])
+  redis.call('HSET', KEYS[1], 'beacon', value)
 end
-local sealed = redis.call('GET', KEYS[3])
 if not sealed then
-  if now < tonumber(ARGV[1]) and not value then return {{0, 'open'}} end
-  sealed = redis.call('GET', KEYS[1]) or '0'
-  redis.call('SET', KEYS[3], sealed, 'PXAT', ARGV[3])
+  sealed = redis.call('HGET', KEYS[1], 'n') or '0'
+  redis.call('HSET', KEYS[1], 'sealed', sealed)
 end
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 local total = tonumber(sealed)
 if total > 0 then
   if not value then return {{0, 'value'}} end
@@ -207,7 +213,7 @@ if total > 0 then
 end
 local delay = 0
 if state == 'held' and now > tonumber(ARGV[2]) then delay = now - tonumber(ARGV[2]) end
-redis.call('SET', KEYS[5], string.format('%d', delay), 'PXAT', ARGV[3])
+redis.call('HSET', KEYS[1], 'order', string.format('%d', delay))
 return {{1, string.format('%d', delay)}}
 """
 
@@ -364,6 +370,7 @@ class Rooms:
         self._next_look: dict[int, float] = {}  # window -> when to look again (monotonic)
         self._chain: Chain | None = None
         self._chain_retry = 0.0
+        self._value_retry = 0.0
         self._chain_key = ("wx:beacon-chain:"
                            + hashlib.sha1((beacon_url or "").encode()).hexdigest()[:16])
 
@@ -399,29 +406,37 @@ class Rooms:
 
     def beacon_value(self, round_number: int) -> BeaconValue | None:
         """Round ``round_number``'s randomness from the beacon, or None (not out, or the
-        beacon unreachable)."""
-        if self.beacon is None:
+        beacon unreachable; then this process does not ask again for BEACON_RETRY s)."""
+        if self.beacon is None or time.monotonic() < self._value_retry:
             return None
         try:
             return self.beacon.value(round_number)
         except BeaconUnavailable:
+            self._value_retry = time.monotonic() + BEACON_RETRY
             return None
 
     def _fetch(self, settings: WaitingRoomSettings, window) -> BeaconValue | None:
-        """The ordering round's value, if it is out: one fetcher at a time, everywhere."""
+        """The ordering round's value, if it is out: one fetcher at a time, everywhere.
+        Without it, says when this process should look again (``_next_look``)."""
         chain = self.chain(fetch=True)
         if chain is None:
+            self._next_look[window.id] = time.monotonic() + BEACON_RETRY
             return None
         round_number = ordering_round(chain, settings, window)
-        if time.time() < chain.time_of(round_number):
+        due = chain.time_of(round_number) - time.time()
+        if due > 0:  # not out yet: look again when it is
+            self._next_look[window.id] = time.monotonic() + due
             return None
         lock = _Keys(window.id).fetching
         if not self.client.set(lock, "1", nx=True, px=int((BEACON_TIMEOUT + 1) * 1000)):
-            return None
+            return None  # another process is asking; its value will be in Redis
         try:
-            return self.beacon_value(round_number)
+            value = self.beacon_value(round_number)
         finally:
             self.client.delete(lock)
+        if value is None:
+            self._next_look[window.id] = time.monotonic() + BEACON_RETRY
+        return value
 
     def settle(self, settings: WaitingRoomSettings, window, now: datetime) -> bool:
         """Put the window's early joiners in order once the ordering round is out; True once
@@ -440,9 +455,8 @@ class Rooms:
                     _expire_ms(window), window.id, RANK_CHUNK]
             offered = ""
             while True:
-                done, detail = self._order(
-                    keys=[keys.n, keys.early, keys.sealed, keys.beacon, keys.order],
-                    args=[*args, offered])
+                done, detail = self._order(keys=[keys.state, keys.early],
+                                           args=[*args, offered])
                 if int(done):
                     self._ordered[window.id] = int(detail)
                     board = self._boards.get(window.id)
@@ -452,16 +466,15 @@ class Rooms:
                 if detail == "ranking":
                     continue
                 if detail != "value" or offered:
-                    break
+                    return False
                 value = self._fetch(settings, window)
                 if value is None:
-                    self._next_look[window.id] = time.monotonic() + BEACON_RETRY
                     break
                 offered = f"{value.round}:{value.randomness}"
             if now >= window.opens_at:
                 # The opening came before the order: nobody is admitted until it is known,
                 # and then the room starts from that moment (_ORDER).
-                self.client.set(keys.order, "held", nx=True, pxat=_expire_ms(window))
+                self.client.hsetnx(keys.state, "order", "held")
             return False
         finally:
             self._ordering.release()
@@ -475,7 +488,7 @@ class Rooms:
         self.chain(fetch=True)  # so that the room can say which round will order it
         keys = _Keys(window.id)
         n, early, had, tag = self._join(
-            keys=[keys.people, keys.n, keys.sealed, keys.tags, keys.order],
+            keys=[keys.people, keys.state, keys.tags],
             args=[person_key, _real_ms(sorted_at(settings, window)),
                   person_tag(self.signer.server_key, window.id, person_key),
                   _expire_ms(window)])
@@ -513,7 +526,7 @@ class Rooms:
                 return board
             keys = _Keys(window_id)
             with self.client.pipeline(transaction=False) as pipe:
-                pipe.mget([keys.n, keys.order, keys.beacon])
+                pipe.hmget(keys.state, ["n", "order", "beacon"])
                 pipe.exists(sold_out_key(window_id))
                 pipe.exists(window_key(window_id))
                 (joined, order, value), sold_out, loaded = pipe.execute()
@@ -533,7 +546,7 @@ class Rooms:
         with ``with_tags``)."""
         keys = _Keys(window_id)
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.mget([keys.sealed, keys.beacon, keys.order])
+            pipe.hmget(keys.state, ["sealed", "beacon", "order"])
             if with_tags:
                 pipe.lrange(keys.tags, 0, -1)
             found = pipe.execute()
@@ -741,38 +754,38 @@ def is_complete(stored: WaitingRoomProof) -> bool:
 
 
 def archive(session: Session, rooms: Rooms, settings: WaitingRoomSettings,
-            window) -> WaitingRoomProof | None:
+            window) -> WaitingRoomProof:
     """Keep the room's proof in PostgreSQL (once; later calls read it back). Commits.
 
-    If the room was never put in order and the beacon cannot be reached now, what Redis
-    holds is kept all the same (it expires) and the randomness is filled in by a later
-    call; None when not even the round can be named yet."""
+    What Redis holds is kept at the first call, so it outlives the room's keys. If the room
+    was never put in order and the beacon cannot be reached now, the round and its
+    randomness are filled in by a later call (``is_complete`` says whether they are)."""
     stored = session.get(WaitingRoomProof, window.id)
-    if stored is not None and is_complete(stored):
-        return stored
     if stored is None:
         found = rooms.record(window.id, with_tags=True)
-        early = len(found.tags) if found.early is None else found.early
         chain = rooms.chain(fetch=True)
-        beacon_round = found.beacon_round or (
-            ordering_round(chain, settings, window) if chain else None)
-        if early and beacon_round is None:
-            return None
-        admissions_from = (None if found.delay_ms is None
-                           else window.opens_at + timedelta(milliseconds=found.delay_ms))
         session.execute(pg_insert(WaitingRoomProof).values(
-            window_id=window.id, early_count=early, tags="\n".join(found.tags),
-            beacon_url=rooms.beacon_url, beacon_round=beacon_round,
-            randomness=found.randomness, admissions_from=admissions_from,
+            window_id=window.id, tags="\n".join(found.tags),
+            early_count=len(found.tags) if found.early is None else found.early,
+            beacon_url=rooms.beacon_url, randomness=found.randomness,
+            beacon_round=found.beacon_round or (
+                ordering_round(chain, settings, window) if chain else None),
+            admissions_from=(None if found.delay_ms is None else
+                             window.opens_at + timedelta(milliseconds=found.delay_ms)),
         ).on_conflict_do_nothing())
         session.commit()
         stored = session.get(WaitingRoomProof, window.id)
-        if is_complete(stored):
+    if is_complete(stored):
+        return stored
+    if stored.beacon_round is None:
+        chain = rooms.chain(fetch=True)
+        if chain is None:
             return stored
-    value = rooms.beacon_value(stored.beacon_round) if stored.beacon_round else None
+        stored.beacon_round = ordering_round(chain, settings, window)
+    value = rooms.beacon_value(stored.beacon_round)
     if value is not None:
         stored.randomness = value.randomness
-        session.commit()
+    session.commit()
     return stored
 
 
@@ -785,6 +798,7 @@ def proof(session: Session, rooms: Rooms, settings: WaitingRoomSettings, campaig
     closed = now >= window.closes_at
     if closed and window.id in rooms.published:
         return rooms.published[window.id]
+    rooms.chain()  # the beacon's schedule, if any process has learnt it
     round_number, round_at = rooms.shown_round(settings, window)
     body = {"campaign_id": campaign_id, "window_id": window.id,
             "opens_at": window.opens_at.isoformat(), "closes_at": window.closes_at.isoformat(),

@@ -101,9 +101,9 @@ class WaitingRoomSettings:
     Residents may join ``joins_from_minutes`` before the opening; those who join until
     ``sort_before_seconds`` before it are put in a random order by the public beacon's next
     round (so each learns their place and their moment before the opening, and the opening
-    itself brings no rush of questions), later joiners queue in arrival order after them. Positions are admitted at
-    ``admit_per_second`` from the opening; an admission lets its holder book for
-    ``admission_seconds``."""
+    itself brings no rush of questions), later joiners queue in arrival order after them.
+    Positions are admitted at ``admit_per_second`` from the opening; an admission lets its
+    holder book for ``admission_seconds``."""
 
     admit_per_second: int = DEFAULT_ADMIT_PER_SECOND
     joins_from_minutes: int = 30

@@ -176,7 +176,7 @@ def close_window(window_id: int) -> dict:
         # is kept as it is and completed by the next reading of it.
         kept = waiting_room.archive(db.session, current_app.extensions["rooms"],
                                     rules.waiting_room, window)
-        proof = "kept" if kept is not None and waiting_room.is_complete(kept) else "pending"
+        proof = "kept" if waiting_room.is_complete(kept) else "pending"
     return {"window": window_id, "bookings": len(ids), "emitted": len(created),
             "jobs": notify.dispatch(created), "room_proof": proof}
 
