@@ -345,7 +345,6 @@ class Record:
     beacon_round: int | None
     randomness: str | None
     delay_ms: int | None  # None while not ordered
-    held: bool
     tags: list[str] = field(default_factory=list)
 
 
@@ -553,8 +552,7 @@ class Rooms:
         (early, value, order), tags = found[0], (found[1] if with_tags else [])
         beacon_round, randomness = _split(value)
         return Record(None if early is None else int(early), beacon_round, randomness,
-                      None if order in (None, "held") else int(order), order == "held",
-                      list(tags))
+                      None if order in (None, "held") else int(order), list(tags))
 
     # -- answers from memory --------------------------------------------------------------
 
