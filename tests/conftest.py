@@ -1,5 +1,6 @@
-"""Fixtures: a real PostgreSQL schema and Redis database per run, the fake WeChat API over
-HTTP, the app and its client, and helpers that act as residents.
+"""Fixtures: a real PostgreSQL schema and Redis database per run, the fake WeChat API and
+the fake randomness beacon over HTTP, the app and its client, and helpers that act as
+residents.
 
 Where the services come from:
 - ``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` when set;
@@ -30,6 +31,7 @@ from tests.factories import IdNumbers
 from wx_backend import create_app
 from wx_backend.core.pii import new_key_spec
 from wx_backend.dev.clusters import LocalCluster
+from wx_backend.dev.fakes.beacon import FakeBeaconServer
 from wx_backend.dev.fakes.wechat_api import FakeWeChatServer
 
 MINIPROGRAM = ("wxtestminiprog01", "test-mp-secret")
@@ -83,7 +85,16 @@ def fake_wechat():
 
 
 @pytest.fixture(scope="session")
-def base_config(services, fake_wechat, tmp_path_factory):
+def fake_beacon():
+    """The fake randomness beacon (a round every 3 s), on its own port, for the whole run:
+    scheduled draws and waiting rooms take their randomness from it."""
+    server = FakeBeaconServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_config(services, fake_wechat, fake_beacon, tmp_path_factory):
     database, redis_url, _, _ = services
     return {
         "WXB_MODE": "development",
@@ -98,6 +109,7 @@ def base_config(services, fake_wechat, tmp_path_factory):
         "WECHAT_OFFICIAL_APPID": OFFICIAL[0],
         "WECHAT_OFFICIAL_SECRET": OFFICIAL[1],
         "WECHAT_API_BASE_URL": fake_wechat.base_url,
+        "DRAW_BEACON_URL": fake_beacon.base_url,
         "FAKE_WECHAT": True,
         "DEV_TOOLS": True,
         "TESTING": True,

@@ -272,50 +272,46 @@ def test_the_official_account_tells_a_linked_resident_their_entry(app, client, f
 
 
 def test_a_scheduled_draw_commits_then_draws_with_the_beacons_next_round(
-        app, client, fuzhou, monkeypatch, tmp_path):
+        app, client, fuzhou, tmp_path):
     import time
 
-    from wx_backend.dev.fakes.beacon import FakeBeaconServer, randomness
+    from wx_backend.dev.fakes.beacon import randomness
     from wx_backend.jobs import schedule, tasks
     from wx_backend.lottery.beacon import BeaconUnavailable
     from wx_backend.models import Draw
 
-    beacon = FakeBeaconServer().start()
-    monkeypatch.setitem(app.config, "DRAW_BEACON_URL", beacon.base_url)
-    try:
-        with app.app_context():
-            plans = schedule.planned(now() - timedelta(days=2), now() + timedelta(days=2))
-        planned = {(p.task, p.args) for p in plans}
-        assert ("commit_scheduled_draw", (fuzhou,)) in planned
-        assert ("run_scheduled_draw", (fuzhou,)) in planned
+    # The app asks the run's fake beacon (conftest.fake_beacon).
+    with app.app_context():
+        plans = schedule.planned(now() - timedelta(days=2), now() + timedelta(days=2))
+    planned = {(p.task, p.args) for p in plans}
+    assert ("commit_scheduled_draw", (fuzhou,)) in planned
+    assert ("run_scheduled_draw", (fuzhou,)) in planned
 
-        people = residents(app, 3)
-        for person in people:
-            enter(client, fuzhou, person.token)
-        with app.app_context():
-            committed = tasks.HANDLERS["commit_scheduled_draw"](fuzhou)
-            assert committed["quota"] == 20000
-            assert tasks.HANDLERS["commit_scheduled_draw"](fuzhou) == {"skipped": "draw_pending"}
-            deadline = time.time() + 15
-            while True:
-                try:
-                    drawn = tasks.HANDLERS["run_scheduled_draw"](fuzhou)
-                    break
-                except BeaconUnavailable:
-                    assert time.time() < deadline, "the beacon's next round never came"
-                    time.sleep(0.5)
-            assert drawn["winners"] == 3 and drawn["told"] == 3
-            made = db.session.get(Draw, committed["draw"])
-            assert made.public_value == (f"drand round {drawn['round']} randomness "
-                                         f"{randomness(drawn['round'])}")
-            files = pool.published_files(made)
-        folder = tmp_path / "scheduled"
-        folder.mkdir()
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
-        assert draw.verify(folder).ok
-    finally:
-        beacon.stop()
+    people = residents(app, 3)
+    for person in people:
+        enter(client, fuzhou, person.token)
+    with app.app_context():
+        committed = tasks.HANDLERS["commit_scheduled_draw"](fuzhou)
+        assert committed["quota"] == 20000
+        assert tasks.HANDLERS["commit_scheduled_draw"](fuzhou) == {"skipped": "draw_pending"}
+        deadline = time.time() + 15
+        while True:
+            try:
+                drawn = tasks.HANDLERS["run_scheduled_draw"](fuzhou)
+                break
+            except BeaconUnavailable:
+                assert time.time() < deadline, "the beacon's next round never came"
+                time.sleep(0.5)
+        assert drawn["winners"] == 3 and drawn["told"] == 3
+        made = db.session.get(Draw, committed["draw"])
+        assert made.public_value == (f"drand round {drawn['round']} randomness "
+                                     f"{randomness(drawn['round'])}")
+        files = pool.published_files(made)
+    folder = tmp_path / "scheduled"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    assert draw.verify(folder).ok
 
 
 def test_special_group_members_win_a_free_portion_outside_the_draw(app, client, tmp_path):

@@ -1,6 +1,7 @@
 """The mini-program's own suite (jest + miniprogram-simulate, in miniprogram/test/), run
 against the real backend: this app on a real HTTP server with PostgreSQL, Redis, the fake
-WeChat API and the SMS outbox, as every other test here runs it.
+WeChat API, the fake randomness beacon and the SMS outbox, as every other test here runs
+it.
 
 The suite runs in two parts because a draw and a committee's review happen between them,
 on the operators' side: first the compile check, the units, a resident's first booking
@@ -240,9 +241,10 @@ def test_the_mini_program_against_the_real_backend(app, context):
 
 def _queue_in_the_waiting_room(app, context: Path) -> None:
     """A campaign with a waiting room whose window opens 15 s after its jest part starts
-    and puts its early joiners in order 8 s before: ten residents joined before, twenty
-    arrive at the opening (a thread here, over HTTP), and the two residents of the pages
-    come before the ordering and after the opening."""
+    and closes its early group 8 s before (the fake beacon's next round orders them a few
+    seconds later): ten residents joined before, twenty arrive at the opening (a thread
+    here, over HTTP), and the two residents of the pages come before the ordering and
+    after the opening."""
     settings = json.loads(context.read_text())
     data = load_preset("zhengzhou")
     data["waiting_room"] = {"enabled": True, "admit_per_second": 2, "sort_before_seconds": 8}
@@ -276,9 +278,16 @@ def _queue_in_the_waiting_room(app, context: Path) -> None:
         for booked in (first, second):
             row = db.session.get(Booking, booked["id"])
             assert row.window_id == room.window_id
-        # The early resident's place is the one anyone recomputes from the published key.
-        secret = waiting_room.room_secret(app.config["SECRET_KEY"], room.window_id)
-        order = waiting_room.recompute_order(secret, room.window_id, list(range(1, 12)))
-        assert order.index(first["join_no"]) + 1 == first["position"]
+    # The early resident's place is the one anyone recomputes from the published round,
+    # and that round's randomness is the beacon's.
+    proof = requests.get(f"{base}/public/campaigns/{room.campaign_id}/windows/"
+                         f"{room.window_id}/room.json", timeout=10).json()
+    assert proof["beacon_round"] == first["round"]
+    beacon = requests.get(f"{proof['beacon_url']}public/{proof['beacon_round']}",
+                          timeout=10).json()
+    assert proof["randomness"] == beacon["randomness"]
+    order = waiting_room.recompute_order(proof["randomness"], room.window_id,
+                                         list(range(1, proof["early_count"] + 1)))
+    assert order.index(first["join_no"]) + 1 == first["position"]
     # The late one arrived after the twenty and waited in arrival order.
     assert second["join_no"] == second["position"] >= 32

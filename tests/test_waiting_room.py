@@ -1,11 +1,12 @@
-"""The waiting room (booking/waiting_room.py) against the real app, PostgreSQL and Redis:
-a random order for those who joined before the opening that anyone can recompute from the
-published key and list, admission tokens checked on the booking path, one place per
-person, everyone told at once when the window sells out, and the abuse limits."""
+"""The waiting room (booking/waiting_room.py) against the real app, PostgreSQL, Redis and
+the fake randomness beacon: a random order for those who joined before the cutoff that
+anyone can recompute from the beacon's round and the published list, a room held while
+the beacon cannot be reached, admission tokens checked on the booking path (across a key
+rotation), one place per person, everyone told at once when the window sells out, and the
+abuse limits."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from datetime import datetime, timedelta
@@ -20,6 +21,8 @@ from tests.worlds import residents as people_of
 from wx_backend.booking import waiting_room
 from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev.clusters import Server, free_ports
+from wx_backend.dev.fakes.beacon import FakeBeaconServer
+from wx_backend.dev.fakes.beacon import randomness as beacon_randomness
 from wx_backend.extensions import db
 from wx_backend.identity import sessions
 from wx_backend.identity.accounts import create_operator
@@ -64,21 +67,25 @@ def _book(client, world, person, admission=None, store=0, **headers):
                        headers={**auth(person.token), **headers})
 
 
-def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client):
+def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client, monkeypatch):
+    # Scored seven at a time, as a crowd is scored a thousand at a time.
+    monkeypatch.setattr(waiting_room, "RANK_CHUNK", 7)
     world = _room_world(app)
     people = people_of(app, 40)
     joined = [_join(client, world, person) for person in people]
     assert [j["join_no"] for j in joined] == list(range(1, 41))
     assert {j["status"] for j in joined} == {"before_opening"}
     assert all(j["position"] is None and j["early"] for j in joined)
-    shown = joined[0]["commitment"]
-    assert len(shown) == 64 and joined[0]["poll_after_ms"] >= 1000
+    # The room names the beacon round that will order it, out after the cutoff.
+    shown = joined[0]["beacon_round"]
+    assert isinstance(shown, int) and not joined[0]["ordered"]
+    assert joined[0]["beacon_at"] > joined[0]["sorted_at"] and joined[0]["poll_after_ms"] >= 1000
     # Joining again (the same person, another time) keeps the place.
     assert _join(client, world, people[3])["join_no"] == 4
-    # Before the opening the key is not published.
+    # Before the round is out there is no randomness to publish, and no list.
     proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json")
-    assert proof.status_code == 200 and proof.json["secret"] is None
-    assert proof.json["commitment"] == shown
+    assert proof.status_code == 200 and proof.json["randomness"] is None
+    assert proof.json["beacon_round"] == shown and proof.json["early"] == []
 
     _open(app, world, ago=timedelta(seconds=0.01))
     late = people_of(app, 2)
@@ -95,25 +102,46 @@ def test_early_joiners_get_a_random_order_anyone_can_recompute(app, client):
     again = _poll(client, world, polled[0]["ticket"])
     assert again["position"] == positions[0]
 
-    # After the window the key is published; anyone recomputes the order from it. The
-    # closing job keeps the proof in PostgreSQL, so it outlives the room's Redis keys.
+    # The round that ordered it is the one the room named once its window had moved.
+    round_used = polled[0]["beacon_round"]
+    # After the window every place is published; anyone recomputes the order from the
+    # beacon's round. The closing job keeps the proof in PostgreSQL, so it outlives the
+    # room's Redis keys.
     _open(app, world, ago=timedelta(minutes=31))
     with app.app_context():
-        tasks.close_window(world.window_id)
+        assert tasks.close_window(world.window_id)["room_proof"] == "kept"
     stock_redis = app.extensions["stock_redis"]
     stock_redis.delete(*stock_redis.keys(f"wx:{{r:{world.window_id}}}:*"))
     proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json")
     published = proof.json
-    assert hashlib.sha256(published["secret"].encode()).hexdigest() == shown
+    assert published["beacon_round"] == round_used
+    assert published["randomness"] == beacon_randomness(round_used)
+    assert published["admissions_from"] == published["opens_at"]  # nothing waited
     assert published["early_count"] == 40 and published["late_count"] == 2
     early = [row["join_no"] for row in published["early"]]
-    order = waiting_room.recompute_order(published["secret"], world.window_id, early)
+    order = waiting_room.recompute_order(published["randomness"], world.window_id, early)
     assert [order.index(j["join_no"]) + 1 for j in joined] == positions
     assert [row["tag"] for row in published["early"]] == [j["tag"] for j in joined]
     csv_text = client.get(
         f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.csv").text
     assert csv_text.lstrip("\ufeff").splitlines()[0].startswith("入场编号,凭证标记,排队位置")
     assert len(csv_text.splitlines()) == 1 + 42
+
+
+def test_whether_a_join_is_early_is_redis_s_call_not_the_callers(app, client):
+    world = _room_world(app)
+    first, second = people_of(app, 2)
+    assert _join(client, world, first)["early"]
+    _open(app, world, ago=timedelta(seconds=1))  # the cutoff was a minute ago
+    rooms = app.extensions["rooms"]
+    with app.app_context():
+        snapshot = app.extensions["directory"].snapshot(db.session, world.campaign_id, now())
+        window = next(w for w in snapshot.windows if w.id == world.window_id)
+        # A caller that says it is still well before the cutoff does not get in early.
+        ticket = rooms.join(campaign_id=world.campaign_id, settings=snapshot.rules.waiting_room,
+                            window=window, person_key=second.person_key,
+                            now=now() - timedelta(minutes=5))
+    assert not ticket.early and ticket.join_no == ticket.position == 2
 
 
 def test_admission_is_given_in_turn_and_checked_on_the_booking_path(app, client):
@@ -213,6 +241,150 @@ def test_everyone_waiting_is_told_when_the_window_sells_out(app, client):
     refused = client.post(f"/api/v1/campaigns/{world.campaign_id}/room",
                           headers=auth(latecomer.token))
     assert refused.status_code == 409 and refused.json["error"]["code"] == "sold_out"
+
+
+def test_a_room_whose_beacon_is_down_at_the_opening_waits_for_its_round(make_app,
+                                                                         fake_wechat):
+    port = free_ports(1)[0]  # where the beacon will answer once it is back
+    app = _fresh(make_app(DRAW_BEACON_URL=f"http://127.0.0.1:{port}/"), fake_wechat)
+    client = app.test_client()
+    world = _room_world(app, rate=2)
+    early, late = people_of(app, 5), people_of(app, 2)
+    tickets = [_join(client, world, person)["ticket"] for person in early]
+    _open(app, world, ago=timedelta(seconds=1))
+    late_tickets = [_join(client, world, person)["ticket"] for person in late]
+    time.sleep(waiting_room.BOARD_REFRESH)
+    # No value: the early joiners have no place, and nobody is admitted, late joiners
+    # included (they would otherwise go before the early ones).
+    polled = [_poll(client, world, t) for t in tickets + late_tickets]
+    time.sleep(waiting_room.BOARD_REFRESH)
+    polled = [_poll(client, world, t) for t in tickets + late_tickets]
+    assert all(p["held"] and not p["ordered"] and p["serving"] == 0 for p in polled)
+    assert [p["position"] for p in polled] == [None] * 5 + [6, 7]
+    assert all(p["admission"] is None and p["status"] == "waiting" for p in polled)
+    assert all(p["poll_after_ms"] <= 3000 for p in polled)
+    assert value(scrape(client), "wx_room_held", campaign=str(world.campaign_id),
+                 window=str(world.window_id)) == 1
+    proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}"
+                       "/room.json").json
+    assert proof["early_count"] == 5 and proof["randomness"] is None
+    assert proof["admissions_from"] is None
+
+    beacon = FakeBeaconServer(port).start()
+    try:
+        def placed():
+            answers = [_poll(client, world, t) for t in tickets]
+            return answers if all(a["position"] for a in answers) else None
+
+        deadline = time.monotonic() + 15
+        while not (answers := placed()):
+            assert time.monotonic() < deadline, "the room was never put in order"
+            time.sleep(0.2)
+    finally:
+        beacon.stop()
+    assert sorted(a["position"] for a in answers) == [1, 2, 3, 4, 5]
+    proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}"
+                       "/room.json").json
+    # The order comes from the round the window names, and admissions start from the
+    # moment it was known, not from the opening that had passed: the places keep their
+    # spacing, the early ones first.
+    assert proof["randomness"] == beacon_randomness(proof["beacon_round"])
+    started = datetime.fromisoformat(proof["admissions_from"])
+    assert started >= datetime.fromisoformat(proof["opens_at"]) + timedelta(seconds=1)
+    order = waiting_room.recompute_order(proof["randomness"], world.window_id, [1, 2, 3, 4, 5])
+    assert [order.index(n) + 1 for n in range(1, 6)] == [a["position"] for a in answers]
+    for answer in answers:
+        assert not answer["held"] and answer["admission"] is not None
+        turn = datetime.fromisoformat(answer["admission_from"])
+        expected = started + timedelta(seconds=answer["position"] / 2)
+        assert abs((turn - expected).total_seconds()) < 0.01
+    time.sleep(waiting_room.BOARD_REFRESH)
+    assert value(scrape(client), "wx_room_held", campaign=str(world.campaign_id),
+                 window=str(world.window_id)) == 0
+
+
+def test_a_window_that_closes_while_the_beacon_is_down_publishes_its_order_later(
+        make_app, fake_wechat):
+    port = free_ports(1)[0]
+    app = _fresh(make_app(DRAW_BEACON_URL=f"http://127.0.0.1:{port}/"), fake_wechat)
+    client = app.test_client()
+    world = _room_world(app)
+    tags = [_join(client, world, person)["tag"] for person in people_of(app, 4)]
+    _open(app, world, ago=timedelta(minutes=31))  # over before anyone was placed
+    with app.app_context():
+        assert tasks.close_window(world.window_id)["room_proof"] == "pending"
+    url = f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}/room.json"
+    pending = client.get(url).json
+    assert pending["early_count"] == 4 and pending["randomness"] is None
+    assert pending["early"] == []
+    # The list is kept in PostgreSQL meanwhile: the room's Redis keys may go.
+    stock_redis = app.extensions["stock_redis"]
+    stock_redis.delete(*stock_redis.keys(f"wx:{{r:{world.window_id}}}:*"))
+    beacon = FakeBeaconServer(port).start()
+    try:
+        deadline = time.monotonic() + 10
+        while (proof := client.get(url).json)["randomness"] is None:
+            assert time.monotonic() < deadline, "the proof was never completed"
+            time.sleep(0.2)
+    finally:
+        beacon.stop()
+    assert proof["randomness"] == beacon_randomness(proof["beacon_round"])
+    assert proof["admissions_from"] is None  # nobody was admitted while it was open
+    order = waiting_room.recompute_order(proof["randomness"], world.window_id, [1, 2, 3, 4])
+    assert [(row["tag"], row["position"]) for row in proof["early"]] == [
+        (tag, order.index(n) + 1) for n, tag in enumerate(tags, 1)]
+
+
+def test_places_and_admissions_outlive_a_rotation_of_the_server_key(app, client, make_app):
+    world = _room_world(app, rate=2)
+    people = people_of(app, 3)
+    tickets = [_join(client, world, person)["ticket"] for person in people]
+    _open(app, world, ago=timedelta(seconds=2))
+    polled = [_poll(client, world, t) for t in tickets]
+    assert all(p["status"] == "admitted" for p in polled)
+    rotated = make_app(SECRET_KEY="a-rotated-secret", SECRET_KEY_FALLBACKS=["test-secret"])
+    after = rotated.test_client()
+    # A ticket signed before the rotation still reads, with its place.
+    again = after.get(f"/api/v1/campaigns/{world.campaign_id}/room",
+                      query_string={"ticket": polled[0]["ticket"]})
+    assert again.status_code == 200 and again.json["position"] == polled[0]["position"]
+    # An admission handed out before it still books.
+    assert _book(after, world, people[0], polled[0]["admission"]).status_code == 201
+    # Joining again after it: the same place, under the tag already published, and a fresh
+    # admission that books.
+    rejoined = _join(after, world, people[1])
+    assert (rejoined["join_no"], rejoined["tag"]) == (polled[1]["join_no"], polled[1]["tag"])
+    assert rejoined["position"] == polled[1]["position"] and rejoined["admission"]
+    assert _book(after, world, people[1], rejoined["admission"], store=1).status_code == 201
+    # Once the old key is dropped from the fallbacks, what it signed is refused.
+    dropped = make_app(SECRET_KEY="a-rotated-secret").test_client()
+    stale = dropped.get(f"/api/v1/campaigns/{world.campaign_id}/room",
+                        query_string={"ticket": polled[2]["ticket"]})
+    assert stale.status_code == 422 and stale.json["error"]["code"] == "invalid_ticket"
+    refused = _book(dropped, world, people[2], polled[2]["admission"])
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "admission_invalid"
+
+
+def test_the_room_is_ordered_and_published_on_a_redis_cluster(cluster_app):
+    app, client = cluster_app, cluster_app.test_client()
+    world = _room_world(app, rate=1000)
+    people = people_of(app, 8)
+    tickets = [_join(client, world, person)["ticket"] for person in people[:6]]
+    _open(app, world, ago=timedelta(seconds=1))
+    late = [_join(client, world, person) for person in people[6:]]
+    polled = [_poll(client, world, t) for t in tickets]
+    assert sorted(p["position"] for p in polled) == [1, 2, 3, 4, 5, 6]
+    assert [p["position"] for p in late] == [7, 8]
+    assert all(p["status"] == "admitted" for p in polled)
+    assert _book(client, world, people[0], polled[0]["admission"]).status_code == 201
+    _open(app, world, ago=timedelta(minutes=31))
+    proof = client.get(f"/public/campaigns/{world.campaign_id}/windows/{world.window_id}"
+                       "/room.json").json
+    order = waiting_room.recompute_order(proof["randomness"], world.window_id,
+                                         [1, 2, 3, 4, 5, 6])
+    assert [row["position"] for row in proof["early"]] == [order.index(n) + 1
+                                                            for n in range(1, 7)]
+    assert [row["position"] for row in proof["early"]] == [p["position"] for p in polled]
 
 
 @pytest.fixture
@@ -338,3 +510,7 @@ def test_metrics_and_the_dashboard_read_the_room(app, client, live_server):
     room = re.search(r'id="fig-room">(\d+)<small> 人等待 · (\d+) / (\d+)', shown.text)
     waiting, joined, admitted = map(int, room.groups())  # two more admitted every second
     assert joined == 6 and admitted >= 2 and waiting + admitted == 6
+    order = re.search(r'id="fig-room-order" data-order="(\w+)">([^<]+)<small> · 信标第 (\d+) 轮',
+                      shown.text)
+    assert order.groups() == ("ordered", "已排序", str(polled[0]["beacon_round"]))
+    assert value(after, "wx_room_held", campaign=campaign, window=window) == 0

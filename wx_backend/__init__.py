@@ -151,8 +151,10 @@ def register_extensions(app: APIFlask) -> None:
     csrf.init_app(app)
     app.extensions["stock"] = Stock(app.extensions["stock_redis"], app.extensions["redis"])
     app.extensions["directory"] = Directory(app.extensions["redis"])
-    app.extensions["rooms"] = Rooms(app.extensions["stock_redis"], app.config["SECRET_KEY"],
-                                    app.extensions["stock"])
+    app.extensions["rooms"] = Rooms(
+        app.extensions["stock_redis"], app.config["SECRET_KEY"], app.extensions["stock"],
+        fallback_keys=app.config.get("SECRET_KEY_FALLBACKS") or [],
+        beacon_url=app.config["DRAW_BEACON_URL"])
     app.extensions["person_limit"] = Limiter(app.config["ATTEMPTS_PER_PERSON"])
     app.extensions["figures"] = Recorder(app.extensions["redis"])
     sms.init_app(app)

@@ -22,6 +22,11 @@ function view(room) {
     joined: room.joined,
     opens: format.moment(room.opens_at),
     sorts: format.clockTime(room.sorted_at),
+    // The public beacon round whose random number orders those who came before `sorts`.
+    round: room.beacon_round,
+    roundAt: room.beacon_at ? format.clockTime(room.beacon_at) : '',
+    held: Boolean(room.held),
+    windowId: room.window_id,
     turn: room.admission_from ? format.clockTime(room.admission_from) : '',
     wait: '',
   }

@@ -10,8 +10,9 @@ without the waiting room (booking/waiting_room.py), in one run.
    the mini-program does it (one Idempotency-Key per tap, the same key again after
    ``busy`` or a lost answer, another store with stock left after ``store_full``).
 4. With the room (admitting C a second): the same crowds joined before the opening; the
-   room puts them in order a minute before it, each learns their place and the moment of
-   their turn, and books at that moment.
+   room closes its early group a minute before it and orders them by the next round of a
+   local fake of the randomness beacon (a round every 3 s), each learns their place and
+   the moment of their turn, and books at that moment.
 5. Prints, for each run: answers by kind and code, p50/p99 of each kind, bookings a second
    while stock lasted, time to sell out, 5xx and requests left unanswered after the
    server's own timeout (30 s), oversold and double-booked, the CPU the server and the
@@ -54,6 +55,8 @@ from booking import (
     tear_down,
     wait_ready,
 )
+
+from wx_backend.dev.fakes.beacon import FakeBeaconServer
 
 SERVER_TIMEOUT = 30.0  # gunicorn's own worker timeout
 STORES = 100  # each may sell twice its even share, so the last portions are not a hunt
@@ -523,12 +526,14 @@ def main() -> int:
 
     schema, scoped, instance = fresh_run(args.database_url, args.redis_url, "crowd")
     client = redis.Redis.from_url(args.redis_url, decode_responses=True)
-    env = server_env(scoped, args.redis_url, instance)
+    # The room's order comes from the beacon: a local fake of it, as the tests use.
+    beacon = FakeBeaconServer().start()
+    env = {**server_env(scoped, args.redis_url, instance), "DRAW_BEACON_URL": beacon.base_url}
     processes = []
     try:
         os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "WXB_MODE",
                                                "WXB_INSTANCE_PATH", "SECRET_KEY", "PII_KEY",
-                                               "PII_INDEX_KEY")})
+                                               "PII_INDEX_KEY", "DRAW_BEACON_URL")})
         port = free_port()
         log = instance / "server.log"
         setup = time.perf_counter()
@@ -590,6 +595,7 @@ def main() -> int:
     finally:
         for process in processes:
             stop(process)
+        beacon.stop()
         tear_down([], args.database_url, schema, client)
 
 

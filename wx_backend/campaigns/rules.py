@@ -101,11 +101,11 @@ class WaitingRoomSettings:
     """A waiting room in front of every window (``booking/waiting_room.py``).
 
     Residents may join ``joins_from_minutes`` before the opening; those who join until
-    ``sort_before_seconds`` before it are put in a random order then (so each learns their
-    place and their moment before the opening, and the opening itself brings no rush of
-    questions), later joiners queue in arrival order after them. Positions are admitted at
-    ``admit_per_second`` from the opening; an admission lets its holder book for
-    ``admission_seconds``."""
+    ``sort_before_seconds`` before it are put in a random order by the public beacon's next
+    round (so each learns their place and their moment before the opening, and the opening
+    itself brings no rush of questions), later joiners queue in arrival order after them.
+    Positions are admitted at ``admit_per_second`` from the opening; an admission lets its
+    holder book for ``admission_seconds``."""
 
     admit_per_second: int = DEFAULT_ADMIT_PER_SECOND
     joins_from_minutes: int = 30
@@ -207,7 +207,8 @@ class Rules:
         if self.waiting_room is not None:
             room = self.waiting_room
             parts.append(f"开始前{room.joins_from_minutes}分钟可进入排队，"
-                         f"开始前{_duration(room.sort_before_seconds)}已在排队的人随机排序，"
+                         f"开始前{_duration(room.sort_before_seconds)}已在排队的人"
+                         "按公开随机数随机排序，"
                          "之后到达的按先后排在后面")
         if self.cooldown_days:
             parts.append(f"预约成功后{self.cooldown_days}天内不能再次预约")

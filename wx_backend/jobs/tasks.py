@@ -170,10 +170,15 @@ def close_window(window_id: int) -> dict:
     created = notify.emit("booking_confirmed", ids)
     window = db.session.get(Window, window_id)
     rules = rules_in_force(db.session, window.campaign_id, window.opens_at)[1] if window else None
+    proof = None
     if rules is not None and rules.waiting_room is not None:
-        waiting_room.archive(db.session, current_app.extensions["rooms"], window)
+        # Never waits on the beacon for long: a proof whose randomness is not in hand yet
+        # is kept as it is and completed by the next reading of it.
+        kept = waiting_room.archive(db.session, current_app.extensions["rooms"],
+                                    rules.waiting_room, window)
+        proof = "kept" if waiting_room.is_complete(kept) else "pending"
     return {"window": window_id, "bookings": len(ids), "emitted": len(created),
-            "jobs": notify.dispatch(created)}
+            "jobs": notify.dispatch(created), "room_proof": proof}
 
 
 def remind_pickup(window_id: int, ends_at: str) -> dict:

@@ -42,14 +42,17 @@ ROOM_LOOKAHEAD = timedelta(hours=2)  # rooms in /metrics: open, or opening withi
 
 
 def room_metrics(app) -> list:
-    """/metrics at each scrape: every open or upcoming room's joiners, serving position and
-    waiting count (``waiting_room.figures``, which the console's dashboard shows too)."""
+    """/metrics at each scrape: every open or upcoming room's joiners, serving position,
+    waiting count and whether it is held waiting for the beacon (``waiting_room.figures``,
+    which the console's dashboard shows too)."""
     now = clock.now()
     directory, rooms = app.extensions["directory"], app.extensions["rooms"]
     families = {name: GaugeMetricFamily(f"wx_room_{name}", text, labels=["campaign", "window"])
                 for name, text in (("joined", "People who took a place in the room"),
                                    ("serving", "Positions the room has admitted"),
-                                   ("waiting", "People in the room not yet admitted"))}
+                                   ("waiting", "People in the room not yet admitted"),
+                                   ("held", "1 while the room's opening has come and it "
+                                            "still waits for the beacon's round"))}
     for campaign_id in db.session.scalars(db.select(Window.campaign_id).where(
             Window.closes_at > now, Window.opens_at < now + ROOM_LOOKAHEAD).distinct()):
         snapshot = directory.snapshot(db.session, campaign_id, now)
@@ -57,6 +60,7 @@ def room_metrics(app) -> list:
         for window in snapshot.windows if settings is not None else ():
             if window.closes_at > now and window.opens_at < now + ROOM_LOOKAHEAD:
                 shown = waiting_room.figures(rooms, settings, window, now)
+                shown["held"] = int(shown["order"] == "held")
                 for name, family in families.items():
                     family.add_metric([str(campaign_id), str(window.id)], shown[name])
     db.session.rollback()
@@ -71,9 +75,10 @@ class RoomQuery(Schema):
                     metadata={"description": "进入排队时得到的 ticket"})
 
 
-ROOM_STATES = ("before_opening：未开始，开始时随机排序；waiting：排队中（position、ahead、"
-               "wait_seconds）；admitted：轮到了（admission 用于预约）；sold_out：已约完，"
-               "排队结束；closed：时段已结束")
+ROOM_STATES = ("before_opening：未开始，sorted_at 前进入者按公开随机数信标第 beacon_round 轮"
+               "（beacon_at 公布）随机排序；waiting：排队中（position、ahead、wait_seconds；"
+               "held 为 true 时在等待信标，暂不放行）；admitted：轮到了（admission 用于预约）；"
+               "sold_out：已约完，排队结束；closed：时段已结束")
 
 
 def _room(campaign_id: int):

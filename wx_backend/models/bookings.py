@@ -91,8 +91,10 @@ class Booking(db.Model):
 
 class WaitingRoomProof(db.Model):
     """What a window's waiting room publishes once it has closed (booking.waiting_room):
-    the ranking secret, how many joined before the opening, and every joiner's tag in
-    join order (one a line). Kept here so the proof outlives the room's Redis keys."""
+    the beacon, the round and its randomness that ordered it, how many joined before the
+    cutoff, when admissions started, and every joiner's tag in join order (one a line).
+    Kept here so the proof outlives the room's Redis keys. Proofs kept before the rooms
+    took their order from the beacon hold the ranking ``secret`` instead."""
 
     __tablename__ = "waiting_room_proofs"
     __table_args__ = (CheckConstraint("early_count >= 0",
@@ -100,7 +102,13 @@ class WaitingRoomProof(db.Model):
 
     window_id: Mapped[int] = mapped_column(ForeignKey("windows.id", ondelete="CASCADE"),
                                            primary_key=True)
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str | None] = mapped_column(String(64))
+    beacon_url: Mapped[str | None] = mapped_column(Text)
+    beacon_round: Mapped[int | None] = mapped_column(BigInteger)
+    # None while the round's randomness could not be had (filled in by a later reading).
+    randomness: Mapped[str | None] = mapped_column(String(128))
+    # None if the room was not put in order while the window was open.
+    admissions_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     early_count: Mapped[int] = mapped_column(Integer)
     tags: Mapped[str] = mapped_column(Text)
     archived_at: Mapped[datetime] = mapped_column(

@@ -12,7 +12,7 @@ import threading
 import time
 
 from flask import Flask, jsonify
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 GENESIS = 1_600_000_000
 PERIOD = 3
@@ -40,11 +40,17 @@ def create_fake_beacon() -> Flask:
     return app
 
 
-class FakeBeaconServer:
-    """Runs the fake beacon on 127.0.0.1 in a daemon thread."""
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code="-", size="-"):
+        pass  # a poll of a waiting room may ask every few seconds: not worth a line each
 
-    def __init__(self):
-        self._server = make_server("127.0.0.1", 0, create_fake_beacon(), threaded=True)
+
+class FakeBeaconServer:
+    """Runs the fake beacon on 127.0.0.1 in a daemon thread (on ``port``, or any free one)."""
+
+    def __init__(self, port: int = 0):
+        self._server = make_server("127.0.0.1", port, create_fake_beacon(), threaded=True,
+                                   request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="fake-beacon")
 

@@ -140,14 +140,16 @@ def _room_proof(campaign_id: int, window_id: int) -> dict:
     window = next((w for w in snapshot.windows if w.id == window_id), None)
     if window is None or snapshot.rules.waiting_room is None:
         raise NotFound("room_not_found", "这个时段没有排队")
-    return waiting_room.proof(db.session, current_app.extensions["rooms"], campaign_id,
-                              window, now, directory.is_sold_out(window.id))
+    return waiting_room.proof(db.session, current_app.extensions["rooms"],
+                              snapshot.rules.waiting_room, campaign_id, window, now,
+                              directory.is_sold_out(window.id))
 
 
 @bp.get("/campaigns/<int:campaign_id>/windows/<int:window_id>/room.json")
 def room_json(campaign_id: int, window_id: int):
-    """The waiting room's proof: the commitment, and after it closes the secret and every
-    joiner's place, so anyone can recompute the order (booking.waiting_room)."""
+    """The waiting room's proof: the beacon round that orders it (and its randomness once
+    out), and after it closes every joiner's place, so anyone can recompute the order
+    (booking.waiting_room, docs/waiting_room.md)."""
     body = json.dumps(_room_proof(campaign_id, window_id), ensure_ascii=False,
                       separators=(",", ":"))
     return cacheable(Response(body, mimetype="application/json"), feed.MAX_AGE)
@@ -155,7 +157,8 @@ def room_json(campaign_id: int, window_id: int):
 
 @bp.get("/campaigns/<int:campaign_id>/windows/<int:window_id>/room.csv")
 def room_csv(campaign_id: int, window_id: int):
-    """The same joiners as CSV (the secret and the method are in the JSON)."""
+    """The same joiners as CSV (the beacon's round, its randomness and the method are in
+    the JSON)."""
     proof = _room_proof(campaign_id, window_id)
     # Checked against room.json by anyone who recomputes the order; the writer changes
     # none of these cells (numbers, hex tags, 是/否), so both say the same.
