@@ -3,7 +3,7 @@ their proofs keep the beacon, the round, its randomness and when admissions star
 ranking secret of proofs kept before stays, and new proofs have none.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Created: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
