@@ -11,6 +11,9 @@ the suite is ``CONTRACT_EXAMPLES=300 scripts/test tests/test_api_contract.py``.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -99,3 +102,30 @@ def test_every_route_answers_as_its_spec_says(accounts, live_server, mode):
         except (Exception, BaseExceptionGroup) as failure:  # every broken route is reported
             broken[operation.label] = str(failure)[:1500]
     assert not broken, "\n\n".join(f"{label}:\n{text}" for label, text in broken.items())
+
+
+# The paths each caller is tried on; the logouts end the very token the run carries, so
+# they are tried on their own (tests/test_staff_sessions.py, tests/test_login.py).
+ROLES = {
+    "resident": r"^/api/v1/(?!staff/|admin/|community/)",
+    "staff": r"^/api/v1/staff/",
+    "admin": r"^/api/v1/admin/",
+    "community": r"^/api/v1/community/",
+}
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_schemathesis_run_with_every_check_finds_nothing(accounts, live_server, role,
+                                                         tmp_path):
+    """``schemathesis run --checks all`` (positive data accepted, negative refused, Allow
+    headers right, …) as each caller, over every phase but the stateful one."""
+    command = [str(Path(sys.executable).with_name("schemathesis")), "run",
+               f"{live_server}/api/v1/openapi.json", "--checks", "all",
+               "--phases", "examples,coverage,fuzzing", "--max-examples", str(EXAMPLES),
+               "--workers", "1", "--include-path-regex", ROLES[role],
+               "--exclude-path-regex", "/logout$", "--seed", "1", "--no-color",
+               "--request-timeout", "30"]
+    for name, value in accounts[role].items():
+        command += ["-H", f"{name}: {value}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-12000:] + done.stderr[-3000:]
