@@ -32,7 +32,9 @@ from wx_backend.config import (
     Config,
     ConfigError,
     check_production,
+    key_list,
     load_dev_secrets,
+    signing_keys,
 )
 from wx_backend.core import clock, embedded, tracing, wechat
 from wx_backend.core.throttle import Limiter, PerAddress
@@ -70,6 +72,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     configure_logging(app)
     configure_clock(app)
     resolve_services(app)
+    configure_signing_keys(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -131,6 +134,16 @@ def resolve_services(app: APIFlask) -> None:
             config["WECHAT_API_BASE_URL"] = DEFAULT_WECHAT_API_BASE_URL
     if not config["WECHAT_API_BASE_URL"].endswith("/"):
         config["WECHAT_API_BASE_URL"] += "/"
+
+
+def configure_signing_keys(app: APIFlask) -> None:
+    """Sign with SECRET_KEY and still accept SECRET_KEY_FALLBACKS, everywhere we sign."""
+    config = app.config
+    config["SECRET_KEY_FALLBACKS"] = key_list(config.get("SECRET_KEY_FALLBACKS"))
+    # Flask's session cookie reads SECRET_KEY_FALLBACKS itself. Flask-WTF takes a single
+    # WTF_CSRF_SECRET_KEY and hands it to itsdangerous, which accepts a list of keys and
+    # signs with the last: so an open console form's token outlives a rotation too.
+    config["WTF_CSRF_SECRET_KEY"] = signing_keys(config)
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -195,3 +208,4 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
         # Outermost: the client's address as the proxies in front saw it.
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
