@@ -37,6 +37,7 @@ from wx_backend.config import (
     signing_keys,
 )
 from wx_backend.core import clock, embedded, tracing, wechat
+from wx_backend.core.request_environ import RequestEnvironOnly
 from wx_backend.core.throttle import Limiter, PerAddress
 from wx_backend.core.tracing import RequestIds
 from wx_backend.dev.fakes import wechat_api
@@ -78,6 +79,7 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     register_error_handlers(app)
     register_commands(app)
     install_sold_out_shortcut(app)
+    keep_the_environment_out(app)
     return app
 
 
@@ -209,3 +211,8 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
+
+def keep_the_environment_out(app: APIFlask) -> None:
+    """Outermost of all: the app sees the request, never the process environment that
+    granian copies into every request's environ (core.request_environ)."""
+    app.wsgi_app = RequestEnvironOnly(app.wsgi_app)
