@@ -86,6 +86,8 @@ def test_a_correct_production_configuration_starts_without_dev_tools(make_app):
     ({"CLOCK_OFFSET": 3600}, "CLOCK_OFFSET", "unset it"),
 ], ids=["fake-wechat", "dev-tools", "sms-outbox", "sms-unset", "plain-webhook", "clock"])
 def test_production_refuses_each_development_switch(base_config, switch, named, fix):
+    from wx_backend.core import clock
+
     with pytest.raises(ConfigError) as refused:
         create_app({**base_config, **PRODUCTION, **switch})
 
@@ -93,6 +95,7 @@ def test_production_refuses_each_development_switch(base_config, switch, named, 
     assert named in message and fix in message
     # That switch alone: the rest of the configuration is a good production one.
     assert message.count("\n  - ") == 1
+    assert clock.offset().total_seconds() == 0  # refused before the clock was shifted
 
 
 def test_production_without_an_aes_key_names_both_ways_out(base_config):

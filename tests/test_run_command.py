@@ -183,6 +183,17 @@ def test_serve_stops_production_with_a_development_door_open(tmp_path, switches,
     assert not _listening(port)
 
 
+def test_other_commands_say_what_production_refuses_without_a_traceback(tmp_path):
+    env = _production_env(tmp_path / "instance", *NOWHERE, DEV_TOOLS="1")
+
+    done = subprocess.run([sys.executable, "-m", "wx_backend.cli.main", "worker"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: production mode"), done.stderr
+    assert "DEV_TOOLS is on" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("bind", ["0.0.0.0:{port}", "[::]:{port}"])
 def test_serve_keeps_development_mode_off_the_network_unless_told(tmp_path, bind):
     port = _free_port()

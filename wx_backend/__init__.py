@@ -71,8 +71,8 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     app.session_interface = console.ConsoleSessions()
     describe_errors(app)
     configure_logging(app)
+    resolve_services(app)  # first: production's refusals come before anything is touched
     configure_clock(app)
-    resolve_services(app)
     configure_signing_keys(app)
     register_extensions(app)
     register_blueprints(app)
