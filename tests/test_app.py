@@ -54,13 +54,91 @@ def test_environment_mode_guess():
         Config({"GROUP_COMMIT_STATEMENTS": "0"})
 
 
-def test_dev_outbox_is_404_in_production(make_app):
-    production = make_app(WXB_MODE="production", DEV_TOOLS=False).test_client()
+# What an operator sets for production (README, "Pointing it at real services"); the
+# SMS provider's keys are only read when a text is sent.
+PRODUCTION = {"WXB_MODE": "production", "FAKE_WECHAT": False, "DEV_TOOLS": False,
+              "SMS_BACKEND": "aliyun", "ALIYUN_SMS_ACCESS_KEY_ID": "LTAI5tProdKeyId",
+              "ALIYUN_SMS_ACCESS_KEY_SECRET": "prod-access-key-secret",
+              "SMS_TEMPLATE_CODES": '{"verification_code": "SMS_4712"}',
+              "WECHAT_OFFICIAL_TOKEN": "prodofficialtoken",
+              "WECHAT_OFFICIAL_AES_KEY": "cHJvZG9mZmljaWFsYWNjb3VudGFlc2tleWZvcnRlc3Q",
+              "WECHAT_OFFICIAL_MODE": "safe"}
 
-    answer = production.get("/dev/outbox")
 
-    assert answer.status_code == 404
-    assert answer.json["error"]["code"] == "not_found"
+def test_a_correct_production_configuration_starts_without_dev_tools(make_app):
+    production = make_app(**PRODUCTION)
+    client = production.test_client()
+
+    assert production.config["WXB_MODE"] == "production"
+    assert client.get("/healthz").status_code == 200
+    outbox = client.get("/dev/outbox")
+    assert outbox.status_code == 404
+    assert outbox.json["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("switch, named, fix", [
+    ({"FAKE_WECHAT": True}, "FAKE_WECHAT is on", "FAKE_WECHAT=0"),
+    ({"DEV_TOOLS": True}, "DEV_TOOLS is on", "DEV_TOOLS=0"),
+    ({"SMS_BACKEND": "outbox"}, "SMS_BACKEND=outbox", "SMS_BACKEND=aliyun or SMS_BACKEND=tencent"),
+    ({"SMS_BACKEND": None}, "SMS_BACKEND is not set", "SMS_BACKEND=aliyun or SMS_BACKEND=tencent"),
+    ({"WECHAT_OFFICIAL_MODE": "plain", "WECHAT_OFFICIAL_AES_KEY": None},
+     "WECHAT_OFFICIAL_MODE is plain", "WECHAT_OFFICIAL_ALLOW_PLAIN=1"),
+    ({"CLOCK_OFFSET": 3600}, "CLOCK_OFFSET", "unset it"),
+], ids=["fake-wechat", "dev-tools", "sms-outbox", "sms-unset", "plain-webhook", "clock"])
+def test_production_refuses_each_development_switch(base_config, switch, named, fix):
+    from wx_backend.core import clock
+
+    with pytest.raises(ConfigError) as refused:
+        create_app({**base_config, **PRODUCTION, **switch})
+
+    message = str(refused.value)
+    assert named in message and fix in message
+    # That switch alone: the rest of the configuration is a good production one.
+    assert message.count("\n  - ") == 1
+    assert clock.offset().total_seconds() == 0  # refused before the clock was shifted
+
+
+def test_production_without_an_aes_key_names_both_ways_out(base_config):
+    with pytest.raises(ConfigError) as refused:
+        create_app({**base_config, **PRODUCTION, "WECHAT_OFFICIAL_MODE": "plain",
+                    "WECHAT_OFFICIAL_AES_KEY": None})
+
+    assert "WECHAT_OFFICIAL_AES_KEY" in str(refused.value)
+    assert "WECHAT_OFFICIAL_ALLOW_PLAIN=1" in str(refused.value)
+
+
+def test_a_plain_mode_webhook_starts_in_production_when_opted_into(make_app):
+    production = make_app(**{**PRODUCTION, "WECHAT_OFFICIAL_MODE": "plain",
+                             "WECHAT_OFFICIAL_AES_KEY": None, "WECHAT_OFFICIAL_ALLOW_PLAIN": True})
+
+    assert production.config["WECHAT_OFFICIAL_MODE"] == "plain"
+    assert production.test_client().get("/healthz").status_code == 200
+
+
+def test_production_defaults_from_the_environment_open_no_door():
+    from wx_backend.config import Config
+
+    production = Config({"DATABASE_URL": "postgresql://db.internal/booking",
+                         "REDIS_URL": "redis://cache.internal:6379/0"})
+
+    assert (production.FAKE_WECHAT, production.DEV_TOOLS) == (False, False)
+    assert production.SMS_BACKEND is None
+    assert production.WECHAT_OFFICIAL_MODE == "plain"
+    assert production.WECHAT_OFFICIAL_ALLOW_PLAIN is False
+    assert Config({}).SMS_BACKEND == "outbox"
+    with pytest.raises(ConfigError, match="WECHAT_OFFICIAL_ALLOW_PLAIN"):
+        Config({"WECHAT_OFFICIAL_ALLOW_PLAIN": "perhaps"})
+
+
+def test_secret_key_fallbacks_are_a_list_of_strings(make_app):
+    from wx_backend.config import Config
+
+    assert Config({}).SECRET_KEY_FALLBACKS == []
+    assert Config({"SECRET_KEY_FALLBACKS": " old-key-2 , old-key-1,, "}).SECRET_KEY_FALLBACKS == [
+        "old-key-2", "old-key-1"]
+    assert make_app(SECRET_KEY_FALLBACKS="older,oldest").config["SECRET_KEY_FALLBACKS"] == [
+        "older", "oldest"]
+    assert make_app().config["SECRET_KEY_FALLBACKS"] == []
 
 
 @pytest.mark.parametrize("method, path, status, code", [

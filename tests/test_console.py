@@ -258,6 +258,34 @@ def test_the_session_cookie_stays_in_the_console_and_out_of_scripts(world, live_
     assert "Set-Cookie" not in api.headers
 
 
+def test_a_console_sign_in_and_its_open_form_survive_a_key_rotation(app, world, make_app):
+    counter = app.test_client()
+    token = _token(counter.get("/console/login").text)
+    assert counter.post("/console/login", data={
+        "csrf_token": token, "role": "pharmacy", "username": "pharmacist.a",
+        "password": PASSWORD}).status_code == 302
+    open_form = _token(counter.get("/console/pharmacy").text)  # signed with the old key
+    cookie = counter.get_cookie("wxb_console", path="/console").value
+    new_key = "rotated-secret-2026-03"
+    rotated = make_app(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=app.config["SECRET_KEY"])
+    dropped = make_app(SECRET_KEY=new_key)
+    after, without = rotated.test_client(), dropped.test_client()
+    for browser in (after, without):
+        browser.set_cookie("wxb_console", cookie, path="/console")
+
+    lost = without.get("/console/pharmacy")
+    kept = after.get("/console/pharmacy")
+    signed_out = after.post("/console/logout", data={"csrf_token": open_form})
+
+    assert lost.status_code == 302 and "/console/login" in lost.location
+    assert kept.status_code == 200 and "pharmacist.a" in kept.text
+    assert signed_out.status_code == 302 and signed_out.location.endswith("/console/login")
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEntry.action).where(
+            AuditEntry.actor_role == "pharmacy").order_by(AuditEntry.id)).all()
+    assert actions == ["sign_in", "sign_out"]
+
+
 def test_a_form_without_its_csrf_token_changes_nothing(app, world, live_server):
     signed_in = _signed_in(live_server, "community")
     answer = signed_in.post(f"{live_server}/console/community/register", timeout=10, data={

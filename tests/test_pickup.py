@@ -92,6 +92,32 @@ def test_redeem_by_qr_token_with_a_delegate(app, client, booked):
         assert row.delegate_id_number == "110105198506150014"
 
 
+def test_a_qr_code_from_before_a_key_rotation_redeems_until_the_old_key_is_dropped(
+        app, client, booked, make_app):
+    world, alice, body = booked
+    _pickup_open(app, body["id"])
+    old_key, new_key = app.config["SECRET_KEY"], "rotated-secret-2026-03"
+    shown = client.get(f"/api/v1/bookings/{body['id']}/qrcode.png", headers=auth(alice.token))
+    with app.app_context():
+        from wx_backend.booking import pickup
+        token = pickup.qr_token(old_key, db.session.get(Booking, body["id"]))
+    assert pickup.qr_png(token) == shown.data  # the very token the resident's code carries
+    rotated = make_app(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=old_key).test_client()
+    dropped = make_app(SECRET_KEY=new_key).test_client()
+    staff = _staff_token(rotated, "counter1")
+
+    reissued = rotated.get(f"/api/v1/bookings/{body['id']}/qrcode.png",
+                           headers=auth(alice.token))
+    after_drop = _redeem(dropped, staff, qr=token, id_last4=alice.id_number[-4:])
+    during = _redeem(rotated, staff, qr=token, id_last4=alice.id_number[-4:])
+
+    with app.app_context():
+        row = db.session.get(Booking, body["id"])
+        assert reissued.data == pickup.qr_png(pickup.qr_token(new_key, row))
+    assert (after_drop.status_code, after_drop.json["error"]["code"]) == (422, "invalid_qr")
+    assert (during.status_code, during.json["status"]) == (200, "collected")
+
+
 def test_forged_qr_wrong_store_wrong_id_and_outside_window(app, client, booked):
     world, alice, body = booked
     counter1, counter2 = _staff_token(client, "counter1"), _staff_token(client, "counter2")

@@ -1,6 +1,7 @@
 """The README's first command, as a new user runs it: embedded PostgreSQL, Redis and fake
 WeChat, the web server on a port, a login with a dev code, the profile flow, a booking in the demo
-campaign, a restart that keeps all of it, and a clean stop."""
+campaign, a restart that keeps all of it, and a clean stop. And what ``wx-backend serve``
+refuses: production with a development door open, development on the network unasked."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from wx_backend.cli.main import is_loopback
+from wx_backend.core.pii import new_key_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,3 +115,175 @@ def test_run_command_serves_the_embedded_default_and_keeps_data(server):
                           json={"store_id": stores[1]["id"]}, timeout=30,
                           headers={"Authorization": f"Bearer {alice['token']}"})
     assert again.json()["error"]["code"] in {"already_booked", "cooldown"}
+
+
+# -- what serve refuses to start ------------------------------------------------------------
+
+def _bare_env(instance: Path, **settings) -> dict:
+    """A shell with none of this machine's settings, and ``settings``."""
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR")
+           if name in os.environ}
+    env.update(PYTHONPATH=os.environ.get("PYTHONPATH") or str(ROOT),
+               WXB_INSTANCE_PATH=str(instance), LOG_LEVEL="WARNING")
+    env.update({name: str(value) for name, value in settings.items()})
+    return env
+
+
+def _production_env(instance: Path, database_url: str, redis_url: str, **settings) -> dict:
+    """What the README's "Pointing it at real services" sets: secrets, WeChat's keys (the
+    API at a local fake), a real SMS provider."""
+    return _bare_env(instance, **{
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "SECRET_KEY": "prod-secret-key-0f9d2c", "PII_KEY": new_key_spec("p1"),
+        "PII_INDEX_KEY": new_key_spec("px"), "WECHAT_MINIPROGRAM_APPID": "wxprodminiprog01",
+        "WECHAT_MINIPROGRAM_SECRET": "prod-mp-secret",
+        "WECHAT_OFFICIAL_APPID": "wxprodofficial01", "WECHAT_OFFICIAL_SECRET": "prod-oa-secret",
+        "WECHAT_OFFICIAL_TOKEN": "prodofficialtoken",
+        "WECHAT_OFFICIAL_AES_KEY": "cHJvZG9mZmljaWFsYWNjb3VudGFlc2tleWZvcnRlc3Q",
+        "SMS_BACKEND": "tencent", "TENCENT_SMS_SECRET_ID": "AKIDprodsecretid",
+        "TENCENT_SMS_SECRET_KEY": "prod-tencent-key", "TENCENT_SMS_SDK_APP_ID": "1400000001",
+        "SMS_TEMPLATE_CODES": '{"verification_code": "1234567"}', **settings})
+
+
+def _serve(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wx_backend.cli.main", "serve", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# Nothing is reachable at these URLs: a refusal must come before anything connects.
+NOWHERE = ("postgresql://nobody@127.0.0.1:1/none", "redis://127.0.0.1:1/0")
+
+
+@pytest.mark.parametrize("switches, refusals", [
+    ({"FAKE_WECHAT": "1", "DEV_TOOLS": "1"}, ["FAKE_WECHAT is on", "DEV_TOOLS is on"]),
+    # An operator who sets the URLs and secrets and nothing else: no SMS provider, and the
+    # webhook would be plain for want of an AES key.
+    ({"SMS_BACKEND": "", "WECHAT_OFFICIAL_AES_KEY": ""},
+     ["SMS_BACKEND is not set", "WECHAT_OFFICIAL_MODE is plain",
+      "WECHAT_OFFICIAL_ALLOW_PLAIN=1"]),
+], ids=["dev-switches", "no-provider-plain-webhook"])
+def test_serve_stops_production_with_a_development_door_open(tmp_path, switches, refusals):
+    port = _free_port()
+    env = _production_env(tmp_path / "instance", *NOWHERE, **switches)
+
+    done = _serve(env, "--bind", f"127.0.0.1:{port}")
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Error: production mode"), done.stderr
+    for refusal in refusals:
+        assert refusal in done.stderr
+    assert not _listening(port)
+
+
+def test_other_commands_say_what_production_refuses_without_a_traceback(tmp_path):
+    env = _production_env(tmp_path / "instance", *NOWHERE, DEV_TOOLS="1")
+
+    done = subprocess.run([sys.executable, "-m", "wx_backend.cli.main", "worker"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: production mode"), done.stderr
+    assert "DEV_TOOLS is on" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:{port}", "[::]:{port}"])
+def test_serve_keeps_development_mode_off_the_network_unless_told(tmp_path, bind):
+    port = _free_port()
+    instance = tmp_path / "instance"
+
+    done = _serve(_bare_env(instance), "--bind", bind.format(port=port))
+
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("Error: development mode on"), done.stderr
+    assert "--dev-on-network" in done.stderr and "WXB_BIND" in done.stderr
+    assert not (instance / "pgdata").exists()  # refused before any embedded server started
+    assert not _listening(port)
+
+
+@pytest.mark.parametrize("bind, local", [
+    ("127.0.0.1:5000", True), ("127.0.0.2:5000", True), ("[::1]:5000", True),
+    ("localhost:5000", True), ("unix:/run/wx-backend.sock", True),
+    ("0.0.0.0:5000", False), ("[::]:5000", False), ("192.168.1.20:5000", False),
+    ("10.0.0.11:8000", False), (":5000", False), ("no-such-host.invalid:5000", False),
+])
+def test_which_binds_stay_on_this_machine(bind, local):
+    assert is_loopback(bind) is local
+
+
+class _Running:
+    """``wx-backend serve`` in the background, stopped with SIGTERM as an operator would."""
+
+    def __init__(self, env: dict, log: Path, *args: str):
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "wx_backend.cli.main", "serve", "--workers", "1",
+             "--threads", "2", "--no-jobs", "--no-access-log", *args],
+            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def wait_ready(self, url: str) -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"wx-backend serve exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(url + "/healthz", timeout=5).ok:
+                    return
+            except requests.RequestException:  # not listening yet
+                time.sleep(0.3)
+        pytest.fail(f"wx-backend serve did not answer:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def test_serve_runs_development_on_the_network_when_told(base_config, migrated, tmp_path):
+    port = _free_port()
+    env = _bare_env(tmp_path / "instance", WXB_MODE="development",
+                    **{name: base_config[name] for name in (
+                        "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PII_KEY", "PII_INDEX_KEY",
+                        "WECHAT_API_BASE_URL", "WECHAT_MINIPROGRAM_APPID",
+                        "WECHAT_MINIPROGRAM_SECRET", "WECHAT_OFFICIAL_APPID",
+                        "WECHAT_OFFICIAL_SECRET")})
+    server = _Running(env, tmp_path / "serve.log", "--bind", f"0.0.0.0:{port}",
+                      "--dev-on-network")
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}")
+        outbox = requests.get(f"http://127.0.0.1:{port}/dev/outbox", timeout=10)
+    finally:
+        code = server.stop()
+
+    assert outbox.status_code == 200
+    assert code == 0
+
+
+def test_serve_starts_production_with_a_correct_configuration(base_config, migrated, tmp_path):
+    port = _free_port()
+    env = _production_env(tmp_path / "instance", base_config["DATABASE_URL"],
+                          base_config["REDIS_URL"],
+                          WECHAT_API_BASE_URL=base_config["WECHAT_API_BASE_URL"])
+    server = _Running(env, tmp_path / "serve.log", "--bind", f"127.0.0.1:{port}")
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}")
+        outbox = requests.get(f"http://127.0.0.1:{port}/dev/outbox", timeout=10)
+    finally:
+        code = server.stop()
+
+    assert outbox.status_code == 404
+    assert "(mode production" in server.log.read_text()
+    assert code == 0

@@ -32,9 +32,12 @@ from wx_backend.config import (
     Config,
     ConfigError,
     check_production,
+    key_list,
     load_dev_secrets,
+    signing_keys,
 )
 from wx_backend.core import clock, embedded, tracing, wechat
+from wx_backend.core.request_environ import RequestEnvironOnly
 from wx_backend.core.throttle import Limiter, PerAddress
 from wx_backend.core.tracing import RequestIds
 from wx_backend.dev.fakes import wechat_api
@@ -68,13 +71,15 @@ def create_app(config: Mapping | None = None) -> APIFlask:
     app.session_interface = console.ConsoleSessions()
     describe_errors(app)
     configure_logging(app)
+    resolve_services(app)  # first: production's refusals come before anything is touched
     configure_clock(app)
-    resolve_services(app)
+    configure_signing_keys(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     install_sold_out_shortcut(app)
+    keep_the_environment_out(app)
     return app
 
 
@@ -131,6 +136,16 @@ def resolve_services(app: APIFlask) -> None:
             config["WECHAT_API_BASE_URL"] = DEFAULT_WECHAT_API_BASE_URL
     if not config["WECHAT_API_BASE_URL"].endswith("/"):
         config["WECHAT_API_BASE_URL"] += "/"
+
+
+def configure_signing_keys(app: APIFlask) -> None:
+    """Sign with SECRET_KEY and still accept SECRET_KEY_FALLBACKS, everywhere we sign."""
+    config = app.config
+    config["SECRET_KEY_FALLBACKS"] = key_list(config.get("SECRET_KEY_FALLBACKS"))
+    # Flask's session cookie reads SECRET_KEY_FALLBACKS itself. Flask-WTF takes a single
+    # WTF_CSRF_SECRET_KEY and hands it to itsdangerous, which accepts a list of keys and
+    # signs with the last: so an open console form's token outlives a rotation too.
+    config["WTF_CSRF_SECRET_KEY"] = signing_keys(config)
 
 
 def _sqlalchemy_url(url: str) -> str:
@@ -197,3 +212,9 @@ def install_sold_out_shortcut(app: APIFlask) -> None:
         # Outermost: the client's address as the proxies in front saw it.
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+def keep_the_environment_out(app: APIFlask) -> None:
+    """Outermost of all: the app sees the request, never the process environment that
+    granian copies into every request's environ (core.request_environ)."""
+    app.wsgi_app = RequestEnvironOnly(app.wsgi_app)

@@ -5,8 +5,11 @@ Two modes:
 - ``development`` (the default when neither ``DATABASE_URL`` nor ``REDIS_URL`` is set):
   embedded PostgreSQL and Redis under ``instance/``, the fake WeChat API, the SMS outbox
   and the dev tools are on, and the secrets are generated once into ``instance/``.
-- ``production`` (the default as soon as a URL is set): every secret must be given and
-  nothing fake starts unless asked for explicitly.
+- ``production`` (the default as soon as a URL is set): every secret must be given, and
+  ``check_production`` refuses to start with any development door open: the fake WeChat
+  API (any ``dev-<x>`` login code would make an account), the dev tools (``/dev/outbox``
+  shows every SMS code to anyone), the SMS outbox (texts kept instead of sent), a shifted
+  clock, or a plain-mode webhook that nobody opted into.
 
 ``WXB_MODE`` overrides the guess; every other switch can be overridden one by one. The
 README carries the table of settings; keep the two in step.
@@ -57,6 +60,20 @@ def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def key_list(value: str | list | tuple | None) -> list[str]:
+    """Comma-separated keys (or a list of them) as a list of non-empty strings."""
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else value
+    return [str(part).strip() for part in parts if str(part).strip()]
+
+
+def signing_keys(config: Mapping) -> list[str]:
+    """The keys to sign and verify with, itsdangerous's way: ``SECRET_KEY_FALLBACKS``
+    (still accepted after a rotation), then ``SECRET_KEY`` last (signs everything new)."""
+    return [*key_list(config.get("SECRET_KEY_FALLBACKS")), config["SECRET_KEY"]]
+
+
 def _int(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
@@ -95,6 +112,9 @@ class Config:
 
         self.INSTANCE_PATH = get("WXB_INSTANCE_PATH") or None
         self.SECRET_KEY = get("SECRET_KEY") or None
+        # Older SECRET_KEYs, still accepted after a rotation (Flask's own name: its session
+        # cookie honours it; signing_keys() gives the rest of our signatures the same list).
+        self.SECRET_KEY_FALLBACKS = key_list(get("SECRET_KEY_FALLBACKS"))
         self.PII_KEY = get("PII_KEY") or None
         self.PII_OLD_KEYS = get("PII_OLD_KEYS") or ""
         self.PII_INDEX_KEY = get("PII_INDEX_KEY") or None
@@ -125,10 +145,14 @@ class Config:
         if self.WECHAT_OFFICIAL_MODE != "plain" and len(self.WECHAT_OFFICIAL_AES_KEY or "") != 43:
             raise ConfigError(f"WECHAT_OFFICIAL_MODE={self.WECHAT_OFFICIAL_MODE} needs "
                               "WECHAT_OFFICIAL_AES_KEY, the 43-character EncodingAESKey")
+        # Production runs a plain-mode webhook (bodies unencrypted on the way) only when
+        # asked for in so many words; check_production says so.
+        self.WECHAT_OFFICIAL_ALLOW_PLAIN = _bool(env, "WECHAT_OFFICIAL_ALLOW_PLAIN", False)
         self.WECHAT_OFFICIAL_MAX_BODY = _int(env, "WECHAT_OFFICIAL_MAX_BODY", 16 * 1024)
         self.WECHAT_OFFICIAL_MAX_SKEW = _int(env, "WECHAT_OFFICIAL_MAX_SKEW", 300)
 
-        self.SMS_BACKEND = (get("SMS_BACKEND") or "outbox").lower()
+        # Production has no default: it must name a real provider (check_production).
+        self.SMS_BACKEND = (get("SMS_BACKEND") or ("outbox" if dev else "")).lower() or None
         self.SMS_SIGN_NAME = get("SMS_SIGN_NAME") or "口罩预约"
         # Our template name -> the provider's approved template code, as JSON, e.g.
         # {"booking_confirmed": "SMS_4711", "verification_code": "SMS_4712"}.
@@ -235,13 +259,50 @@ PRODUCTION_REQUIRED = (
 
 
 def check_production(config: Mapping) -> None:
-    """Raise ConfigError naming every setting production needs but lacks."""
+    """Raise ConfigError naming every setting production needs but lacks, and every
+    development door left open, each with what to do about it."""
+    problems = []
     missing = [name for name in PRODUCTION_REQUIRED if not config.get(name)]
     if missing:
+        problems.append("missing settings: " + ", ".join(missing)
+                        + " (the README's table of settings says what each holds)")
+    if config.get("FAKE_WECHAT"):
+        problems.append(
+            "FAKE_WECHAT is on: the fake WeChat API turns any login code dev-<name> into an "
+            "account. Set FAKE_WECHAT=0 or unset it (calls then go to api.weixin.qq.com, or "
+            "to WECHAT_API_BASE_URL)")
+    if config.get("DEV_TOOLS"):
+        problems.append(
+            "DEV_TOOLS is on: /dev/outbox would show every SMS code to anyone who asks. "
+            "Set DEV_TOOLS=0 or unset it")
+    backend = config.get("SMS_BACKEND")
+    if not backend:
+        problems.append(
+            "SMS_BACKEND is not set: production sends texts through a real provider. Set "
+            "SMS_BACKEND=aliyun or SMS_BACKEND=tencent, with its credentials and "
+            "SMS_TEMPLATE_CODES")
+    elif backend == "outbox":
+        problems.append(
+            "SMS_BACKEND=outbox keeps texts in the database for /dev/outbox instead of "
+            "sending them. Set SMS_BACKEND=aliyun or SMS_BACKEND=tencent, with its "
+            "credentials and SMS_TEMPLATE_CODES")
+    if config.get("WECHAT_OFFICIAL_MODE") == "plain" and not config.get(
+            "WECHAT_OFFICIAL_ALLOW_PLAIN"):
+        problems.append(
+            "WECHAT_OFFICIAL_MODE is plain (the default without WECHAT_OFFICIAL_AES_KEY): "
+            "followers' messages, phone numbers and SMS codes included, would arrive "
+            "unencrypted. Set WECHAT_OFFICIAL_AES_KEY to the account's EncodingAESKey (safe "
+            "mode), or, if the account is set to plain mode in WeChat on purpose, set "
+            "WECHAT_OFFICIAL_ALLOW_PLAIN=1")
+    if config.get("CLOCK_OFFSET"):
+        problems.append("CLOCK_OFFSET is for development and tests: unset it")
+    if problems:
         raise ConfigError(
-            "production mode needs these settings: " + ", ".join(missing)
-            + " (set WXB_MODE=development to run with generated dev secrets)"
-        )
+            "production mode (WXB_MODE=production, the default once DATABASE_URL or "
+            "REDIS_URL is set) refuses to start:\n"
+            + "".join(f"  - {problem}\n" for problem in problems)
+            + "(to try it out locally instead, set WXB_MODE=development: generated dev "
+              "secrets, the fakes and the dev tools)")
 
 
 def load_dev_secrets(instance_path: str) -> dict[str, str]:

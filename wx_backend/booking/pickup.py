@@ -1,6 +1,8 @@
 """Pickup: the signed QR token, its PNG, and redemption by pharmacy staff.
 
-The QR code carries ``itsdangerous``-signed ``{"b": booking id, "c": pickup code}``; staff
+The QR code carries ``itsdangerous``-signed ``{"b": booking id, "c": pickup code}``, signed
+with the current ``SECRET_KEY`` and still read under the keys it replaced
+(``SECRET_KEY_FALLBACKS``: a rotation leaves the codes residents already hold valid); staff
 scan it or type the 6-digit pickup code, and check the holder's ID card against the last
 four characters of the ID number on file. A delegate (when the rules allow) shows both ID
 cards; their name and ID number are recorded, encrypted. Marking collected is one
@@ -10,6 +12,7 @@ conditional UPDATE, so two counters scanning the same code at once collect it on
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -26,16 +29,20 @@ from wx_backend.models import Booking, Resident, Staff, Store
 
 _SALT = "pickup-qr"
 
-
-def qr_token(secret: str, booking: Booking) -> str:
-    """The signed token a booking's QR code carries."""
-    return URLSafeSerializer(secret, salt=_SALT).dumps({"b": booking.id, "c": booking.pickup_code})
+# The signing key, or the keys oldest first with the current one last (config.signing_keys).
+Keys = str | Sequence[str]
 
 
-def read_qr_token(secret: str, token: str) -> tuple[int, str]:
-    """(booking id, pickup code) from a scanned token, or InvalidInput if forged or damaged."""
+def qr_token(keys: Keys, booking: Booking) -> str:
+    """The token a booking's QR code carries, signed with the current key."""
+    return URLSafeSerializer(keys, salt=_SALT).dumps({"b": booking.id, "c": booking.pickup_code})
+
+
+def read_qr_token(keys: Keys, token: str) -> tuple[int, str]:
+    """(booking id, pickup code) from a scanned token signed with any of ``keys``, or
+    InvalidInput if forged or damaged."""
     try:
-        data = URLSafeSerializer(secret, salt=_SALT).loads(token)
+        data = URLSafeSerializer(keys, salt=_SALT).loads(token)
         return int(data["b"]), str(data["c"])
     except (BadSignature, KeyError, TypeError, ValueError):
         raise InvalidInput("invalid_qr", "二维码无效，请让居民出示短信中的取货码",
@@ -58,7 +65,7 @@ class Delegate:
     id_number: str
 
 
-def redeem(session: Session, secret: str, staff: Staff, *, pickup_code: str | None,
+def redeem(session: Session, keys: Keys, staff: Staff, *, pickup_code: str | None,
            qr: str | None, id_last4: str, delegate: Delegate | None,
            delegates_allowed: bool, now: datetime) -> Booking:
     """Mark the booking collected at the staff member's store, exactly once.
@@ -68,7 +75,7 @@ def redeem(session: Session, secret: str, staff: Staff, *, pickup_code: str | No
     ``delegate_not_allowed``.
     """
     if qr:
-        booking_id, code = read_qr_token(secret, qr)
+        booking_id, code = read_qr_token(keys, qr)
         booking = session.get(Booking, booking_id)
         if booking is not None and booking.pickup_code != code:
             booking = None

@@ -13,6 +13,12 @@ fast as gunicorn's threaded workers on the same app and cores, and the booking i
 faster too (figures in ``docs/scaling.md``). gunicorn stays available (``--server
 gunicorn``); its worker timeout kills a request stuck for 30 s, which granian does not do.
 
+Development mode (generated secrets, the fake WeChat API's ``dev-<name>`` logins, every
+SMS code at ``/dev/outbox``) is served on a loopback address only; another address (``0.0.0.0``,
+a LAN address, ``::``) stops ``serve`` unless ``--dev-on-network`` (``WXB_DEV_ON_NETWORK=1``)
+says that everyone who can reach it may use all of that. Production mode's own refusals are
+``config.check_production``'s.
+
 The workers count their metrics in prometheus-client's multiprocess mode, so that
 ``/metrics`` adds up every worker's: in ``PROMETHEUS_MULTIPROC_DIR`` when it is set, else in
 a fresh temporary folder made for this run and removed when it stops. A set folder is
@@ -22,9 +28,11 @@ beside this file, or here for granian).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +47,7 @@ from wx_backend.booking import first_come
 from wx_backend.campaigns import demo
 from wx_backend.cli import gunicorn_config
 from wx_backend.cli.lottery import lottery_cli
+from wx_backend.config import Config
 from wx_backend.core import clock, redis_urls
 from wx_backend.extensions import db
 from wx_backend.models import Campaign
@@ -51,7 +60,9 @@ def cli():
     """Booking backend for scarce goods over WeChat."""
 
 
-@cli.command("serve")
+# Not in an app context: serve builds its own app once, after its own checks (FlaskGroup
+# would build one first, starting the embedded servers before the bind is looked at).
+@cli.command("serve", with_appcontext=False)
 @click.option("--bind", default=lambda: os.environ.get("WXB_BIND", "127.0.0.1:5000"),
               show_default="127.0.0.1:5000 or $WXB_BIND", help="Address to listen on.")
 @click.option("--workers", type=int,
@@ -69,10 +80,22 @@ def cli():
               default=lambda: os.environ.get("WXB_SERVE_JOBS", "1") != "0",
               help="Also run one job worker (notifications, the schedule) beside the web "
                    "server (default on; production usually runs `wx-backend worker` apart).")
+@click.option("--dev-on-network", is_flag=True,
+              default=lambda: os.environ.get("WXB_DEV_ON_NETWORK", "").strip().lower() in {
+                  "1", "true", "yes", "on"},
+              help="Serve development mode on an address other machines reach (refused "
+                   "without it; also WXB_DEV_ON_NETWORK=1).")
 def serve(bind: str, workers: int, threads: int, server: str, access_log: bool,
-          run_jobs: bool) -> None:
+          run_jobs: bool, dev_on_network: bool) -> None:
     """Migrate the database and serve the app (granian or gunicorn), with a job worker."""
     try:
+        if Config().WXB_MODE == "development" and not dev_on_network and not is_loopback(bind):
+            raise ConfigError(
+                f"development mode on {bind} would open it to the network: anyone who reaches "
+                "it could log in as any dev-<name> resident through the fake WeChat API and "
+                "read every SMS code at /dev/outbox. Bind a loopback address (--bind or "
+                "WXB_BIND, e.g. 127.0.0.1:5000), or pass --dev-on-network (or set "
+                "WXB_DEV_ON_NETWORK=1) if everyone who can reach it may do that")
         app = create_app()
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
@@ -124,6 +147,26 @@ def serve(bind: str, workers: int, threads: int, server: str, access_log: bool,
     if own_metrics_dir:
         shutil.rmtree(own_metrics_dir, ignore_errors=True)
     sys.exit(code if code >= 0 else 0)
+
+
+def is_loopback(bind: str) -> bool:
+    """Whether ``bind`` (HOST:PORT, [IPv6]:PORT or unix:PATH) listens only on this machine:
+    a loopback address, a name all of whose addresses are loopback, or a Unix socket."""
+    if bind.startswith("unix:"):
+        return True
+    host = bind.rpartition(":")[0].strip("[]") if ":" in bind else bind
+    if not host:
+        return False  # ":5000" listens on every interface
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: every address it stands for must be loopback
+        pass
+    try:
+        found = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(found) and all(ipaddress.ip_address(info[4][0]).is_loopback
+                               for info in found)
 
 
 def gunicorn_command(bind: str, workers: int, threads: int, access_log: bool, *,
@@ -189,8 +232,12 @@ _add_standalone_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli.main(prog_name="wx-backend")
+    """Console-script entry point; a configuration error is a message, not a traceback."""
+    try:
+        cli.main(prog_name="wx-backend")
+    except ConfigError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

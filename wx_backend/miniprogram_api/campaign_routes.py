@@ -9,6 +9,7 @@ from flask import Response, current_app, request
 from wx_backend import notify
 from wx_backend.booking import first_come, pickup
 from wx_backend.campaigns.rules import DailyWindow
+from wx_backend.config import signing_keys
 from wx_backend.core import clock, regions
 from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db
@@ -228,7 +229,7 @@ def get_booking(booking_id: int):
 def booking_qrcode(booking_id: int):
     """A QR code carrying a signed pickup token for pharmacy staff to scan."""
     row = first_come.own_booking(db.session, current_resident_id(), booking_id)
-    token = pickup.qr_token(current_app.config["SECRET_KEY"], row)
+    token = pickup.qr_token(signing_keys(current_app.config), row)
     return Response(pickup.qr_png(token), mimetype="image/png",
                     headers={"Cache-Control": "private, no-store"})
 

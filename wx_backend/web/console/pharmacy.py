@@ -8,6 +8,7 @@ import re
 from flask import abort, current_app, g, render_template, request
 
 from wx_backend.booking import pickup
+from wx_backend.config import signing_keys
 from wx_backend.core import clock
 from wx_backend.core.canonical import id_tail
 from wx_backend.core.errors import DomainError
@@ -80,7 +81,7 @@ def pharmacy_redeem():
     snapshot = _snapshot(now)
     try:
         booking = pickup.redeem(
-            db.session, current_app.config["SECRET_KEY"], g.actor,
+            db.session, signing_keys(current_app.config), g.actor,
             pickup_code=scanned if _CODE.match(scanned) else None,
             qr=None if _CODE.match(scanned) else scanned, id_last4=last4, delegate=delegate,
             delegates_allowed=snapshot.rules.delegate_pickup, now=now)

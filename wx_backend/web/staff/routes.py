@@ -9,6 +9,7 @@ from flask import current_app, request
 
 from wx_backend import notify
 from wx_backend.booking import pickup
+from wx_backend.config import signing_keys
 from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.core.pii import mask_name
@@ -88,7 +89,7 @@ def redeem(body):
 def _redeem(staff: Staff, body: dict, delegate, now):
     snapshot = current_app.extensions["directory"].snapshot(
         db.session, db.session.get(Store, staff.store_id).campaign_id, now)
-    return pickup.redeem(db.session, current_app.config["SECRET_KEY"], staff,
+    return pickup.redeem(db.session, signing_keys(current_app.config), staff,
                          pickup_code=body.get("pickup_code"), qr=body.get("qr"),
                          id_last4=body["id_last4"], delegate=delegate,
                          delegates_allowed=snapshot.rules.delegate_pickup, now=now)
