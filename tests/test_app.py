@@ -57,6 +57,7 @@ def test_environment_mode_guess():
 # What an operator sets for production (README, "Pointing it at real services"); the
 # SMS provider's keys are only read when a text is sent.
 PRODUCTION = {"WXB_MODE": "production", "FAKE_WECHAT": False, "DEV_TOOLS": False,
+              "FAKE_BEACON": False,
               "SMS_BACKEND": "aliyun", "ALIYUN_SMS_ACCESS_KEY_ID": "LTAI5tProdKeyId",
               "ALIYUN_SMS_ACCESS_KEY_SECRET": "prod-access-key-secret",
               "SMS_TEMPLATE_CODES": '{"verification_code": "SMS_4712"}',
@@ -84,7 +85,9 @@ def test_a_correct_production_configuration_starts_without_dev_tools(make_app):
     ({"WECHAT_OFFICIAL_MODE": "plain", "WECHAT_OFFICIAL_AES_KEY": None},
      "WECHAT_OFFICIAL_MODE is plain", "WECHAT_OFFICIAL_ALLOW_PLAIN=1"),
     ({"CLOCK_OFFSET": 3600}, "CLOCK_OFFSET", "unset it"),
-], ids=["fake-wechat", "dev-tools", "sms-outbox", "sms-unset", "plain-webhook", "clock"])
+    ({"FAKE_BEACON": True, "DRAW_BEACON_URL": None}, "FAKE_BEACON is on", "FAKE_BEACON=0"),
+], ids=["fake-wechat", "dev-tools", "sms-outbox", "sms-unset", "plain-webhook", "clock",
+        "fake-beacon"])
 def test_production_refuses_each_development_switch(base_config, switch, named, fix):
     from wx_backend.core import clock
 

@@ -28,6 +28,7 @@ from wx_backend.booking.stock import Stock
 from wx_backend.booking.waiting_room import ROOM_PATH, Rooms
 from wx_backend.cli import register_commands
 from wx_backend.config import (
+    DEFAULT_BEACON_URL,
     DEFAULT_WECHAT_API_BASE_URL,
     Config,
     ConfigError,
@@ -40,7 +41,7 @@ from wx_backend.core import clock, embedded, tracing, wechat
 from wx_backend.core.request_environ import RequestEnvironOnly
 from wx_backend.core.throttle import Limiter, PerAddress
 from wx_backend.core.tracing import RequestIds
-from wx_backend.dev.fakes import wechat_api
+from wx_backend.dev.fakes import beacon, wechat_api
 from wx_backend.extensions import csrf, db, migrate, pii, redis_store
 from wx_backend.miniprogram_api.fast_booking import FastBooking
 from wx_backend.miniprogram_api.room_routes import FastPolls
@@ -136,6 +137,9 @@ def resolve_services(app: APIFlask) -> None:
             config["WECHAT_API_BASE_URL"] = DEFAULT_WECHAT_API_BASE_URL
     if not config["WECHAT_API_BASE_URL"].endswith("/"):
         config["WECHAT_API_BASE_URL"] += "/"
+    if not config.get("DRAW_BEACON_URL"):
+        config["DRAW_BEACON_URL"] = (beacon.ensure_running() if config.get("FAKE_BEACON")
+                                     else DEFAULT_BEACON_URL)
 
 
 def configure_signing_keys(app: APIFlask) -> None:

@@ -27,6 +27,7 @@ from wx_backend.core import redis_urls
 from wx_backend.core.pii import new_key_spec
 
 DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com/"
+DEFAULT_BEACON_URL = "https://api.drand.sh/"
 NOTIFY_EVENTS = ("booking_confirmed", "pickup_reminder", "booking_expired", "booking_cancelled",
                  "draw_won", "draw_lost", "announcement", "delivery_switched",
                  "voucher_released")
@@ -209,7 +210,11 @@ class Config:
             raise ConfigError("CLOCK_OFFSET is for development and tests; unset it in production")
 
         # Where scheduled draws take their public value (wx_backend.lottery.beacon).
-        self.DRAW_BEACON_URL = get("DRAW_BEACON_URL") or "https://api.drand.sh/"
+        self.DRAW_BEACON_URL = get("DRAW_BEACON_URL") or None
+        # Development without DRAW_BEACON_URL: a local fake beacon (its randomness is
+        # anyone's to compute, so production refuses it), so draws and waiting rooms work
+        # offline; otherwise the League of Entropy's drand.
+        self.FAKE_BEACON = _flag(get("FAKE_BEACON"), dev)
 
         self.SESSION_TTL = _int(env, "SESSION_TTL", 7 * 24 * 3600)
         # The console's session cookie (web.console): only under /console, not readable by
@@ -271,6 +276,11 @@ def check_production(config: Mapping) -> None:
             "FAKE_WECHAT is on: the fake WeChat API turns any login code dev-<name> into an "
             "account. Set FAKE_WECHAT=0 or unset it (calls then go to api.weixin.qq.com, or "
             "to WECHAT_API_BASE_URL)")
+    if config.get("FAKE_BEACON") and not config.get("DRAW_BEACON_URL"):
+        problems.append(
+            "FAKE_BEACON is on: draws and waiting rooms would take their randomness from a "
+            "local fake whose every value anyone can compute in advance. Set FAKE_BEACON=0 "
+            "or unset it (drand's https://api.drand.sh/ is used), or set DRAW_BEACON_URL")
     if config.get("DEV_TOOLS"):
         problems.append(
             "DEV_TOOLS is on: /dev/outbox would show every SMS code to anyone who asks. "

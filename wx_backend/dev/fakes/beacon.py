@@ -65,3 +65,18 @@ class FakeBeaconServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+_running: FakeBeaconServer | None = None
+_running_lock = threading.Lock()
+
+
+def ensure_running() -> str:
+    """Start the process's one fake beacon if it is not up yet; return its base URL. Every
+    process's fake gives the same rounds at the same times, so web workers and the job
+    worker agree on every value."""
+    global _running
+    with _running_lock:
+        if _running is None:
+            _running = FakeBeaconServer().start()
+        return _running.base_url
