@@ -10,13 +10,12 @@ import pytest
 import requests
 
 from tests.official import OfficialAccount, run_jobs
-from tests.worlds import auth, build
+from tests.worlds import approve_rules, auth, build
 from wx_backend.dev.fakes.wechat_api import openid_for
 from wx_backend.extensions import db
 from wx_backend.identity.accounts import create_editor, create_operator
 from wx_backend.jobs import schedule, tasks
-from wx_backend.models import Announcement, Operator, RulesVersion
-from wx_backend.official_account import announcements
+from wx_backend.models import Announcement, RulesVersion
 
 RULES_CHANGE = {"limit": {"cooldown_days": 14}, "portion": {"items": 5}}
 
@@ -49,12 +48,7 @@ def draft(client, editor, approved=True, **fields):
     answer = client.post("/api/v1/admin/announcements", json=body, headers=editor)
     assert answer.status_code == 201, answer.json
     if approved and "rules" in fields:
-        with client.application.app_context():
-            operator = db.session.scalars(db.select(Operator)).first() or create_operator(
-                db.session, "operator.chen", "a long enough password")
-            announcements.approve_rules(db.session, db.session.get(Announcement, answer.json["id"]),
-                                        operator, now())
-            db.session.commit()
+        approve_rules(client.application, answer.json["id"])
     return answer.json
 
 

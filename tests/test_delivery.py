@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.worlds import auth, now, residents, store_csv
+from tests.worlds import approve_rules, auth, now, residents, store_csv
 from wx_backend.campaigns import manage
 from wx_backend.campaigns.rules import load_preset
 from wx_backend.extensions import db
@@ -170,6 +170,7 @@ def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(a
         "title": "改为免费送货上门", "body": "即日起已预约的口罩免费送货上门，无需到店。",
         "campaign_id": world.campaign_id,
         "rules": {"fulfilment": ["express"], "delivery": {"area": ["越秀区"]}}}).json
+    approve_rules(app, made["id"])
     assert client.post(f"/api/v1/admin/announcements/{made['id']}/publish",
                        headers=auth(token)).status_code == 200
 

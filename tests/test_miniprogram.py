@@ -28,7 +28,7 @@ import requests
 from sqlalchemy import select
 
 from tests.browsers import CHINESE, CHROMIUM
-from tests.worlds import auth, build, now
+from tests.worlds import approve_rules, auth, build, now
 from tests.worlds import residents as people_of
 from wx_backend.booking import waiting_room
 from wx_backend.campaigns.rules import load_preset
@@ -145,6 +145,13 @@ def context(app, client, residents, live_server, tmp_path):
         db.session.commit()
     editor = client.post("/api/v1/admin/login",
                          json={"username": "mp.editor", "password": PASSWORD}).json["token"]
+    # The rules change the editor publishes mid-booking, already approved by an operator.
+    change = client.post("/api/v1/admin/announcements", headers=auth(editor), json={
+        "title": "预约规则调整", "body": "即日起每人每次5只，14天内不能再次预约。",
+        "campaign_id": changing.campaign_id,
+        "rules": {"limit": {"cooldown_days": 14}, "portion": {"items": 5}}})
+    assert change.status_code == 201, change.json
+    approve_rules(app, change.json["id"])
     path = tmp_path / "context.json"
     path.write_text(json.dumps({
         "base_url": live_server,
@@ -155,6 +162,7 @@ def context(app, client, residents, live_server, tmp_path):
         "lottery": {"campaign_id": lottery.campaign_id},
         "queue": {"campaign_id": queue.campaign_id, "store_id": queue.store_ids[0]},
         "editor_token": editor,
+        "rules_change": change.json["id"],
         "newcomer": {**_person(30), "address": "郑州市金水区花园路12号院3号楼2单元501"},
         "household": {**_person(31), "address": "上海市浦东新区花木路200弄6号302室",
                       "district": "浦东新区"},

@@ -6,14 +6,16 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from wx_backend.booking import first_come
 from wx_backend.campaigns import manage
 from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev.residents import make_residents
 from wx_backend.extensions import db, pii
-from wx_backend.models import Window
+from wx_backend.identity.accounts import create_operator
+from wx_backend.models import Announcement, Operator, Window
+from wx_backend.official_account import announcements
 
 _slugs = itertools.count(1)
 _people = itertools.count(0, 10_000)
@@ -82,3 +84,15 @@ def residents(app, count: int):
 
 def auth(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def approve_rules(app, announcement_id: int) -> None:
+    """An operator approves the rules change an announcement proposes (the domain call the
+    operator's console page makes, ``announcements.approve_rules``)."""
+    with app.app_context():
+        operator = db.session.scalars(select(Operator).order_by(Operator.id)).first()
+        if operator is None:
+            operator = create_operator(db.session, "operator.approver", "a long enough password")
+        announcements.approve_rules(db.session, db.session.get(Announcement, announcement_id),
+                                    operator, now())
+        db.session.commit()
