@@ -71,9 +71,9 @@ def _jest(files: list[str], context: Path) -> str:
 
 
 def _screenshots() -> list[Path]:
-    """PNGs of the pages the suite saved, in Debian's Chromium at a phone's 750 rpx width
-    (2x a 375-point screen), each also in care mode, for people to look at; none may be
-    wider than the screen."""
+    """PNGs of the pages the suite saved (each also saved in care mode, switched on through
+    the page itself: ``<name>-large``), in Debian's Chromium at a phone's 750 rpx width
+    (2x a 375-point screen), for people to look at; none may be wider than the screen."""
     from playwright.sync_api import sync_playwright
 
     made, too_wide = [], []
@@ -82,16 +82,11 @@ def _screenshots() -> list[Path]:
         page = browser.new_page(viewport={"width": 750, "height": 1334})
         for html in sorted(SCREENS.glob("*.html")):
             page.goto(html.as_uri())
-            # As saved, then in care mode (the page's root gets the care class).
-            for suffix in ("", "-large"):
-                if suffix:
-                    page.evaluate("document.querySelector('[class*=\"main--page\"]')"
-                                  ".classList.add('main--care')")
-                if page.evaluate("document.documentElement.scrollWidth") > 750:
-                    too_wide.append(html.stem + suffix)
-                png = html.with_name(html.stem + suffix + ".png")
-                page.screenshot(path=str(png), full_page=True)
-                made.append(png)
+            if page.evaluate("document.documentElement.scrollWidth") > 750:
+                too_wide.append(html.stem)
+            png = html.with_suffix(".png")
+            page.screenshot(path=str(png), full_page=True)
+            made.append(png)
         browser.close()
     assert too_wide == [], f"wider than the phone's screen: {too_wide}"
     return made
@@ -243,6 +238,7 @@ def test_the_mini_program_against_the_real_backend(app, context):
 
     shots = _screenshots()
     assert {p.stem for p in shots} >= {"index", "index-care", "profile-errors", "booking",
+                                       "booking-large", "profile-household-large",
                                        "book-sold-out", "lottery-won", "queue-voucher",
                                        "room-before-opening", "room-placed", "room-waiting"}
 

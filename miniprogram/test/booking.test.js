@@ -19,7 +19,7 @@ test('from silent login to a pickup code and its QR', async () => {
   save(home, 'index')
   await change(home, '#care-switch', { value: true })
   expect(find(home, '.page').dom.className).toContain('care')
-  save(home, 'index-care', { care: true })
+  save(home, 'index-care')
   await change(home, '#care-switch', { value: false })
   await tap(home, '#menu-profile', 'click')
   expect(wxRuntime.navigations.pop().url).toBe(`/pages/profile/profile?campaign=${campaign}`)

@@ -56,8 +56,23 @@ function text(comp) {
 }
 
 // The rendered page and every style in the document, as a file a browser can open: the
-// screenshots a person looks at are made from these (tests/test_miniprogram.py).
-function save(comp, name, { care = false } = {}) {
+// screenshots a person looks at are made from these (tests/test_miniprogram.py). Each page
+// is saved as the resident sees it and again as `<name>-large` in care mode, switched on
+// as the home page's switch does it: stored, and the page's own `care` flag set (what it
+// does when shown again), so the large version is the page's own rendering in care mode,
+// not a class added afterwards.
+function save(comp, name) {
+  write(comp, name)
+  const care = require(path.join(ROOT, 'utils/care'))
+  if (care.on() || !('care' in comp.instance.data)) return
+  care.set(true)
+  comp.instance.setData({ care: true })
+  write(comp, `${name}-large`)
+  care.set(false)
+  comp.instance.setData({ care: false })
+}
+
+function write(comp, name) {
   fs.mkdirSync(SCREENS, { recursive: true })
   const styles = [...document.querySelectorAll('style')].map((s) => s.textContent).join('\n')
   const page = comp.dom.cloneNode(true)
@@ -88,7 +103,7 @@ function save(comp, name, { care = false } = {}) {
   wx-switch[checked="false"], wx-switch:not([checked]) { background: #dcdcdc; }
 </style>
 <style>${styles}</style></head>
-<body class="${care ? 'care' : ''}">${page.outerHTML}</body></html>`
+<body>${page.outerHTML}</body></html>`
   fs.writeFileSync(path.join(SCREENS, `${name}.html`), html)
 }
 

@@ -3,13 +3,16 @@ const { request } = require('../../utils/request')
 const page = require('../../behaviors/page')
 const format = require('../../utils/format')
 const status = require('../../utils/status')
+const care = require('../../utils/care')
 
 Component({
   behaviors: [page],
   data: { bookings: [] },
   methods: {
     onShow() {
-      // back from a booking that was cancelled: show it as it is now
+      // Care mode may have been switched on the home page meanwhile (the page behaviour's
+      // own onShow, which this one replaces), and a booking may have been cancelled.
+      this.setData({ care: care.on() })
       if (this.data.state === 'ready') this.load()
     },
 
