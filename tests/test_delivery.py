@@ -135,9 +135,10 @@ def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, 
     assert refused.status_code == 409
     assert refused.json["error"]["code"] == "outside_delivery_area"
     assert claim(client, person, entry, fulfilment="collection_point",
-                 store_id=999999).status_code == 422
+                 store_id=999999).status_code == 404
     assert claim(client, person, entry, fulfilment="collection_point",
                  store_id="one").status_code == 422
+    assert claim(client, person, entry, fulfilment="collection_point").status_code == 422
     taken = claim(client, person, entry, fulfilment="collection_point",
                   store_id=campaign["stores"][0])
     assert taken.status_code == 200, taken.json
@@ -148,8 +149,10 @@ def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, 
 
 def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(app, client):
     from tests.official import run_jobs
-    from tests.worlds import build
-    from wx_backend.identity.accounts import create_editor
+    from tests.worlds import build, now
+    from wx_backend.identity.accounts import create_editor, create_operator
+    from wx_backend.models import Announcement
+    from wx_backend.official_account import announcements
 
     world = build(app, "guangzhou")
     home, unknown = residents(app, 2)
@@ -170,6 +173,11 @@ def test_a_switch_to_home_delivery_moves_live_bookings_and_tells_their_holders(a
         "title": "改为免费送货上门", "body": "即日起已预约的口罩免费送货上门，无需到店。",
         "campaign_id": world.campaign_id,
         "rules": {"fulfilment": ["express"], "delivery": {"area": ["越秀区"]}}}).json
+    with app.app_context():  # an operator approves the change (their console page's call)
+        operator = create_operator(db.session, "operator.gz", "a long enough password")
+        announcements.approve_rules(db.session, db.session.get(Announcement, made["id"]),
+                                    operator, now())
+        db.session.commit()
     assert client.post(f"/api/v1/admin/announcements/{made['id']}/publish",
                        headers=auth(token)).status_code == 200
 
