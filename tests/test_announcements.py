@@ -235,6 +235,11 @@ def test_invalid_rules_in_an_announcement_are_refused(app, client, editor):
         "title": "标", "body": "正文", "rules": {"limit": {"cooldown_days": 3}}})
     assert no_campaign.status_code == 422
     assert "campaign_id" in no_campaign.json["error"]["fields"]
+    # JSONB cannot hold a NUL, however deep: the contract says so, and so does the answer.
+    for rules in ({"limit\u0000": 1}, {"delivery": {"area": ["越秀区\u0000"]}}):
+        nul = client.post("/api/v1/admin/announcements", headers=editor, json={
+            "title": "标", "body": "正文", "campaign_id": world.campaign_id, "rules": rules})
+        assert nul.status_code == 422 and "rules" in nul.json["error"]["fields"], rules
     missing = client.post("/api/v1/admin/announcements", headers=editor, json={
         "title": "标", "body": "正文", "campaign_id": 999999})
     assert missing.status_code == 404

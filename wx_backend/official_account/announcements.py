@@ -221,8 +221,9 @@ def _take_effect(session: Session, announcement: Announcement, at: datetime,
         try:
             version = manage.change_rules(session, campaign, merged, effective_at=at,
                                              note=f"公告：{announcement.title}", now=now)
-        except RulesError as error:
-            raise _invalid("rules", f"规则不正确：{error}") from None
+        except RulesError as error:  # the campaign's rules moved since the approval
+            raise Conflict("rules_invalid", f"规则调整与活动当前的规则合并后不成立：{error}",
+                           fields={"rules": str(error)}) from None
         announcement.rules_version = version.version
     announcement.updated_at = clock.now()
     session.flush()

@@ -44,7 +44,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from wx_backend.core.errors import DomainError
-from wx_backend.web.input import SCHEMA_RULES
+from wx_backend.web.input import JSON_VALUE, SCHEMA_RULES, TABLE
 
 log = logging.getLogger(__name__)
 
@@ -254,11 +254,17 @@ def document_error_answers(app: APIFlask) -> None:
     @app.spec_processor
     def complete_the_contract(spec: dict) -> dict:
         schemas = spec.get("components", {}).get("schemas", {})
+        schemas.setdefault("JsonValue", JSON_VALUE)
         for name, keywords in SCHEMA_RULES.items():
             if name in schemas:
                 schemas[name].update(keywords)
         for schema in schemas.values():
-            for field in schema.get("properties", {}).values():
+            for name, field in schema.get("properties", {}).items():
+                if field.pop("x-table", False):
+                    nullable = "null" in field.get("type", [])
+                    field = schema["properties"][name] = {
+                        **{k: v for k, v in field.items() if k in ("description", "default")},
+                        **TABLE, "type": ["object", "null"] if nullable else "object"}
                 _no_null_default(field)
         envelope_schema = {"$ref": "#/components/schemas/HTTPError"}
         for path, operations in spec.get("paths", {}).items():

@@ -7,7 +7,7 @@ Decisions recorded here:
   takes ``1112`` and ``1112.0`` (the same number in JSON) and refuses ``1112.5``, ``"1112"``
   and ``true``. marshmallow's ``Integer`` either refuses ``1112.0`` (``strict=True``) or
   truncates ``1112.5`` and reads strings (``strict=False``); every integer of every API
-  schema is this field instead. In a query string or a header the digits are the number.
+  schema is this field instead. In a query string the digits are the number.
 - **Patterns mean what JSON Schema says** (``Pattern``): ``$`` is the end of the text, not
   "before a final newline" as in Python, and classes are spelled out (``[0-9]``, never
   ``\\d`` or ``\\s``, which Python reads as every script's digits and spaces).
@@ -30,8 +30,9 @@ Decisions recorded here:
 - **Whitespace** is Python's (``str.isspace``, what ``strip`` removes), spelled out as a
   class, so "not blank" is decided the same way by the spec and by the domain.
 - Rules that tie fields together (``if``/``then``, one of two fields) are declared on the
-  schema class with ``describes`` and enforced by its ``validates_schema``; the spec
-  processor in ``web.errors`` writes them into the schema's component.
+  schema class with ``describes`` and enforced by the schema (``validates_schema``) or by
+  the domain, with its own words; the spec processor in ``web.errors`` writes them into
+  the schema's component.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Float, Integer, String
+from apiflask.fields import Boolean, Dict, Float, Integer, String
 from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Validator
 
@@ -136,6 +137,49 @@ class Text(String):
         return self.written(text)
 
 
+# A JSON value with no NUL in any string or key, to any depth: what a JSONB column holds.
+NUL_FREE = r"^[^\x00]*$"
+JSON_VALUE = {"anyOf": [
+    {"type": ["number", "boolean", "null"]},
+    {"type": "string", "pattern": NUL_FREE},
+    {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+    {"type": "object", "propertyNames": {"pattern": NUL_FREE},
+     "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
+]}
+# What the spec says of a ``Table`` field (``x-table`` marks it for the spec processor,
+# since apispec keeps neither ``propertyNames`` nor a nullable ``allOf`` as written).
+TABLE = {"type": "object", "minProperties": 1, "propertyNames": {"pattern": NUL_FREE},
+         "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}
+
+
+class Table(Dict):
+    """A JSON object of free shape that is kept as it is (a JSONB column): at least one
+    key, and no NUL in any key or string, however deep (``TABLE`` in the spec)."""
+
+    def __init__(self, label: str, **kwargs):
+        metadata = {"x-table": True, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+        self.label = label
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        table = super()._deserialize(value, attr, data, **kwargs)
+        if not table:
+            raise ValidationError(f"{self.label}应为非空的设置表")
+        if _holds_nul(table):
+            raise ValidationError(f"{self.label}中不能含有空字符（U+0000）")
+        return table
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 class IdentityText(String):
     """Identity text in its canonical form (see the module's docstring): it matches
     ``pattern``, and ``normalise`` (the domain's reader) accepts it unchanged. Refusals
@@ -217,7 +261,7 @@ SCHEMA_RULES: dict[str, dict] = {}
 
 def describes(**keywords) -> Callable[[type[Schema]], type[Schema]]:
     """Class decorator: JSON Schema keywords (``if``/``then``, ``anyOf``, …) that the spec
-    shows on this schema's component; the class's ``validates_schema`` enforces them."""
+    shows on this schema's component; the schema or the domain enforces them."""
     def attach(schema: type[Schema]) -> type[Schema]:
         SCHEMA_RULES[schema.__name__] = keywords
         return schema

@@ -7,9 +7,8 @@ with the entry whose key is ``try``, and the URL's methods would be those of bot
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Dict, List, String
+from apiflask.fields import List, String
 from apiflask.validators import Length, Range
-from marshmallow import ValidationError
 
 from wx_backend.core import clock
 from wx_backend.extensions import db, redis_store
@@ -17,7 +16,7 @@ from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, editing, knowledge
 from wx_backend.official_account.bot import normalise
 from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
-from wx_backend.web.input import Flag, Moment, Pattern, Text, WholeNumber, describes
+from wx_backend.web.input import Flag, Moment, Pattern, Table, Text, WholeNumber, describes
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
 
@@ -34,11 +33,6 @@ _RULES_DOC = ("规则调整：活动规则的部分设置（与当前规则合�
               "合并后的规则不成立时返回 409。须同时有活动")
 
 
-def _not_empty(patch: dict) -> None:
-    if not patch:
-        raise ValidationError("规则调整应为非空的设置表")
-
-
 def _announcement_fields(*, creating: bool) -> dict:
     required = {"required": True} if creating else {}
     return {
@@ -47,8 +41,7 @@ def _announcement_fields(*, creating: bool) -> dict:
         "campaign_id": WholeNumber(allow_none=True, validate=Range(1, 2**63 - 1,
                                                                    error="活动编号不正确"),
                                    metadata={"description": "所属活动；不填为全市公告"}),
-        "rules": Dict(allow_none=True, validate=_not_empty,
-                      metadata={"description": _RULES_DOC, "minProperties": 1}),
+        "rules": Table("规则调整", allow_none=True, metadata={"description": _RULES_DOC}),
         "push": Flag(metadata={"description": "发布时推送给关注者和预约者（默认是）"}),
     }
 
