@@ -227,8 +227,10 @@ def test_openapi_spec_describes_the_api(client):
     assert {"/api/v1/auth/login", "/api/v1/sms/codes", "/api/v1/me/profile"} <= set(spec["paths"])
     assert spec["components"]["schemas"]["LoginIn"]["required"] == ["code"]
     assert set(spec["components"]["schemas"]["ProfileIn"]["properties"]) == {
-        "name", "id_number", "id_kind", "phone", "sms_code", "address", "district_code", "promise"}
+        "name", "id_number", "id_kind", "phone", "sms_code", "address", "district_code",
+        "promise"}
     login = spec["paths"]["/api/v1/auth/login"]["post"]
+    assert login["requestBody"]["required"] is True
     invalid = login["responses"]["422"]["content"]["application/json"]["schema"]["$ref"]
     envelope = spec["components"]["schemas"][invalid.rsplit("/", 1)[1]]
     assert set(envelope["properties"]["error"]["properties"]) >= {"code", "message", "fields"}

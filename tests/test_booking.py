@@ -188,7 +188,7 @@ def test_same_idempotency_key_gets_the_same_answer(app, client):
 
     assert first.status_code == second.status_code == 201
     assert first.json == second.json
-    assert other_store.status_code == 422
+    assert other_store.status_code == 409
     assert other_store.json["error"]["code"] == "idempotency_key_reused"
     with app.app_context():
         from wx_backend.extensions import db

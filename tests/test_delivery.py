@@ -135,9 +135,10 @@ def test_outside_the_delivery_area_only_a_collection_point_will_do(app, client, 
     assert refused.status_code == 409
     assert refused.json["error"]["code"] == "outside_delivery_area"
     assert claim(client, person, entry, fulfilment="collection_point",
-                 store_id=999999).status_code == 422
+                 store_id=999999).status_code == 404
     assert claim(client, person, entry, fulfilment="collection_point",
                  store_id="one").status_code == 422
+    assert claim(client, person, entry, fulfilment="collection_point").status_code == 422
     taken = claim(client, person, entry, fulfilment="collection_point",
                   store_id=campaign["stores"][0])
     assert taken.status_code == 200, taken.json

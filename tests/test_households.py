@@ -108,7 +108,9 @@ def test_addresses_outside_the_area_unpromised_or_vague_are_refused(app, client)
     assert book(client, world, outside).json["error"]["code"] == "not_eligible"
     assert book(client, world, unpromised).json["error"]["code"] == "promise_required"
     too_vague = book(client, world, vague)
-    assert too_vague.status_code == 422 and "门牌号" in too_vague.json["error"]["message"]
+    # The address on file falls short, not the request: a conflict, sending them to the form.
+    assert too_vague.status_code == 409 and "门牌号" in too_vague.json["error"]["message"]
+    assert too_vague.json["error"]["code"] == "profile_incomplete"
     assert book(client, world, missing).json["error"]["code"] == "profile_incomplete"
     with app.app_context():
         assert db.session.query(Booking).count() == 0

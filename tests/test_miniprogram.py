@@ -35,9 +35,20 @@ from wx_backend.campaigns.rules import load_preset
 from wx_backend.dev import people
 from wx_backend.dev.fakes.wechat_api import openid_for
 from wx_backend.extensions import db
-from wx_backend.identity.accounts import create_community_staff, create_editor, create_staff
+from wx_backend.identity.accounts import (
+    create_community_staff,
+    create_editor,
+    create_staff,
+)
 from wx_backend.lottery import pool
-from wx_backend.models import Booking, CommunityStaff, Entry, OutboxSms, Resident, Staff
+from wx_backend.models import (
+    Booking,
+    CommunityStaff,
+    Entry,
+    OutboxSms,
+    Resident,
+    Staff,
+)
 from wx_backend.waitlist import registrations
 
 MINIPROGRAM = Path(__file__).resolve().parent.parent / "miniprogram"
@@ -140,7 +151,8 @@ def context(app, client, residents, live_server, tmp_path):
         db.session.commit()
     editor = client.post("/api/v1/admin/login",
                          json={"username": "mp.editor", "password": PASSWORD}).json["token"]
-    # The rules change the editor publishes mid-booking, already approved by an operator.
+    # The rules change the suite publishes while a resident looks at the campaign: drafted
+    # by the editor and approved by an operator (their console page's call) beforehand.
     change = client.post("/api/v1/admin/announcements", headers=auth(editor), json={
         "title": "预约规则调整", "body": "即日起每人每次5只，14天内不能再次预约。",
         "campaign_id": changing.campaign_id,
@@ -153,11 +165,11 @@ def context(app, client, residents, live_server, tmp_path):
         "results": str(tmp_path / "results"),
         "fcfs": {"campaign_id": fcfs.campaign_id, "store_ids": fcfs.store_ids},
         "sold_out": {"campaign_id": sold_out.campaign_id, "store_id": sold_out.store_ids[0]},
-        "changing": {"campaign_id": changing.campaign_id, "store_id": changing.store_ids[0]},
+        "changing": {"campaign_id": changing.campaign_id, "store_id": changing.store_ids[0],
+                     "announcement_id": change.json["id"]},
         "lottery": {"campaign_id": lottery.campaign_id},
         "queue": {"campaign_id": queue.campaign_id, "store_id": queue.store_ids[0]},
         "editor_token": editor,
-        "rules_change": change.json["id"],
         "newcomer": {**_person(30), "address": "郑州市金水区花园路12号院3号楼2单元501"},
         "household": {**_person(31), "address": "上海市浦东新区花木路200弄6号302室",
                       "district": "浦东新区"},

@@ -138,9 +138,9 @@ def test_forged_qr_wrong_store_wrong_id_and_outside_window(app, client, booked):
 
     assert (too_early.status_code,
             too_early.json["error"]["code"]) == (409, "outside_pickup_window")
-    assert (forged.status_code, forged.json["error"]["code"]) == (422, "invalid_qr")
+    assert (forged.status_code, forged.json["error"]["code"]) == (404, "invalid_qr")
     assert (wrong_store.status_code, wrong_store.json["error"]["code"]) == (403, "wrong_store")
-    assert (wrong_id.status_code, wrong_id.json["error"]["code"]) == (422, "id_mismatch")
+    assert (wrong_id.status_code, wrong_id.json["error"]["code"]) == (403, "id_mismatch")
     assert no_code.json["error"]["code"] == "code_required"
     assert anonymous.status_code == 401
     mine = client.get(f"/api/v1/bookings/{body['id']}", headers=auth(alice.token)).json

@@ -121,7 +121,7 @@ def test_registration_review_release_in_order_and_redemption(app, client, queue_
     wrong = client.post("/api/v1/staff/vouchers/redeem", headers=world["pharmacy"],
                         json={"voucher_code": entry["voucher_code"], "id_last4": "0000"
                               if last4 != "0000" else "1111"})
-    assert wrong.status_code == 422
+    assert wrong.status_code == 403 and wrong.json["error"]["code"] == "id_mismatch"
     sold = client.post("/api/v1/staff/vouchers/redeem", headers=world["pharmacy"],
                        json={"voucher_code": entry["voucher_code"], "id_last4": last4})
     assert sold.status_code == 200 and sold.json["status"] == "redeemed"
@@ -163,6 +163,7 @@ def test_registrations_are_per_household_and_need_a_pharmacy(app, client, queue_
     (third,) = households(app, 1)
     no_store = client.post(f"/api/v1/campaigns/{world['campaign']}/entries",
                            headers=auth(third.token))
-    assert no_store.status_code == 422
+    # Valid on its own (a lottery needs no store); this campaign, a queue, needs one.
+    assert no_store.status_code == 409 and no_store.json["error"]["code"] == "store_required"
     with app.app_context():
         assert db.session.query(Entry).count() == 1

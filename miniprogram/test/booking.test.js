@@ -32,10 +32,11 @@ test('from silent login to a pickup code and its QR', async () => {
   expect(find(form, '#error-phone').dom.textContent).not.toBe('')
   save(form, 'profile-errors')
 
-  await change(form, '#input-name', { value: me.name })
+  // Typed as people type them: the form sends them as the API takes them.
+  await change(form, '#input-name', { value: ` ${me.name} ` })
   await change(form, '#kinds', { value: me.id_kind })
-  await change(form, '#input-id_number', { value: me.id_number })
-  await change(form, '#input-phone', { value: me.phone })
+  await change(form, '#input-id_number', { value: `${me.id_number.slice(0, 6)} ${me.id_number.slice(6).toLowerCase()}` })
+  await change(form, '#input-phone', { value: `+86 ${me.phone.slice(0, 3)}-${me.phone.slice(3, 7)}-${me.phone.slice(7)}` })
   await tap(form, '#send-code')
   await waitFor(() => form.instance.data.resendIn > 0, 'the resend countdown')
   expect(text(form)).toMatch(/\d+秒后重发/)

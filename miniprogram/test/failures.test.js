@@ -63,7 +63,7 @@ test('rules changed: the new summary, a refresh, then the booking goes through',
   const book = await open('pages/book/book', { campaign, store: ctx.changing.store_id })
   expect(book.instance.data.campaign.rules_version).toBe(1)
   // The editor publishes a rules change an operator approved (prepared by the Python side).
-  const published = await api(`/api/v1/admin/announcements/${ctx.rules_change}/publish`, { method: 'POST', token: ctx.editor_token })
+  const published = await api(`/api/v1/admin/announcements/${ctx.changing.announcement_id}/publish`, { method: 'POST', token: ctx.editor_token })
   expect(published.status).toBe(200)
   await tap(book, '#book')
   await settle(book)

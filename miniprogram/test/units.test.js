@@ -1,4 +1,5 @@
 // The small modules every page leans on: the server clock, times in Beijing, refusals.
+const canonical = require('../utils/canonical')
 const clock = require('../utils/clock')
 const format = require('../utils/format')
 const { SCREENS, screenFor } = require('../utils/refusals')
@@ -48,4 +49,19 @@ test('a new version waiting asks the resident to restart into it', async () => {
   await new Promise((resolve) => setTimeout(resolve, 10))
   expect(wxRuntime.modals[0].confirmText).toBe('同意更新')
   expect(wxRuntime.applied).toBe(true)
+})
+
+test('what residents type is sent in the form the API takes', () => {
+  expect(canonical.idNumber(' ４１０１０５ 19491231-002x ')).toBe('41010519491231002X')
+  expect(canonical.idNumber('usa 4108 0101 0001')).toBe('USA410801010001')
+  expect(canonical.phone('+86 138-1234-5678')).toBe('13812345678')
+  expect(canonical.phone('（０086）13812345678')).toBe('13812345678')
+  expect(canonical.phone('8613812345678')).toBe('13812345678')
+  expect(canonical.phone('13812345678')).toBe('13812345678')
+  expect(canonical.name(' 阿依古丽•买买提 ')).toBe('阿依古丽·买买提')
+  expect(canonical.name('Anna   Maria')).toBe('Anna Maria')
+  expect(canonical.address(' 郑州市金水区  花园路１２号院\u200b3号楼（东）')).toBe('郑州市金水区 花园路12号院3号楼(东)')
+  expect(canonical.smsCode(' １２３ 456 ')).toBe('123456')
+  // Another script's digits are the server's to refuse, with its own words: sent as typed.
+  expect(canonical.phone('١٣٨١٢٣٤٥٦٧٨')).toBe('١٣٨١٢٣٤٥٦٧٨')
 })

@@ -139,7 +139,7 @@ def _replayed(stored: str, fingerprint: str, client: redis.Redis, key: str) -> d
         if not stored:
             raise TooManyRequests("busy", "上一次提交未成功，请重试", retry_after=1)
     if stored.startswith("pending:") or json.loads(stored).get("_fingerprint") != fingerprint:
-        raise InvalidInput("idempotency_key_reused", "同一个请求编号不能用于不同的预约",
+        raise Conflict("idempotency_key_reused", "同一个请求编号不能用于不同的预约",
                            fields={"Idempotency-Key": "已用于另一个预约请求"})
     body = json.loads(stored)
     body.pop("_fingerprint", None)
@@ -152,7 +152,8 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
     """Book one portion at ``store_id`` in the window open now; returns the booking body.
 
     Raises Conflict (``window_closed``, ``sold_out``, ``store_full``, ``already_booked``,
-    ``cooldown``), NotFound, InvalidInput or TooManyRequests (``busy``); on any of them
+    ``cooldown``, ``pickup_slot_unavailable``, ``idempotency_key_reused``), NotFound or
+    TooManyRequests (``busy``); on any of them
     nothing is taken.
     """
     rules = snapshot.rules
@@ -161,8 +162,8 @@ def book(session: Session, stock: Stock, directory: Directory, snapshot: Snapsho
     store = snapshot.stores.get(store_id)
     if store is None:
         raise NotFound("store_not_found", "该药店不在本次活动中", fields={"store_id": "药店不存在"})
-    if not 0 <= pickup_slot < len(rules.pickup_slots):
-        raise InvalidInput("invalid_pickup_slot", "取货时段不正确",
+    if not 0 <= pickup_slot < len(rules.pickup_slots):  # the rules in force offer no such slot
+        raise Conflict("pickup_slot_unavailable", "本活动没有这个取货时段",
                            fields={"pickup_slot": f"应为0到{len(rules.pickup_slots) - 1}"})
     window = snapshot.window_at(now)
     if window is None:
@@ -498,7 +499,10 @@ def resident_booker(session: Session, resident_id: int, rules: Rules | None = No
         if resident.promised_at is None:
             raise Conflict("promise_required",
                            "本活动按户限购，请先承诺信息真实、同一地址只预约一次")
-        return Booker(resident.id, households.household_key(vault, resident.address))
+        try:
+            return Booker(resident.id, households.household_key(vault, resident.address))
+        except InvalidInput as vague:  # the address on file, not this request, falls short
+            raise Conflict("profile_incomplete", vague.message, fields=vague.fields) from None
     return Booker(resident.id, resident.id_number_index)
 
 

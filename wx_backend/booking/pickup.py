@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.core.canonical import id_tail
 from wx_backend.core.clock import BEIJING
-from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wx_backend.core.errors import Conflict, Forbidden, NotFound
 from wx_backend.models import Booking, Resident, Staff, Store
 
 _SALT = "pickup-qr"
@@ -40,13 +40,13 @@ def qr_token(keys: Keys, booking: Booking) -> str:
 
 def read_qr_token(keys: Keys, token: str) -> tuple[int, str]:
     """(booking id, pickup code) from a scanned token signed with any of ``keys``, or
-    InvalidInput if forged or damaged."""
+    NotFound if forged or damaged."""
     try:
         data = URLSafeSerializer(keys, salt=_SALT).loads(token)
         return int(data["b"]), str(data["c"])
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise InvalidInput("invalid_qr", "二维码无效，请让居民出示短信中的取货码",
-                           fields={"qr": "无效的二维码"}) from None
+        raise NotFound("invalid_qr", "二维码无效，请让居民出示短信中的取货码",
+                       fields={"qr": "无效的二维码"}) from None
 
 
 def qr_png(token: str) -> bytes:
@@ -102,7 +102,7 @@ def redeem(session: Session, keys: Keys, staff: Staff, *, pickup_code: str | Non
                        pickup_ends_at=booking.pickup_ends_at.isoformat())
     holder = session.get(Resident, booking.resident_id)
     if holder.id_number[-4:].upper() != id_tail(id_last4):
-        raise InvalidInput("id_mismatch", "身份证号后四位与预约人不符",
+        raise Forbidden("id_mismatch", "身份证号后四位与预约人不符",
                            fields={"id_last4": "与预约人不符"})
     if delegate is not None and not delegates_allowed:
         raise Conflict("delegate_not_allowed", "本活动不允许他人代取")

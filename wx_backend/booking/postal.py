@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from wx_backend.booking.households import in_area
 from wx_backend.campaigns.rules import Rules
 from wx_backend.core import clock
-from wx_backend.core.errors import Conflict, InvalidInput
+from wx_backend.core.errors import Conflict, InvalidInput, NotFound
 from wx_backend.core.tabular import spreadsheet_csv
 from wx_backend.models import Booking, PostalOrder, Resident, Store
 
@@ -59,8 +59,8 @@ def order_for(session: Session, rules: Rules, campaign_id: int, resident: Reside
     elif channel == "collection_point":
         store = session.get(Store, store_id) if store_id else None
         if store is None or store.campaign_id != campaign_id or not store.active:
-            raise InvalidInput("invalid_collection_point", "请选择本活动的自提点",
-                               fields={"store_id": "不是本活动的自提点"})
+            raise NotFound("collection_point_not_found", "请选择本活动的自提点",
+                           fields={"store_id": "不是本活动的自提点"})
         courier, fee = store.name[:40], 0
     else:
         raise InvalidInput("invalid_fulfilment", "领取方式不正确", fields={"fulfilment": channel})

@@ -97,7 +97,7 @@ from sqlalchemy.orm import Session
 from wx_backend.booking.stock import Stock, sold_out_key, window_key
 from wx_backend.campaigns.rules import WaitingRoomSettings
 from wx_backend.core import clock
-from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
+from wx_backend.core.errors import Conflict, Forbidden, TooManyRequests
 from wx_backend.lottery.beacon import Beacon, BeaconUnavailable, BeaconValue, Chain
 from wx_backend.models import WaitingRoomProof
 
@@ -299,14 +299,15 @@ class Signer:
                                     ticket.position, ticket.tag, int(ticket.early)])
 
     def read_ticket(self, raw: str, campaign_id: int) -> Ticket:
-        """The ticket, if genuine and of this campaign; else InvalidInput."""
+        """The ticket, if genuine and of this campaign; else Forbidden: the proof of a
+        place is refused."""
         try:
             c, w, n, p, tag, early = self._tickets.loads(raw)
             if int(c) == campaign_id:
                 return Ticket(int(c), int(w), int(n), int(p), str(tag), bool(early))
         except (BadSignature, TypeError, ValueError):
             pass
-        raise InvalidInput("invalid_ticket", "排队凭证无效，请重新进入排队",
+        raise Forbidden("invalid_ticket", "排队凭证无效，请重新进入排队",
                            fields={"ticket": "无效的排队凭证"}) from None
 
     def admission(self, window_id: int, tag: str, not_before_ms: int, expires: int) -> str:

@@ -72,10 +72,12 @@ def enter(session: Session, campaign_id: int, resident_id: int, now: datetime,
     status = "pooled"
     if rules.queue is not None:
         status = "pending"
-        store = session.get(Store, store_id) if store_id else None
+        if store_id is None:
+            raise Conflict("store_required", "排队登记须选择药店", fields={"store_id": "必填"})
+        store = session.get(Store, store_id)
         if store is None or store.campaign_id != campaign_id or not store.active:
-            raise InvalidInput("invalid_store", "请选择本活动的药店",
-                               fields={"store_id": "药店不存在"})
+            raise NotFound("store_not_found", "请选择本活动的药店",
+                           fields={"store_id": "药店不存在"})
     else:
         store_id = None
     person = resident_booker(session, resident_id, rules, vault).person_key
@@ -261,9 +263,9 @@ def claim(session: Session, entry: Entry, fulfilment: str, now: datetime,
     if now > entry.claim_deadline:
         raise Conflict("claim_expired", "已超过下单期限，名额已退回下一期摇号")
     if fulfilment not in rules.fulfilment:
-        raise InvalidInput("invalid_fulfilment",
-                           "本活动的领取方式为：" + "、".join(rules.fulfilment),
-                           fields={"fulfilment": "不在本活动的领取方式中"})
+        raise Conflict("fulfilment_unavailable",
+                       "本活动的领取方式为：" + "、".join(rules.fulfilment),
+                       fields={"fulfilment": "不在本活动的领取方式中"})
     resident = session.get(Resident, entry.resident_id)
     if fulfilment != "pickup" and not resident.address:
         raise Conflict("address_required",

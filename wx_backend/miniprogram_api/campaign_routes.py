@@ -11,12 +11,18 @@ from wx_backend.booking import first_come, pickup
 from wx_backend.campaigns.rules import DailyWindow
 from wx_backend.config import signing_keys
 from wx_backend.core import clock, regions
-from wx_backend.core.errors import InvalidInput
 from wx_backend.extensions import db
 from wx_backend.miniprogram_api.auth import auth, authenticate, current_resident_id
 from wx_backend.miniprogram_api.blueprint import bp
 from wx_backend.miniprogram_api.fast_booking import place_booking
-from wx_backend.miniprogram_api.schemas import BookingIn, BookingList, BookingOut, StoresQuery
+from wx_backend.miniprogram_api.schemas import (
+    AnnouncementsQuery,
+    BookingHeaders,
+    BookingIn,
+    BookingList,
+    BookingOut,
+    StoresQuery,
+)
 from wx_backend.models import Booking, Campaign
 from wx_backend.official_account import announcements
 from wx_backend.web.public import cacheable
@@ -151,6 +157,7 @@ def list_stores(campaign_id: int, query):
 
 
 @bp.post("/campaigns/<int:campaign_id>/bookings")
+@bp.input(BookingHeaders, location="headers", arg_name="headers")
 @bp.input(BookingIn, arg_name="body")
 @bp.output(BookingOut, status_code=201)
 @bp.doc(summary="预约一份（先到先得）", security="BearerAuth",
@@ -158,9 +165,9 @@ def list_stores(campaign_id: int, query):
                                         "（活动设有排队时）", 404: "活动或药店不存在",
                    409: "sold_out / store_full / already_booked / cooldown / window_closed /"
                         " not_eligible / profile_incomplete / rules_changed（附 rules_version、"
-                        "summary）",
+                        "summary） / pickup_slot_unavailable / idempotency_key_reused",
                    429: "busy / admission_not_yet / too_many_attempts（稍后重试，见 retry_after）"})
-def create_booking(campaign_id: int, body):
+def create_booking(campaign_id: int, headers, body):
     """Book a portion at a store in the window open now.
 
     A window this process knows to be sold out is answered by ``SoldOutShortcut`` before
@@ -169,34 +176,13 @@ def create_booking(campaign_id: int, body):
     ``place_booking``.
     """
     _snapshot(campaign_id)  # a campaign that does not exist is 404 before 401
-    idempotency_key = _idempotency_key()
     session = authenticate()
-    shown = body["rules_version"] or _shown_rules_version()
+    shown = body["rules_version"] or (int(headers["rules_version"])
+                                      if headers["rules_version"] else None)
     return place_booking(current_app, campaign_id, session, body["store_id"],
-                         pickup_slot=body["pickup_slot"], idempotency_key=idempotency_key,
+                         pickup_slot=body["pickup_slot"],
+                         idempotency_key=headers["idempotency_key"],
                          shown_rules_version=shown, admission=body["admission"]), 201
-
-
-def _shown_rules_version() -> int | None:
-    """The rules version the client shows, from the ``X-Rules-Version`` header."""
-    raw = request.headers.get("X-Rules-Version")
-    if raw is None:
-        return None
-    if not (raw.strip().isascii() and raw.strip().isdigit()) or len(raw.strip()) > 9:
-        raise InvalidInput("invalid_rules_version", "规则版本应为正整数",
-                           fields={"X-Rules-Version": "格式不正确"})
-    return int(raw)
-
-
-def _idempotency_key() -> str | None:
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not 1 <= len(key) <= 64 or not key.isascii() or not key.isprintable():
-        raise InvalidInput("invalid_idempotency_key", "请求编号应为1到64个可见ASCII字符",
-                           fields={"Idempotency-Key": "格式不正确"})
-    return key
 
 
 def _described(row: Booking) -> dict:
@@ -248,12 +234,9 @@ def cancel_booking(booking_id: int):
 
 
 @bp.get("/announcements")
+@bp.input(AnnouncementsQuery, location="query", arg_name="query")
 @bp.doc(summary="已发布的公告（最新在前）", responses=NOT_MODIFIED)
-def list_announcements():
+def list_announcements(query):
     """Announcements visible now; ``campaign_id`` narrows to one campaign's and general ones."""
-    raw = request.args.get("campaign_id")
-    if raw is not None and not (raw.isascii() and raw.isdigit() and len(raw) < 19):
-        raise InvalidInput("invalid_campaign_id", "活动编号不正确",
-                           fields={"campaign_id": "应为整数"})
-    found = announcements.visible(db.session, clock.now(), int(raw) if raw else None)
+    found = announcements.visible(db.session, clock.now(), query["campaign_id"])
     return {"announcements": [announcements.public_body(a) for a in found]}

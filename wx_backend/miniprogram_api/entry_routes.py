@@ -2,33 +2,62 @@
 
 from __future__ import annotations
 
-from flask import Response, request
+from apiflask import Schema
+from apiflask.fields import String
+from apiflask.validators import OneOf, Range
+from flask import Response
+from marshmallow import ValidationError, validates_schema
 
 from wx_backend.booking import pickup, postal
 from wx_backend.core import clock
-from wx_backend.core.errors import InvalidInput, NotFound
+from wx_backend.core.errors import NotFound
 from wx_backend.extensions import db, pii
 from wx_backend.lottery import pool
 from wx_backend.miniprogram_api.auth import auth, current_resident_id
 from wx_backend.miniprogram_api.blueprint import bp
 from wx_backend.models import Campaign, Entry
+from wx_backend.web.input import WholeNumber, describes
+
+FULFILMENTS = ("pickup", "postal", "express", "collection_point")
+
+
+def _store_id(description: str) -> WholeNumber:
+    return WholeNumber(load_default=None, validate=Range(1, 2**63 - 1, error="药店编号不正确"),
+                       metadata={"description": description})
+
+
+class EntryIn(Schema):
+    store_id = _store_id("排队活动必填：登记的药店")
+
+
+@describes(**{"if": {"properties": {"fulfilment": {"const": "collection_point"}},
+                     "required": ["fulfilment"]},
+              "then": {"required": ["store_id"], "properties": {"store_id": {"type": "integer"}}}})
+class ClaimIn(Schema):
+    fulfilment = String(required=True, validate=OneOf(FULFILMENTS, error="领取方式不正确"),
+                        metadata={"description": "领取方式，须是本活动规则中有的（否则 409）"})
+    store_id = _store_id("选自提点（collection_point）时必填：自提点的药店编号")
+
+    @validates_schema
+    def collection_point_named(self, data, **kwargs):
+        if data["fulfilment"] == "collection_point" and data["store_id"] is None:
+            raise ValidationError("请选择自提点", field_name="store_id")
 
 
 @bp.post("/campaigns/<int:campaign_id>/entries")
 @bp.auth_required(auth)
+@bp.input(EntryIn, arg_name="body")
 @bp.doc(summary="登记摇号或排队（摇号、排队活动）", security="BearerAuth",
-        responses={404: "活动不存在", 409: "not_a_lottery / already_entered / reenter_later /"
-                                           " profile_incomplete / promise_required",
-                   422: "invalid_store"})
-def create_entry(campaign_id: int):
+        responses={201: "已登记（8位摇号编号）",
+                   404: "活动不存在，或药店不是本活动的（store_not_found）",
+                   409: "not_a_lottery / already_entered / reenter_later / entries_closed /"
+                        " profile_incomplete / promise_required / not_eligible /"
+                        " store_required（排队活动须选择药店）"})
+def create_entry(campaign_id: int, body):
     """Enter the campaign's pool (lottery) or register for a pharmacy (queue: ``{"store_id"}``);
     answers the 8-digit reservation number."""
-    body = request.get_json(silent=True) if request.content_length else None
-    store_id = body.get("store_id") if isinstance(body, dict) else None
-    if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
-        raise InvalidInput("invalid_store", "药店编号不正确", fields={"store_id": "应为整数"})
     entry = pool.enter(db.session, campaign_id, current_resident_id(),
-                          clock.now(), pii.vault, store_id=store_id)
+                       clock.now(), pii.vault, store_id=body["store_id"])
     db.session.commit()
     return pool.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
 
@@ -47,23 +76,17 @@ def my_entries():
 
 @bp.post("/entries/<int:entry_id>/claim")
 @bp.auth_required(auth)
+@bp.input(ClaimIn, arg_name="body")
 @bp.doc(summary="中签后下单（使用实名登记的手机号和地址）",
-        responses={404: "登记不存在", 409: "not_won / already_claimed / claim_expired /"
-                                           " address_required", 422: "invalid_fulfilment"})
-def claim_entry(entry_id: int):
+        responses={200: "已下单", 404: "登记不存在，或自提点不是本活动的",
+                   409: "not_won / already_claimed / claim_expired / address_required /"
+                        " outside_delivery_area / fulfilment_unavailable"
+                        "（本活动没有这种领取方式）"})
+def claim_entry(entry_id: int, body):
     """Claim a win before its deadline: ``{"fulfilment": "express" | "postal" |
-    "collection_point", "store_id"?}`` (the collection point's store)."""
-    body = request.get_json(silent=True)
-    body = body if isinstance(body, dict) else {}
-    fulfilment, store_id = body.get("fulfilment"), body.get("store_id")
-    if not isinstance(fulfilment, str):
-        raise InvalidInput("invalid_fulfilment", "请选择领取方式",
-                           fields={"fulfilment": "必填"})
-    if store_id is not None and (isinstance(store_id, bool) or not isinstance(store_id, int)):
-        raise InvalidInput("invalid_collection_point", "自提点编号不正确",
-                           fields={"store_id": "应为整数"})
+    "collection_point" | "pickup", "store_id"?}`` (the collection point's store)."""
     entry = pool.own_entry(db.session, current_resident_id(), entry_id)
-    pool.claim(db.session, entry, fulfilment, clock.now(), store_id)
+    pool.claim(db.session, entry, body["fulfilment"], clock.now(), body["store_id"])
     db.session.commit()
     body = pool.entry_body(entry, db.session.get(Campaign, entry.campaign_id))
     order = postal.order_of_entry(db.session, entry.id)

@@ -71,7 +71,8 @@ metrics.SCRAPE_COLLECTORS.append(room_metrics)
 
 
 class RoomQuery(Schema):
-    ticket = String(load_default=None, validate=Length(1, 400, error="排队凭证不正确"),
+    ticket = String(load_default=None, allow_none=False,
+                    validate=Length(1, 400, error="排队凭证不正确"),
                     metadata={"description": "进入排队时得到的 ticket"})
 
 
@@ -115,8 +116,8 @@ def _answer(body: dict):
 def join_room(campaign_id: int):
     """Join the room of the window open now, or of the next one from ``joins_from_minutes``
     before it opens. One place per person: another account of the same person gets it too."""
-    now, snapshot, settings = _room(campaign_id)
     session = authenticate()
+    now, snapshot, settings = _room(campaign_id)
     current_app.extensions["person_limit"].hit(
         f"join:{session.person_key or session.resident_id}")
     person_key = (session.person_key
@@ -134,8 +135,8 @@ def join_room(campaign_id: int):
 @bp.get("/campaigns/<int:campaign_id>/room")
 @bp.input(RoomQuery, location="query", arg_name="query")
 @bp.doc(summary="排队进度（轮询，按 Retry-After 间隔）", description=ROOM_STATES,
-        responses={200: "排队状态", 404: "活动或时段不存在",
-                   409: "no_waiting_room / window_closed", 422: "invalid_ticket"})
+        responses={200: "排队状态", 403: "invalid_ticket（排队凭证不是本活动签发的）",
+                   404: "活动或时段不存在", 409: "no_waiting_room / window_closed"})
 def room_status(campaign_id: int, query):
     """Where the ticket's holder stands, or without a ticket the room of the current or
     next window."""

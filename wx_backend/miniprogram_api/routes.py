@@ -68,7 +68,8 @@ def logout():
 @bp.input(SmsCodeIn, arg_name="body")
 @bp.output(SmsCodeOut, status_code=201)
 @bp.doc(summary="发送短信验证码",
-        responses={429: "太频繁：同一手机号、本次登录、本账号、同一网络或全市的发送次数已达上限",
+        responses={404: "sms_rejected：该号码无法接收短信",
+                   429: "太频繁：同一手机号、本次登录、本账号、同一网络或全市的发送次数已达上限",
                    503: "短信服务暂时不可用"})
 def send_sms_code(body):
     """Text a 6-digit code to the phone; the code belongs to this login only. Limited per
@@ -94,7 +95,10 @@ def get_profile():
 @bp.auth_required(auth)
 @bp.input(ProfileIn, arg_name="body")
 @bp.output(ProfileOut)
-@bp.doc(summary="填写或更新实名信息", responses={409: "身份证号已绑定其他账号，或实名信息已锁定"})
+@bp.doc(summary="填写或更新实名信息",
+        responses={403: "验证码不正确、已失效或错误次数过多（sms_code_wrong / sms_code_expired /"
+                        " sms_code_locked）",
+                   409: "身份证号已绑定其他账号，或实名信息已锁定"})
 def put_profile(body):
     """Verify the phone by SMS code, then store the real-name profile encrypted."""
     sms.verification_codes().verify(body["phone"], "profile", body["sms_code"], _requester())

@@ -1,35 +1,32 @@
-"""Request and response schemas; validation messages are in Chinese for residents."""
+"""Request and response schemas; validation messages are in Chinese for residents.
+
+What each field accepts, and why it is written so, is in ``web.input``: integers are
+``WholeNumber``, identity text is taken in its canonical form only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Dict, Float, Integer, List, Nested, String
-from apiflask.validators import Length, OneOf, Range, Regexp
-from marshmallow import ValidationError
+from apiflask.fields import Boolean, DateTime, Dict, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
 
 from wx_backend.config import NOTIFY_EVENTS
-from wx_backend.core.errors import InvalidInput
-from wx_backend.identity import residents
 from wx_backend.sms.codes import PURPOSES
-
-
-class Normalised(String):
-    """A string passed through a domain normaliser, which may refuse it in Chinese."""
-
-    def __init__(self, normalise: Callable[[str], str], **kwargs):
-        super().__init__(**kwargs)
-        self.normalise = normalise
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if len(text) > 500:
-            raise ValidationError("内容太长")
-        try:
-            return self.normalise(text)
-        except InvalidInput as error:
-            raise ValidationError(next(iter(error.fields.values()), error.message)) from None
+from wx_backend.web.input import (
+    ID_KIND_RULES,
+    Flag,
+    Pattern,
+    RealNumber,
+    WholeNumber,
+    address_field,
+    describes,
+    district_field,
+    id_kind_field,
+    id_number_field,
+    name_field,
+    phone_field,
+    six_digits,
+)
 
 
 class LoginIn(Schema):
@@ -39,37 +36,33 @@ class LoginIn(Schema):
 
 class LoginOut(Schema):
     token = String(required=True)
-    expires_in = Integer(required=True, metadata={"description": "令牌有效秒数"})
+    expires_in = WholeNumber(required=True, metadata={"description": "令牌有效秒数"})
     profile_complete = Boolean(required=True)
 
 
 class SmsCodeIn(Schema):
-    phone = Normalised(residents.normalise_phone, required=True)
+    phone = phone_field(required=True)
     purpose = String(load_default="profile",
                      validate=OneOf(PURPOSES, error="验证码用途不正确"))
 
 
 class SmsCodeOut(Schema):
-    expires_in = Integer(required=True)
-    resend_after = Integer(required=True)
+    expires_in = WholeNumber(required=True)
+    resend_after = WholeNumber(required=True)
 
 
+@describes(allOf=ID_KIND_RULES)
 class ProfileIn(Schema):
-    name = Normalised(residents.normalise_name, required=True)
-    id_number = Normalised(residents.normalise_id_number, required=True, metadata={
-        "description": "证件号码：18位居民身份证号、港澳台居民居住证号，或外国人永久居留身份证号"
-                       "（2023版18位，2017版3位字母加12位数字）"})
-    id_kind = String(load_default=None, allow_none=True,
-                     validate=OneOf(list(residents.DOCUMENT_KINDS), error="证件类型不正确"),
-                     metadata={"description": "证件类型；不填时按号码判断。" + "，".join(
-                         f"{k}：{v}" for k, v in residents.DOCUMENT_KINDS.items())})
-    phone = Normalised(residents.normalise_phone, required=True)
-    sms_code = String(required=True, validate=Regexp(r"^[0-9]{6}$", error="验证码应为6位数字"))
-    address = Normalised(residents.normalise_address, load_default=None, allow_none=True)
-    district_code = Normalised(residents.read_district, load_default=None, allow_none=True,
-                               metadata={"description": "住址所在的区（县）：从活动的 districts "
-                                                        "列表中选择的行政区划代码，如 410105"})
-    promise = Boolean(load_default=False, metadata={
+    name = name_field(required=True)
+    id_number = id_number_field(required=True)
+    id_kind = id_kind_field()
+    phone = phone_field(required=True)
+    sms_code = six_digits("验证码应为6位数字", required=True)
+    address = address_field(load_default=None, allow_none=True)
+    district_code = district_field(load_default=None, allow_none=True, metadata={
+        "description": "住址所在的区（县）：从活动的 districts 列表中选择的行政区划代码。"
+                       "格式 cn-district：在用的县级行政区划代码"})
+    promise = Flag(load_default=False, metadata={
         "description": "承诺信息真实、同一地址只预约一次（按户限购的活动须先承诺）"})
 
 
@@ -113,31 +106,50 @@ ERROR_SPEC = {
 
 
 class BookingIn(Schema):
-    store_id = Integer(required=True, strict=True,
-                       validate=Range(1, 2**62, error="药店编号不正确"))
-    pickup_slot = Integer(load_default=0, strict=True,
-                          validate=Range(0, 20, error="取货时段不正确"))
-    rules_version = Integer(
-        load_default=None, strict=True, validate=Range(1, 2**31 - 1, error="规则版本不正确"),
+    store_id = WholeNumber(required=True, validate=Range(1, 2**62, error="药店编号不正确"))
+    pickup_slot = WholeNumber(load_default=0, validate=Range(0, 20, error="取货时段不正确"),
+                              metadata={"description": "取货时段的序号（活动规则 pickup.slots 中"
+                                                       "的位置）；规则中没有的时段返回 409"})
+    rules_version = WholeNumber(
+        load_default=None, validate=Range(1, 2**31 - 1, error="规则版本不正确"),
         metadata={"description": "客户端显示的规则版本；已过时则返回 409 rules_changed 和新规则"})
     admission = String(
         load_default=None, validate=Length(1, 400, error="排队凭证不正确"),
         metadata={"description": "活动设有排队时必填：排队轮到时得到的 admission"})
 
 
+class BookingHeaders(Schema):
+    idempotency_key = String(
+        data_key="Idempotency-Key", load_default=None, allow_none=False,
+        validate=Pattern(r"^[!-~](?:[ -~]{0,62}[!-~])?$", "请求编号应为1到64个可见ASCII字符"),
+        metadata={"description": "重试同一次预约时带上同一个编号，得到第一次的结果"})
+    rules_version = String(
+        data_key="X-Rules-Version", load_default=None, allow_none=False,
+        validate=Pattern(r"^[1-9][0-9]{0,8}$", "规则版本应为正整数"),
+        metadata={"description": "客户端显示的规则版本（也可放在请求体的 rules_version 中）"})
+
+
 class StoresQuery(Schema):
-    lat = Float(load_default=None, validate=Range(-90, 90, error="纬度应在-90到90之间"))
-    lng = Float(load_default=None, validate=Range(-180, 180, error="经度应在-180到180之间"))
-    limit = Integer(load_default=20, validate=Range(1, 200, error="limit应为1到200"))
+    lat = RealNumber(text=True, load_default=None, allow_none=False,
+                     validate=Range(-90, 90, error="纬度应在-90到90之间"))
+    lng = RealNumber(text=True, load_default=None, allow_none=False,
+                     validate=Range(-180, 180, error="经度应在-180到180之间"))
+    limit = WholeNumber(text=True, load_default=20, validate=Range(1, 200, error="limit应为1到200"))
+
+
+class AnnouncementsQuery(Schema):
+    campaign_id = WholeNumber(text=True, load_default=None, allow_none=False,
+                              validate=Range(1, 2**63 - 1, error="活动编号不正确"),
+                              metadata={"description": "只看这个活动的公告（及全市公告）"})
 
 
 class BookingOut(Schema):
-    id = Integer(required=True)
-    campaign_id = Integer(required=True)
+    id = WholeNumber(required=True)
+    campaign_id = WholeNumber(required=True)
     reservation_no = String(required=True, metadata={"example": "48213907"})
     status = String(required=True, metadata={"example": "confirmed"})
     pickup_code = String(required=True, metadata={"example": "052931"})
-    rules_version = Integer(required=True, metadata={"description": "预约时生效的规则版本"})
+    rules_version = WholeNumber(required=True, metadata={"description": "预约时生效的规则版本"})
     store = Dict(required=True)
     window = Dict(required=True)
     pickup = Dict(required=True)
@@ -164,5 +176,5 @@ class SubscriptionsIn(Schema):
 
 
 class SubscriptionsOut(Schema):
-    allowances = Dict(keys=String(), values=Integer(), required=True,
+    allowances = Dict(keys=String(), values=WholeNumber(), required=True,
                       metadata={"description": "每类订阅消息还可以发送的条数"})

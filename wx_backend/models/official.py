@@ -46,7 +46,8 @@ class Announcement(db.Model):
         ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
-    rules: Mapped[dict | None] = mapped_column(JSONB)
+    # No rules change is SQL NULL (what the check above means), never JSON null.
+    rules: Mapped[dict | None] = mapped_column(JSONB(none_as_null=True))
     rules_version: Mapped[int | None] = mapped_column(Integer)
     # An editor proposes a rules change; it takes effect only once an operator approved
     # exactly this change (any edit of it clears the approval).

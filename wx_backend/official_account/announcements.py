@@ -23,7 +23,7 @@ stay in force (another announcement changes them back) and the answer says so.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
@@ -47,6 +47,7 @@ from wx_backend.notify import texts
 
 TITLE_CHARS = 64
 BODY_CHARS = 2000
+SCHEDULE_AHEAD = timedelta(days=366)
 
 
 def _invalid(field: str, message: str) -> InvalidInput:
@@ -63,20 +64,36 @@ def get(session: Session, announcement_id: int, for_update: bool = False) -> Ann
 
 
 def _check_rules(session: Session, campaign_id: int | None, patch) -> dict | None:
+    """The patch as stored, or None. A patch that is no table is invalid input; one that
+    does not make valid rules merged with the campaign's latest conflicts with them (409:
+    whether it does depends on those rules, not on the patch alone)."""
     if patch is None:
         return None
-    if campaign_id is None:
-        raise _invalid("campaign_id", "带规则调整的公告必须指定活动")
     if not isinstance(patch, dict) or not patch:
         raise _invalid("rules", "规则调整应为非空的设置表")
     try:
         parse_rules(manage.merged_rules(manage.latest_rules(session, campaign_id).rules, patch))
     except RulesError as error:
-        raise _invalid("rules", f"规则不正确：{error}") from None
+        raise Conflict("rules_invalid", f"规则调整与活动当前的规则合并后不成立：{error}",
+                       fields={"rules": str(error)}) from None
     return jsonable(patch)
 
 
-def _apply_fields(session: Session, announcement: Announcement, data: dict) -> None:
+def _campaign_for_rules(announcement: Announcement, data: dict, creating: bool) -> None:
+    """A rules change needs its campaign. Refused as invalid input when the request itself
+    leaves it out (a new draft without one, or ``campaign_id: null`` beside ``rules``); as a
+    conflict when the draft as stored is what lacks it."""
+    rules = data.get("rules", announcement.rules)
+    if rules is None or announcement.campaign_id is not None:
+        return
+    if data.get("rules") is not None and (creating or "campaign_id" in data):
+        raise _invalid("campaign_id", "带规则调整的公告必须指定活动")
+    raise Conflict("campaign_required", "带规则调整的公告必须指定活动",
+                   fields={"campaign_id": "必填"})
+
+
+def _apply_fields(session: Session, announcement: Announcement, data: dict,
+                  creating: bool = False) -> None:
     if "title" in data:
         title = data["title"]
         if not isinstance(title, str) or not title.strip() or len(title.strip()) > TITLE_CHARS:
@@ -101,6 +118,7 @@ def _apply_fields(session: Session, announcement: Announcement, data: dict) -> N
             raise _invalid("push", "push 应为 true 或 false")
         announcement.push = data["push"]
     if "rules" in data or "campaign_id" in data:
+        _campaign_for_rules(announcement, data, creating)
         announcement.rules = _check_rules(session, announcement.campaign_id,
                                           data.get("rules", announcement.rules))
 
@@ -123,7 +141,7 @@ def create(session: Session, editor, data: dict) -> Announcement:
             raise _invalid(required, "必填")
     announcement = Announcement(created_by=editor.id, status="draft", push=True,
                                 title="", body="")
-    _apply_fields(session, announcement, data)
+    _apply_fields(session, announcement, data, creating=True)
     session.add(announcement)
     session.flush()
     _proposed(session, editor, announcement, (None, None))
@@ -203,8 +221,9 @@ def _take_effect(session: Session, announcement: Announcement, at: datetime,
         try:
             version = manage.change_rules(session, campaign, merged, effective_at=at,
                                              note=f"公告：{announcement.title}", now=now)
-        except RulesError as error:
-            raise _invalid("rules", f"规则不正确：{error}") from None
+        except RulesError as error:  # the campaign's rules moved since the approval
+            raise Conflict("rules_invalid", f"规则调整与活动当前的规则合并后不成立：{error}",
+                           fields={"rules": str(error)}) from None
         announcement.rules_version = version.version
     announcement.updated_at = clock.now()
     session.flush()
@@ -235,11 +254,16 @@ def _withdraw_rules(session: Session, announcement: Announcement, now: datetime)
 
 def schedule(session: Session, announcement: Announcement, publish_at: datetime,
              now: datetime) -> Announcement:
-    """Schedule a draft (or move a scheduled one) to ``publish_at``, in the future."""
+    """Schedule a draft (or move a scheduled one) to ``publish_at``, in the future and
+    within ``SCHEDULE_AHEAD``; a moment outside that conflicts with the clock (409)."""
     if publish_at.tzinfo is None:
         raise _invalid("publish_at", "发布时间需带时区，例如 2026-03-02T09:00:00+08:00")
     if publish_at <= now:
-        raise _invalid("publish_at", "发布时间应在将来；立即发布请用 publish")
+        raise Conflict("publish_at_past", "发布时间应在将来；立即发布请用 publish",
+                       fields={"publish_at": "已过去"})
+    if publish_at > now + SCHEDULE_AHEAD:
+        raise Conflict("publish_at_too_far", "发布时间最多排到一年以后",
+                       fields={"publish_at": "太远"})
     if announcement.status == "scheduled" and announcement.publish_at > now:
         _withdraw_rules(session, announcement, now)
     elif announcement.status != "draft":

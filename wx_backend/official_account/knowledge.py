@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from wx_backend.core import clock
-from wx_backend.core.errors import InvalidInput, NotFound
+from wx_backend.core.errors import Conflict, InvalidInput, NotFound
 from wx_backend.models import FaqSynonym, KnowledgeEntry
 from wx_backend.official_account.faq import FaqEntry, FaqIndex, FaqMatch, load_seed
 
@@ -123,7 +123,7 @@ def save_entry(session: Session, editor_id: int, data: dict, key: str | None = N
             raise InvalidInput("invalid_faq", "key 应为2到64个小写字母、数字或下划线",
                                fields={"key": "格式不正确"})
         if session.scalar(select(KnowledgeEntry.id).where(KnowledgeEntry.key == new_key)):
-            raise InvalidInput("faq_exists", f"问题 {new_key} 已存在", fields={"key": "已存在"})
+            raise Conflict("faq_exists", f"问题 {new_key} 已存在", fields={"key": "已存在"})
         entry = KnowledgeEntry(key=new_key, phrasings=[], keywords=[])
         session.add(entry)
     else:

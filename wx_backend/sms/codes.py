@@ -33,7 +33,7 @@ import redis
 
 from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
-from wx_backend.core.errors import InvalidInput, TooManyRequests, Unavailable
+from wx_backend.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unavailable
 from wx_backend.core.pii import INDEX_PHONE, PiiVault
 from wx_backend.sms.message import SmsSender, SmsSendError
 
@@ -203,13 +203,13 @@ class VerificationCodes:
             self._undo(keys=keys)
             if error.retryable:
                 raise Unavailable("sms_unavailable", "短信发送失败，请稍后再试") from error
-            raise InvalidInput("sms_rejected", "该号码无法接收短信，请核对手机号",
-                               fields={"phone": "无法接收短信"}) from error
+            raise NotFound("sms_rejected", "该号码无法接收短信，请核对手机号",
+                           fields={"phone": "无法接收短信"}) from error
         return IssuedCode(CODE_TTL, RESEND_AFTER)
 
     def verify(self, phone: str, purpose: str, code: str, requester: Requester) -> None:
         """Accept the code once, if ``requester``'s session asked for it; else raise
-        InvalidInput saying why it was refused."""
+        Forbidden saying why it was refused."""
         key = self._code_key(phone, purpose, requester)
         status, left = self._check(keys=[key], args=[self._digest(phone, purpose, code),
                                                      MAX_TRIES])
@@ -217,13 +217,13 @@ class VerificationCodes:
             return
         if status == 1:
             message = "验证码已失效或未获取，请重新获取"
-            raise InvalidInput("sms_code_expired", message, fields={"sms_code": message})
+            raise Forbidden("sms_code_expired", message, fields={"sms_code": message})
         if status == 3:
             message = "验证码错误次数过多，请重新获取"
-            raise InvalidInput("sms_code_locked", message, fields={"sms_code": message})
+            raise Forbidden("sms_code_locked", message, fields={"sms_code": message})
         message = (f"验证码不正确，还可以再试{left}次" if left > 0
                    else "验证码不正确，错误次数过多，请重新获取")
-        raise InvalidInput("sms_code_wrong", message, fields={"sms_code": message})
+        raise Forbidden("sms_code_wrong", message, fields={"sms_code": message})
 
 
 def _refusal(status: int, wait: int) -> TooManyRequests:

@@ -133,7 +133,7 @@ def redeem(session: Session, staff: Staff, voucher_code: str, id_last4: str,
         raise Conflict("voucher_expired", "该凭证已过期")
     holder = session.get(Resident, entry.resident_id)
     if holder.id_number[-4:].upper() != id_tail(id_last4):
-        raise InvalidInput("id_mismatch", "身份证后四位与登记人不符",
+        raise Forbidden("id_mismatch", "身份证后四位与登记人不符",
                            fields={"id_last4": "与登记人不符"})
     entry.status = "redeemed"
     entry.redeemed_at = now

@@ -4,6 +4,31 @@ Handlers, from specific to last resort: domain errors (their own code and status
 request validation (422 with a message per field), HTTP errors raised by Flask or
 Werkzeug (400 malformed JSON, 401, 404, 405, 413 ...), unavailable backing services
 (503), and anything else (500, logged with its traceback; the resident sees no detail).
+
+Which status a refusal gets (one rule for every route; the spec lists each route's):
+
+- **400**: the body is not JSON at all (or nested too deep to read). **413**: too large.
+- **422**: the request breaks the schema the spec declares for it: a type, a pattern, a
+  length, a range, a required field, a ``format`` (a check digit, a real date, a region in
+  use), or a rule tying fields together (``if``/``then``, one of two fields). Whatever
+  the spec says valid is never answered 422.
+- **401**: no login, or one that has ended.
+- **403**: the caller, or the proof offered, is refused: a wrong or expired SMS code, ID
+  digits that are not the holder's, a waiting-room ticket or admission that is not
+  genuine, a resident outside the staff's district, a booking of another store.
+- **404**: the request refers to something that does not exist (or not for this caller):
+  an unknown booking, entry, store, campaign, voucher or pickup code, a QR token that
+  matches nothing, a phone the SMS provider cannot reach.
+- **409**: a well-formed request that the current state of things refuses: sold out,
+  already done, outside its window or deadline, not offered by the rules in force (a
+  pickup slot, a way of collecting), a draft or rules that do not fit (a rules patch that
+  does not make valid rules with the campaign's, a publishing moment in the past), an
+  idempotency key reused for another request.
+- **429**: too many, for now (``Retry-After``). **503**: a backing service is down.
+
+A domain error raised for schema-valid input therefore never uses ``InvalidInput`` (422);
+domain functions that other surfaces (the console, the official account) call with raw
+text keep their own checks and Chinese messages, which the API's schemas describe.
 """
 
 from __future__ import annotations
@@ -19,6 +44,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from wx_backend.core.errors import DomainError
+from wx_backend.web.input import JSON_VALUE, SCHEMA_RULES, TABLE
 
 log = logging.getLogger(__name__)
 
@@ -201,20 +227,24 @@ def register_error_handlers(app: APIFlask) -> None:
 
 
 # Answers any route of the API can give, whatever it does: (methods, status, description).
+# A body is read before any route runs when it says it is JSON (to refuse one nested too
+# deep), so every method that may carry one can meet 400 and 413.
 _COMMON_ANSWERS = (
     ({"POST", "PUT", "PATCH", "DELETE"}, 400, "请求内容不是有效的JSON"),
     ({"POST", "PUT", "PATCH", "DELETE"}, 413, "提交的内容太大"),
-    ({"POST", "PUT", "PATCH", "DELETE"}, 422, "提交的信息有误：error.fields 按字段说明"),
     ({"GET", "POST", "PUT", "PATCH", "DELETE"}, 503,
      "数据库或Redis暂时不可用，稍后重试（Retry-After）"),
 )
+_INVALID = "提交的信息有误：error.fields 按字段说明"
 
 
 def document_error_answers(app: APIFlask) -> None:
-    """Answer 404 for URL ids past bigint (no such row), and add to the OpenAPI spec the
-    error answers every route can give (malformed or oversized bodies, validation, a
-    backing service down), each with the one error envelope; route-specific ones are
-    declared on the routes."""
+    """Answer 404 for URL ids past bigint (no such row), and complete the OpenAPI spec:
+    the error answers every route can give (malformed or oversized bodies, a backing
+    service down) and 422 where there is input to check, each with the one error
+    envelope; a request body is ``required`` when its schema has required properties;
+    the rules that tie fields together (``web.input.describes``) join their schemas.
+    Route-specific answers are declared on the routes."""
 
     @app.url_value_preprocessor
     def no_row_past_bigint(endpoint, values):
@@ -222,7 +252,20 @@ def document_error_answers(app: APIFlask) -> None:
             raise NotFound()
 
     @app.spec_processor
-    def add_common_answers(spec: dict) -> dict:
+    def complete_the_contract(spec: dict) -> dict:
+        schemas = spec.get("components", {}).get("schemas", {})
+        schemas.setdefault("JsonValue", JSON_VALUE)
+        for name, keywords in SCHEMA_RULES.items():
+            if name in schemas:
+                schemas[name].update(keywords)
+        for schema in schemas.values():
+            for name, field in schema.get("properties", {}).items():
+                if field.pop("x-table", False):
+                    nullable = "null" in field.get("type", [])
+                    field = schema["properties"][name] = {
+                        **{k: v for k, v in field.items() if k in ("description", "default")},
+                        **TABLE, "type": ["object", "null"] if nullable else "object"}
+                _no_null_default(field)
         envelope_schema = {"$ref": "#/components/schemas/HTTPError"}
         for path, operations in spec.get("paths", {}).items():
             if not path.startswith("/api/"):
@@ -230,9 +273,47 @@ def document_error_answers(app: APIFlask) -> None:
             for method, operation in operations.items():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
-                for methods, status, description in _COMMON_ANSWERS:
-                    if method.upper() in methods:
-                        operation["responses"].setdefault(str(status), {
-                            "description": description,
-                            "content": {"application/json": {"schema": envelope_schema}}})
+                answers = [(status, text) for methods, status, text in _COMMON_ANSWERS
+                           if method.upper() in methods]
+                if _has_input(operation):
+                    answers.append((422, _INVALID))
+                for status, description in answers:
+                    operation["responses"].setdefault(str(status), {
+                        "description": description,
+                        "content": {"application/json": {"schema": envelope_schema}}})
+                for parameter in operation.get("parameters", []):
+                    _no_null_default(parameter.get("schema", {}))
+                    schema = parameter.get("schema", {})
+                    if parameter.get("in") == "path" and schema.get("type") == "integer":
+                        # Row ids: from 1 up to what a bigint holds (past it: no such row).
+                        schema.update(minimum=1, maximum=2**63 - 1)
+                body = operation.get("requestBody")
+                if body and _required_properties(body, schemas):
+                    body["required"] = True
         return spec
+
+
+def _no_null_default(schema: dict) -> None:
+    """An optional field that cannot be null says so by its absence, not ``default: null``
+    (a default the schema itself refuses)."""
+    kinds = schema.get("type")
+    if "default" in schema and schema["default"] is None and not (
+            kinds == "null" or isinstance(kinds, list) and "null" in kinds):
+        del schema["default"]
+
+
+def _has_input(operation: dict) -> bool:
+    """Whether an operation takes a body, a query string or headers to check (path ids
+    that do not fit the route are simply not found)."""
+    return "requestBody" in operation or any(
+        parameter.get("in") != "path" for parameter in operation.get("parameters", []))
+
+
+def _required_properties(body: dict, schemas: dict) -> bool:
+    for media in body.get("content", {}).values():
+        schema = media.get("schema", {})
+        if "$ref" in schema:
+            schema = schemas.get(schema["$ref"].rpartition("/")[2], {})
+        if schema.get("required"):
+            return True
+    return False

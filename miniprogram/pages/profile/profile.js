@@ -1,7 +1,9 @@
 // The real-name form: name, document, phone with an SMS code (60-second resend countdown),
 // and the address, its district (chosen from the campaign's city's list, never typed: the
 // residents' committee finds its residents by that code) and the household promise when
-// the campaign needs them. Each field's error is shown beside it, from `error.fields`.
+// the campaign needs them. Each field's error is shown beside it, from `error.fields`,
+// whatever the status. What is typed is sent in the form the API takes (utils/canonical).
+const canonical = require('../../utils/canonical')
 const { request } = require('../../utils/request')
 const page = require('../../behaviors/page')
 
@@ -73,7 +75,7 @@ Component({
     },
 
     async sendCode() {
-      const phone = this.data.form.phone.trim()
+      const phone = canonical.phone(this.data.form.phone)
       if (!/^1\d{10}$/.test(phone)) {
         this.setData({ 'errors.phone': '请填写11位手机号' })
         return
@@ -104,10 +106,11 @@ Component({
     async save() {
       const form = this.data.form
       const body = {
-        name: form.name, id_kind: form.id_kind, id_number: form.id_number, phone: form.phone,
-        sms_code: form.sms_code,
+        name: canonical.name(form.name), id_kind: form.id_kind,
+        id_number: canonical.idNumber(form.id_number), phone: canonical.phone(form.phone),
+        sms_code: canonical.smsCode(form.sms_code),
       }
-      if (this.data.needsAddress) body.address = form.address
+      if (this.data.needsAddress) body.address = canonical.address(form.address)
       if (this.data.needsAddress && this.data.districts.length) {
         if (!form.district_code) {
           this.setData({ errors: { district_code: '请选择住址所在的区（县）' } })

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Nested, String
-from apiflask.validators import Length, Regexp
-from flask import current_app, request
+from apiflask.validators import Length, Range
+from flask import current_app
 
 from wx_backend import notify
 from wx_backend.booking import pickup
@@ -14,10 +14,17 @@ from wx_backend.core import clock
 from wx_backend.core.errors import InvalidInput
 from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db
-from wx_backend.identity import residents
 from wx_backend.models import Resident, Staff, Store
 from wx_backend.waitlist import registrations
 from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
+from wx_backend.web.input import (
+    WholeNumber,
+    describes,
+    id_number_field,
+    id_tail_field,
+    name_field,
+    six_digits,
+)
 
 bp = APIBlueprint("staff", __name__, url_prefix="/api/v1/staff", tag="staff")
 
@@ -28,16 +35,30 @@ staff_auth = account_auth(Staff, "pharmacy", "StaffAuth",
 
 
 class DelegateIn(Schema):
-    name = String(required=True)
-    id_number = String(required=True)
+    name = name_field(required=True)
+    id_number = id_number_field(required=True)
 
 
+@describes(anyOf=[{"required": ["pickup_code"]}, {"required": ["qr"]}])
 class RedeemIn(Schema):
-    pickup_code = String(validate=Regexp(r"^[0-9]{6}$", error="取货码应为6位数字"))
-    qr = String(validate=Length(10, 500, error="二维码内容不正确"))
-    id_last4 = String(required=True, validate=Regexp(r"^[0-9]{3}[0-9Xx]$",
-                                                     error="请填写身份证号后四位"))
-    delegate = Nested(DelegateIn, load_default=None, allow_none=True)
+    pickup_code = six_digits("取货码应为6位数字", metadata={"description": "短信中的6位取货码"})
+    qr = String(validate=Length(10, 500, error="二维码内容不正确"),
+                metadata={"description": "扫描居民二维码得到的内容；"
+                                         "与取货码二选一，都给时以此为准"})
+    id_last4 = id_tail_field(required=True)
+    delegate = Nested(DelegateIn, load_default=None, allow_none=True,
+                      metadata={"description": "他人代取时，代取人的姓名和证件号码"
+                                               "（活动允许代取时）"})
+
+
+class SupplyIn(Schema):
+    units = WholeNumber(required=True, validate=Range(1, 100_000,
+                                                      error="到货数量应为1到100000的整数"))
+
+
+class VoucherIn(Schema):
+    voucher_code = six_digits("凭证码应为6位数字", required=True)
+    id_last4 = id_tail_field(required=True)
 
 
 @bp.post("/login")
@@ -64,9 +85,11 @@ def staff_logout():
 @bp.auth_required(staff_auth)
 @bp.input(RedeemIn, arg_name="body")
 @bp.doc(summary="核销取货：扫码或输入取货码，核对身份证后四位",
-        responses={200: "成功", 403: "wrong_store", 404: "booking_not_found",
-                   409: "already_collected / outside_pickup_window / not_collectable",
-                   422: "id_mismatch"})
+        responses={200: "成功", 403: "wrong_store / id_mismatch（身份证号后四位与预约人不符）",
+                   404: "booking_not_found / invalid_qr（二维码不是本系统的）",
+                   409: "already_collected / outside_pickup_window / not_collectable /"
+                        " delegate_not_allowed",
+                   422: "code_required（取货码与二维码都没有）或其他不合格式的内容"})
 def redeem(body):
     """Mark a pickup collected at this store, exactly once."""
     if not body.get("pickup_code") and not body.get("qr"):
@@ -74,8 +97,7 @@ def redeem(body):
                            fields={"pickup_code": "与二维码二选一"})
     delegate = None
     if body.get("delegate"):
-        delegate = pickup.Delegate(residents.normalise_name(body["delegate"]["name"]),
-                                   residents.normalise_id_number(body["delegate"]["id_number"]))
+        delegate = pickup.Delegate(body["delegate"]["name"], body["delegate"]["id_number"])
     staff = staff_auth.current_user
     now = clock.now()
     booking = _redeem(staff, body, delegate, now)
@@ -109,14 +131,13 @@ def store_today():
 
 @bp.post("/supply")
 @bp.auth_required(staff_auth)
+@bp.input(SupplyIn, arg_name="body")
 @bp.doc(summary="录入今日到货（排队活动）：按预约号顺序发放购买凭证",
         responses={200: "成功", 409: "not_a_queue"})
-def enter_supply():
+def enter_supply(body):
     """``{"units": N}``: the next N approved registrations for this pharmacy get vouchers."""
-    data = request.get_json(silent=True)
-    units = data.get("units") if isinstance(data, dict) else None
-    released = registrations.release(db.session, staff_auth.current_user, units,
-                             clock.now())
+    released = registrations.release(db.session, staff_auth.current_user, body["units"],
+                                     clock.now())
     db.session.commit()
     notify.announce("voucher_released", [entry.id for entry in released])
     return {"released": len(released),
@@ -125,21 +146,14 @@ def enter_supply():
 
 @bp.post("/vouchers/redeem")
 @bp.auth_required(staff_auth)
+@bp.input(VoucherIn, arg_name="body")
 @bp.doc(summary="核销购买凭证（排队活动）",
-        responses={200: "成功", 404: "voucher_not_found", 409: "already_redeemed / voucher_expired",
-                   422: "id_mismatch"})
-def redeem_voucher():
+        responses={200: "成功", 403: "id_mismatch（身份证号后四位与登记人不符）",
+                   404: "voucher_not_found", 409: "already_redeemed / voucher_expired"})
+def redeem_voucher(body):
     """``{"voucher_code", "id_last4"}``: sell the portion against the voucher, once."""
-    data = request.get_json(silent=True)
-    data = data if isinstance(data, dict) else {}
-    code, last4 = data.get("voucher_code"), data.get("id_last4")
-    if not isinstance(code, str) or not (code.isascii() and code.isdigit()) or len(code) != 6:
-        raise InvalidInput("invalid_voucher", "凭证码应为6位数字",
-                           fields={"voucher_code": "格式不正确"})
-    if not isinstance(last4, str) or len(last4) != 4:
-        raise InvalidInput("invalid_id_last4", "请填写身份证号后四位", fields={"id_last4": "必填"})
-    entry = registrations.redeem(db.session, staff_auth.current_user, code, last4,
-                         clock.now())
+    entry = registrations.redeem(db.session, staff_auth.current_user, body["voucher_code"],
+                                 body["id_last4"], clock.now())
     db.session.commit()
     holder = db.session.get(Resident, entry.resident_id)
     return {"reservation_no": entry.reservation_no, "status": entry.status,
