@@ -4,6 +4,8 @@ of staff sessions that the console shares (``identity.sessions.StaffSessions``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from apiflask import HTTPTokenAuth, Schema
 from apiflask.fields import String
 from apiflask.validators import Length
@@ -68,3 +70,27 @@ def account_auth(model, role: str, scheme: str, description: str) -> HTTPTokenAu
         return envelope(401, "login_required", "请先登录")
 
     return auth
+
+
+def add_sign_in_routes(bp, role: str, auth: HTTPTokenAuth, ttl: int, who: str,
+                       about: Callable[[object], dict]) -> None:
+    """``POST <bp>/login`` and ``/logout`` for one role's API: the token (good for ``ttl``
+    seconds until revoked) with what ``about`` says of the account, and its revocation."""
+
+    @bp.post("/login", endpoint="login")
+    @bp.input(StaffLoginIn, arg_name="body")
+    @bp.doc(summary=f"{who}登录",
+            responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
+    def login(body):
+        """Exchange username and password for a token."""
+        account, token = token_login(role, body, ttl)
+        return {"token": token, "expires_in": ttl, **about(account)}
+
+    @bp.post("/logout", endpoint="logout")
+    @bp.auth_required(auth)
+    @bp.output({}, status_code=204)
+    @bp.doc(summary="退出登录（令牌立即失效）")
+    def logout():
+        """Revoke the token this request carries."""
+        token_logout()
+        return ""

@@ -15,7 +15,7 @@ from wx_backend.extensions import db, redis_store
 from wx_backend.models import Announcement, Editor, KnowledgeEntry
 from wx_backend.official_account import announcements, editing, knowledge
 from wx_backend.official_account.bot import normalise
-from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
+from wx_backend.web.auth import account_auth, add_sign_in_routes
 from wx_backend.web.input import Flag, Moment, Pattern, Table, Text, WholeNumber, describes
 
 bp = APIBlueprint("admin", __name__, url_prefix="/api/v1/admin", tag="admin")
@@ -101,24 +101,8 @@ class FaqTryIn(Schema):
     text = Text(1, 500, "问题", required=True)
 
 
-@bp.post("/login")
-@bp.input(StaffLoginIn, arg_name="body")
-@bp.doc(summary="编辑登录",
-        responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
-def editor_login(body):
-    """Exchange username and password for an editor token."""
-    editor, token = token_login("editor", body, EDITOR_SESSION_TTL)
-    return {"token": token, "expires_in": EDITOR_SESSION_TTL, "role": editor.role}
-
-
-@bp.post("/logout")
-@bp.auth_required(editor_auth)
-@bp.output({}, status_code=204)
-@bp.doc(summary="退出登录（令牌立即失效）")
-def editor_logout():
-    """Revoke the token this request carries."""
-    token_logout()
-    return ""
+add_sign_in_routes(bp, "editor", editor_auth, EDITOR_SESSION_TTL, "编辑",
+                   lambda editor: {"role": editor.role})
 
 
 # -- announcements ------------------------------------------------------------------------

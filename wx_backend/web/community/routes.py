@@ -17,7 +17,7 @@ from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
 from wx_backend.models import Campaign, CommunityStaff, Entry
 from wx_backend.waitlist import registrations
-from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
+from wx_backend.web.auth import account_auth, add_sign_in_routes
 from wx_backend.web.input import (
     ID_KIND_RULES,
     Flag,
@@ -81,25 +81,9 @@ class ReviewIn(Schema):
         "description": "不通过时必填（2到200字），居民会看到"})
 
 
-@bp.post("/login")
-@bp.input(StaffLoginIn, arg_name="body")
-@bp.doc(summary="社区工作人员登录",
-        responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
-def community_login(body):
-    """Exchange username and password for a token."""
-    staff, token = token_login("community", body, SESSION_TTL)
-    return {"token": token, "expires_in": SESSION_TTL, "district": staff.district,
-            "district_code": staff.district_code}
-
-
-@bp.post("/logout")
-@bp.auth_required(community_auth)
-@bp.output({}, status_code=204)
-@bp.doc(summary="退出登录（令牌立即失效）")
-def community_logout():
-    """Revoke the token this request carries."""
-    token_logout()
-    return ""
+add_sign_in_routes(bp, "community", community_auth, SESSION_TTL, "社区工作人员",
+                   lambda staff: {"district": staff.district,
+                                  "district_code": staff.district_code})
 
 
 @bp.post("/residents")

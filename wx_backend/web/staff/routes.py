@@ -16,7 +16,7 @@ from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db
 from wx_backend.models import Resident, Staff, Store
 from wx_backend.waitlist import registrations
-from wx_backend.web.auth import StaffLoginIn, account_auth, token_login, token_logout
+from wx_backend.web.auth import account_auth, add_sign_in_routes
 from wx_backend.web.input import (
     WholeNumber,
     describes,
@@ -61,24 +61,8 @@ class VoucherIn(Schema):
     id_last4 = id_tail_field(required=True)
 
 
-@bp.post("/login")
-@bp.input(StaffLoginIn, arg_name="body")
-@bp.doc(summary="药店工作人员登录",
-        responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
-def staff_login(body):
-    """Exchange username and password for a staff token."""
-    staff, token = token_login("pharmacy", body, STAFF_SESSION_TTL)
-    return {"token": token, "expires_in": STAFF_SESSION_TTL, "store_id": staff.store_id}
-
-
-@bp.post("/logout")
-@bp.auth_required(staff_auth)
-@bp.output({}, status_code=204)
-@bp.doc(summary="退出登录（令牌立即失效）")
-def staff_logout():
-    """Revoke the token this request carries."""
-    token_logout()
-    return ""
+add_sign_in_routes(bp, "pharmacy", staff_auth, STAFF_SESSION_TTL, "药店工作人员",
+                   lambda staff: {"store_id": staff.store_id})
 
 
 @bp.post("/redemptions")
