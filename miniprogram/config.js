@@ -10,12 +10,3 @@ function baseUrl() {
 }
 
 module.exports = { BASE_URL, baseUrl }
-
-// Subscribe-message templates (mini-program admin console → 订阅消息), by the event the
-// backend sends with each. Placeholders until the account's own IDs are filled in.
-const SUBSCRIBE_TEMPLATES = {
-  booking_confirmed: 'TEMPLATE_ID_BOOKING_CONFIRMED',
-  pickup_reminder: 'TEMPLATE_ID_PICKUP_REMINDER',
-}
-
-module.exports.SUBSCRIBE_TEMPLATES = SUBSCRIBE_TEMPLATES

@@ -72,7 +72,8 @@ test('from silent login to a pickup code and its QR', async () => {
   save(book, 'book')
   await tap(book, '#book')
   await settle(book)
-  expect(wxRuntime.subscribeRequests.length).toBe(1)
+  // The templates are the deployment's, served by the backend (its development ids here).
+  expect(wxRuntime.subscribeRequests).toEqual([['dev-booking_confirmed', 'dev-pickup_reminder']])
   await waitFor(() => wxRuntime.requests.find((r) => r.url.endsWith('/me/subscriptions')), 'the subscription choice')
   const choice = wxRuntime.requests.find((r) => r.url.endsWith('/me/subscriptions'))
   expect(choice.data.accepted).toEqual(['booking_confirmed', 'pickup_reminder'])

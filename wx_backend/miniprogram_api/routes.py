@@ -24,10 +24,12 @@ from wx_backend.miniprogram_api.schemas import (
     ProfileOut,
     SmsCodeIn,
     SmsCodeOut,
+    SubscribeTemplatesOut,
     SubscriptionsIn,
     SubscriptionsOut,
 )
 from wx_backend.models import Resident, SubscribeConsent
+from wx_backend.notify import texts
 from wx_backend.sms.codes import Requester
 
 
@@ -119,6 +121,15 @@ def put_profile(body):
 # WeChat lets a user tick "always allow" only per template; one tap allows one message.
 # A cap keeps a buggy client from storing an allowance the user never gave in practice.
 MAX_ALLOWANCES = 20
+
+
+@bp.get("/subscriptions/templates")
+@bp.output(SubscribeTemplatesOut)
+@bp.doc(summary="订阅消息模板（小程序在各时刻请求授权时用）")
+def subscribe_templates():
+    """The subscribe-message templates by event, as this deployment configured them, so the
+    mini-program never carries template ids of its own."""
+    return {"templates": texts.subscribe_templates()}
 
 
 @bp.post("/me/subscriptions")

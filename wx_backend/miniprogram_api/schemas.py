@@ -178,3 +178,9 @@ class SubscriptionsIn(Schema):
 class SubscriptionsOut(Schema):
     allowances = Dict(keys=String(), values=WholeNumber(), required=True,
                       metadata={"description": "每类订阅消息还可以发送的条数"})
+
+
+class SubscribeTemplatesOut(Schema):
+    templates = Dict(keys=String(), values=String(), required=True, metadata={
+        "description": "消息类型 → 小程序订阅消息模板 ID（wx.requestSubscribeMessage 的 tmplIds）；"
+                       "未配置模板的类型不在其中"})

@@ -175,6 +175,13 @@ def wechat_template_id(kind: str, event: str) -> str | None:
     return _json_setting(name).get(event) or None
 
 
+def subscribe_templates() -> dict[str, str]:
+    """Every event that has a mini-program subscribe-message template, with its id: what
+    the mini-program asks the resident to allow, at the moment each matters."""
+    return {event: template for event, template in _json_setting(
+        "WECHAT_SUBSCRIBE_TEMPLATES").items() if template}
+
+
 def _json_setting(name: str) -> dict:
     cache = current_app.extensions.setdefault("notify_settings", {})
     if name not in cache:

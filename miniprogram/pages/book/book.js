@@ -4,7 +4,7 @@
 // When the campaign has a waiting room, the tap first queues (utils/room.js): the page
 // shows the place, the people ahead and the wait, and books as soon as it is admitted.
 const { request, newKey } = require('../../utils/request')
-const { SUBSCRIBE_TEMPLATES } = require('../../config')
+const subscribe = require('../../utils/subscribe')
 const { screenFor } = require('../../utils/refusals')
 const room = require('../../utils/room')
 const page = require('../../behaviors/page')
@@ -14,18 +14,8 @@ const NETWORK_RETRIES = 2
 const ADMISSION_REFUSED = ['not_admitted', 'admission_expired', 'admission_invalid']
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-// Ask for subscribe messages at the moment of booking (WeChat allows it only on a tap);
-// the resident's choice goes to the backend. Never holds the booking up.
-function askForMessages() {
-  const events = Object.keys(SUBSCRIBE_TEMPLATES)
-  wx.requestSubscribeMessage({
-    tmplIds: events.map((e) => SUBSCRIBE_TEMPLATES[e]),
-    success: (answer) => {
-      const accepted = events.filter((e) => answer[SUBSCRIBE_TEMPLATES[e]] === 'accept')
-      request({ path: '/me/subscriptions', method: 'POST', data: { accepted } }).catch(() => {})
-    },
-  })
-}
+// The messages a booking brings, asked for at the moment of booking (utils/subscribe.js).
+const BOOKING_MESSAGES = ['booking_confirmed', 'pickup_reminder']
 
 Component({
   behaviors: [page],
@@ -46,6 +36,7 @@ Component({
       const [campaign, found] = await Promise.all([
         request({ path: `/campaigns/${this.campaignId}`, auth: false }),
         request({ path: `/campaigns/${this.campaignId}/stores?limit=200`, auth: false }),
+        subscribe.load(),
       ])
       const store = found.stores.find((s) => s.id === this.storeId)
       if (!store) throw new Error('这家药店不在本活动中')
@@ -63,7 +54,7 @@ Component({
 
     async book() {
       if (this.data.submitting) return
-      askForMessages()
+      subscribe.ask(BOOKING_MESSAGES)
       const key = newKey() // once per tap
       this.setData({ submitting: true, refusal: null })
       try {
