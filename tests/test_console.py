@@ -21,7 +21,9 @@ from sqlalchemy import func, select
 
 from tests.browsers import CHINESE, CHROMIUM
 from tests.worlds import auth, build, move_window, residents
+from wx_backend.booking import pickup
 from wx_backend.campaigns.rules import load_preset, parse_rules
+from wx_backend.config import signing_keys
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.dev import people
@@ -39,7 +41,8 @@ SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
 PASSWORD = "a long enough password"
 
 PAGES = {  # every console page, by the role it is for
-    "pharmacy": ["/console/pharmacy", "/console/pharmacy/day"],
+    "pharmacy": ["/console/pharmacy", "/console/pharmacy/day", "/console/pharmacy/bookings",
+                 "/console/pharmacy/lookup?q=12345678"],
     "community": ["/console/community", "/console/community/register",
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
@@ -135,44 +138,77 @@ def _sign_in_page(browser, base: str, role: str):
     return page
 
 
+def _scan(page, text: str) -> None:
+    """What a USB scanner does: types the code into the focused box and presses Enter."""
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
 def test_a_pharmacist_redeems_a_booking_made_through_the_api(
         app, client, world, residents, ids, sql, live_server, browser):
     holder_id = ids()
     token = residents.verified("counter-holder", holder_id, "13700001234", name="刘桂兰")
     booked = _booked(client, world, token)
     _pickup_now(sql, booked["id"])
+    with app.app_context():
+        qr = pickup.qr_token(signing_keys(app.config), db.session.get(Booking, booked["id"]))
 
     page = _sign_in_page(browser, live_server, "pharmacy")
     page.wait_for_url(f"{live_server}/console/pharmacy")
     assert page.evaluate("document.activeElement.name") == "code"  # a scanner types here
     page.screenshot(path=str(SHOTS / "pharmacy-counter.png"), full_page=True)
 
-    page.fill("input[name=code]", booked["pickup_code"])
-    page.fill("input[name=id_last4]", "0000" if not holder_id.endswith("0000") else "1111")
-    page.click("button.primary.big")
+    # The scanner's Enter moves on to the ID box, and sends nothing yet.
+    _scan(page, qr)
+    assert page.evaluate("document.activeElement.name") == "id_last4"
+    assert page.inner_text("#result") == ""
+    wrong = "0000" if not holder_id.endswith("0000") else "1111"
+    page.keyboard.type(wrong)
+    page.keyboard.press("Enter")
     page.wait_for_selector("#result [data-code=id_mismatch]")
     assert "身份证号后四位与预约人不符" in page.inner_text("#result")
+    # The refusal keeps the scanned code, and selects the digits to type again.
+    assert page.input_value("input[name=code]") == qr
+    assert page.evaluate("document.activeElement.name") == "id_last4"
+    page.screenshot(path=str(SHOTS / "pharmacy-id-mismatch.png"), full_page=True)
 
-    page.fill("input[name=code]", booked["pickup_code"])
-    page.fill("input[name=id_last4]", holder_id[-4:])
-    page.click("button.primary.big")
+    page.keyboard.type(holder_id[-4:])
+    page.keyboard.press("Enter")
     page.wait_for_selector("#collected-ok")
     assert booked["reservation_no"] in page.inner_text("#result")
     assert "刘*兰" in page.inner_text("#result")
     page.wait_for_function("document.querySelector('#collected').textContent.trim() === '1'")
     assert page.evaluate("document.activeElement.name") == "code"
+    assert page.input_value("input[name=code]") == ""
     page.screenshot(path=str(SHOTS / "pharmacy-collected.png"), full_page=True)
 
-    page.fill("input[name=code]", booked["pickup_code"])
-    page.fill("input[name=id_last4]", holder_id[-4:])
-    page.click("button.primary.big")
+    # The same resident again, by reservation number this time: already collected, when
+    # and by whom.
+    page.keyboard.type(booked["reservation_no"])
+    page.keyboard.press("Enter")
+    page.keyboard.type(holder_id[-4:])
+    page.keyboard.press("Enter")
     page.wait_for_selector("#result [data-code=already_collected]")
-    assert "不能重复取货" in page.inner_text("#result")
+    said = page.inner_text("#result")
+    assert "不能重复取货" in said and "由预约人本人取走" in said and "pharmacist.a" in said
     with app.app_context():
         collected = db.session.get(Booking, booked["id"]).collected_at
     # In Beijing time, as the pharmacist's clock shows it.
-    assert collected.astimezone(BEIJING).strftime("%H:%M") in page.inner_text("#result")
+    assert collected.astimezone(BEIJING).strftime("%H:%M") in said
+    assert page.input_value("input[name=code]") == booked["reservation_no"]
     page.screenshot(path=str(SHOTS / "pharmacy-already.png"), full_page=True)
+
+    # Looking a booking up without redeeming it, and the day's list.
+    page.fill("#lookup input[name=q]", booked["pickup_code"])
+    page.click("#lookup button")
+    page.wait_for_selector("#found-booking")
+    assert "已取货" in page.inner_text("#booking-status")
+    page.click("text=本店预约")
+    page.fill("#search input[name=q]", booked["reservation_no"][:5])
+    page.click("#search button")
+    page.wait_for_selector("#day-bookings")
+    assert booked["reservation_no"] in page.inner_text("#day-bookings")
+    page.screenshot(path=str(SHOTS / "pharmacy-bookings.png"), full_page=True)
 
     with app.app_context():
         row = db.session.get(Booking, booked["id"])

@@ -22,9 +22,12 @@ from qrcode.image.pure import PyPNGImage
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core.canonical import id_tail
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import Conflict, Forbidden, NotFound
+from wx_backend.core.pii import mask_name
+from wx_backend.identity.accounts import audit
 from wx_backend.models import Booking, Resident, Staff, Store
 
 _SALT = "pickup-qr"
@@ -65,34 +68,56 @@ class Delegate:
     id_number: str
 
 
-def redeem(session: Session, keys: Keys, staff: Staff, *, pickup_code: str | None,
-           qr: str | None, id_last4: str, delegate: Delegate | None,
-           delegates_allowed: bool, now: datetime) -> Booking:
-    """Mark the booking collected at the staff member's store, exactly once.
-
-    The caller commits. Errors: ``booking_not_found``, ``wrong_store``,
-    ``outside_pickup_window``, ``already_collected``, ``not_collectable``, ``id_mismatch``,
-    ``delegate_not_allowed``.
-    """
-    if qr:
-        booking_id, code = read_qr_token(keys, qr)
+def find_for_counter(session: Session, keys: Keys, staff: Staff, scanned: str,
+                     now: datetime) -> Booking:
+    """The booking a counter's input names: a scanned QR payload, a 6-digit pickup code
+    or an 8-digit reservation number (of this store; the code's most current booking).
+    NotFound or Forbidden (another store's) otherwise."""
+    text = (scanned or "").strip()
+    if text.isascii() and text.isdigit() and len(text) in (6, 8):
+        column = Booking.pickup_code if len(text) == 6 else Booking.reservation_no
+        booking = session.scalars(
+            select(Booking).where(Booking.store_id == staff.store_id, column == text)
+            .order_by((Booking.status.in_(("confirmed", "collected"))).desc(),
+                      (Booking.pickup_starts_at <= now).desc(), Booking.pickup_ends_at.desc())
+            .limit(1)).first()
+    else:
+        booking_id, code = read_qr_token(keys, text)
         booking = session.get(Booking, booking_id)
         if booking is not None and booking.pickup_code != code:
             booking = None
-    else:
-        booking = session.scalars(
-            select(Booking).where(Booking.store_id == staff.store_id,
-                                  Booking.pickup_code == pickup_code,
-                                  Booking.status.in_(("confirmed", "collected")))
-            .order_by((Booking.pickup_starts_at <= now).desc(), Booking.pickup_ends_at.desc())
-            .limit(1)).first()
     if booking is None:
-        raise NotFound("booking_not_found", "没有找到该取货码对应的预约")
+        raise NotFound("booking_not_found", "没有找到该取货码、预约号或二维码对应的预约")
     if booking.store_id != staff.store_id:
         raise Forbidden("wrong_store", "该预约不是在本店取货，请居民到预约的药店取货")
+    return booking
+
+
+def collected_by_whom(session: Session, booking: Booking) -> str:
+    """Who took a collected booking's portion, and who handed it over, for staff."""
+    staff = session.get(Staff, booking.collected_by) if booking.collected_by else None
+    by = f"由代取人{mask_name(booking.delegate_name)}代取" if booking.delegate_name \
+        else "由预约人本人取走"
+    return by + (f"（经办：{staff.username}）" if staff is not None else "")
+
+
+def redeem(session: Session, keys: Keys, staff: Staff, *, scanned: str, id_last4: str,
+           delegate: Delegate | None, now: datetime) -> Booking:
+    """Mark the booking collected at the staff member's store, exactly once, and write
+    it to the audit trail: the one call of every counter (the staff API and the console).
+    The caller commits.
+
+    ``scanned`` names the booking: a QR payload, a pickup code or a reservation number
+    (``find_for_counter``). A delegate collects only where the rules in force allow it.
+    Errors: ``booking_not_found``, ``invalid_qr``, ``wrong_store``, ``outside_pickup_window``,
+    ``already_collected`` (saying when and by whom), ``not_collectable``, ``id_mismatch``,
+    ``delegate_not_allowed``.
+    """
+    booking = find_for_counter(session, keys, staff, scanned, now)
     if booking.status == "collected":
         local = booking.collected_at.astimezone(BEIJING)
-        raise Conflict("already_collected", f"该预约已于{local:%m-%d %H:%M}取货，不能重复取货")
+        raise Conflict("already_collected", f"该预约已于{local:%m-%d %H:%M}"
+                       f"{collected_by_whom(session, booking)}，不能重复取货")
     if booking.status != "confirmed":
         raise Conflict("not_collectable", {"cancelled": "该预约已取消",
                                            "expired": "该预约已过期"}[booking.status])
@@ -104,7 +129,8 @@ def redeem(session: Session, keys: Keys, staff: Staff, *, pickup_code: str | Non
     if holder.id_number[-4:].upper() != id_tail(id_last4):
         raise Forbidden("id_mismatch", "身份证号后四位与预约人不符",
                            fields={"id_last4": "与预约人不符"})
-    if delegate is not None and not delegates_allowed:
+    if delegate is not None and not rules_in_force(session, booking.campaign_id,
+                                                    now)[1].delegate_pickup:
         raise Conflict("delegate_not_allowed", "本活动不允许他人代取")
     collected = session.execute(
         update(Booking).where(Booking.id == booking.id, Booking.status == "confirmed")
@@ -113,8 +139,10 @@ def redeem(session: Session, keys: Keys, staff: Staff, *, pickup_code: str | Non
                 delegate_id_number=delegate.id_number if delegate else None)
         .returning(Booking.id)).scalar_one_or_none()
     if collected is None:
-        raise Conflict("already_collected", "该预约已取货，不能重复取货")
+        raise Conflict("already_collected", "该预约刚刚已被取货，不能重复取货")
     session.refresh(booking)
+    audit(session, "pharmacy", staff, "redeem", f"booking {booking.id}",
+          {"reservation_no": booking.reservation_no, "delegate": delegate is not None})
     return booking
 
 

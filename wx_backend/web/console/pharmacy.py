@@ -1,11 +1,14 @@
 """Pharmacy staff: redeem pickups at the counter, see the store's day, and look up one of
-the store's bookings. Redemption is ``pickup.redeem``, the same call the staff API makes."""
+the store's bookings (by reservation number, pickup code or QR). Redemption is
+``pickup.redeem``, the same call the staff API makes, with the same refusals and audit."""
 
 from __future__ import annotations
 
-import re
+import unicodedata
+from datetime import date
 
 from flask import abort, current_app, g, render_template, request
+from sqlalchemy import func, or_, select
 
 from wx_backend.booking import pickup
 from wx_backend.config import signing_keys
@@ -15,13 +18,13 @@ from wx_backend.core.errors import DomainError
 from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db
 from wx_backend.identity import residents
-from wx_backend.identity.accounts import audit
 from wx_backend.models import Booking, Resident, Store
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
 ROLE = "pharmacy"
-_CODE = re.compile(r"^[0-9]{6}$")
+STATUSES = {"confirmed": "待取货", "collected": "已取货", "cancelled": "已取消",
+            "expired": "已过期"}
 
 
 def _snapshot(now):
@@ -52,20 +55,31 @@ def pharmacy_day():
     return render_template("console/pharmacy/_day.html", day=_day(clock.now())[1])
 
 
+def _scanned(raw: str) -> tuple[str, str | None]:
+    """The counter's input and what is wrong with its form, if anything: a 6-digit pickup
+    code, an 8-digit reservation number, or a scanned QR payload."""
+    scanned = unicodedata.normalize("NFKC", raw or "").strip()
+    if not scanned:
+        return scanned, "请扫描二维码，或输入6位取货码或8位预约号"
+    if scanned.isascii() and scanned.isdigit():
+        return scanned, None if len(scanned) in (6, 8) else "取货码是6位数字，预约号是8位数字"
+    if len(scanned) < 20:
+        return scanned, "取货码是6位数字；扫码时请把光标放在此框"
+    return scanned, None
+
+
 @bp.post("/pharmacy/redeem")
 @requires(ROLE)
 def pharmacy_redeem():
-    """Redeem by typed code or scanned QR payload, after the last four of the ID card."""
+    """Redeem by scanned QR payload, pickup code or reservation number, after the last
+    four of the ID card: ``pickup.redeem``, the call the staff API makes too. A refusal
+    answers 4xx with the reason and leaves the form as it was typed; only a redemption
+    empties it for the next resident."""
     form = request.form
-    scanned = (form.get("code") or "").strip()
-    last4 = form.get("id_last4") or ""
-    fields = {}
-    if not scanned:
-        fields["code"] = "请扫描二维码或输入6位取货码"
-    elif not _CODE.match(scanned) and len(scanned) < 20:
-        fields["code"] = "取货码是6位数字；扫码时请把光标放在此框"
+    scanned, problem = _scanned(form.get("code"))
+    fields = {"code": problem} if problem else {}
     try:
-        last4 = id_tail(last4)
+        last4 = id_tail(form.get("id_last4") or "")
     except DomainError as error:
         fields["id_last4"] = error.message
     delegate = None
@@ -76,28 +90,42 @@ def pharmacy_redeem():
         except DomainError as error:
             fields["delegate"] = error.message
     if fields:
-        return render_template("console/pharmacy/_result.html", fields=fields, outcome=None)
+        return render_template("console/pharmacy/_result.html", fields=fields,
+                               outcome=None), 422
     now = clock.now()
-    snapshot = _snapshot(now)
     try:
-        booking = pickup.redeem(
-            db.session, signing_keys(current_app.config), g.actor,
-            pickup_code=scanned if _CODE.match(scanned) else None,
-            qr=None if _CODE.match(scanned) else scanned, id_last4=last4, delegate=delegate,
-            delegates_allowed=snapshot.rules.delegate_pickup, now=now)
+        booking = pickup.redeem(db.session, signing_keys(current_app.config), g.actor,
+                                scanned=scanned, id_last4=last4, delegate=delegate, now=now)
     except DomainError as refused:
         db.session.rollback()
-        return render_template("console/pharmacy/_result.html", fields={},
+        return render_template("console/pharmacy/_result.html", fields=refused.fields or {},
                                outcome={"ok": False, "code": refused.code,
-                                        "message": refused.message})
-    audit(db.session, ROLE, g.actor, "redeem", f"booking {booking.id}",
-          {"reservation_no": booking.reservation_no, "delegate": delegate is not None})
+                                        "message": refused.message}), refused.status
     db.session.commit()
     holder = db.session.get(Resident, booking.resident_id)
     return render_template("console/pharmacy/_result.html", fields={}, outcome={
         "ok": True, "booking": booking, "holder": mask_name(holder.name),
         "delegate": mask_name(delegate.name) if delegate else None,
-        "collected_at": booking.collected_at.astimezone(snapshot.rules.zone)})
+        "collected_at": booking.collected_at.astimezone(_snapshot(now).rules.zone)})
+
+
+@bp.get("/pharmacy/lookup")
+@requires(ROLE)
+def pharmacy_lookup():
+    """Find one of this store's bookings by reservation number, pickup code or QR, without
+    redeeming it (a resident who lost the SMS, a question at the counter)."""
+    scanned, problem = _scanned(request.args.get("q"))
+    if problem:
+        return render_template("console/pharmacy/_result.html", fields={"q": problem},
+                               outcome=None), 422
+    try:
+        booking = pickup.find_for_counter(db.session, signing_keys(current_app.config),
+                                          g.actor, scanned, clock.now())
+    except DomainError as refused:
+        return render_template("console/pharmacy/_result.html", fields={},
+                               outcome={"ok": False, "code": refused.code,
+                                        "message": refused.message}), refused.status
+    return _booking_page(booking, "console/pharmacy/_booking.html")
 
 
 @bp.get("/pharmacy/bookings/<int:booking_id>")
@@ -107,7 +135,52 @@ def pharmacy_booking(booking_id: int):
     booking = db.session.get(Booking, booking_id)
     if booking is None or booking.store_id != g.actor.store_id:
         abort(404)
+    return _booking_page(booking, "console/pharmacy/booking.html")
+
+
+def _booking_page(booking: Booking, template: str):
     holder = db.session.get(Resident, booking.resident_id)
     zone = _snapshot(clock.now()).rules.zone
-    return render_template("console/pharmacy/booking.html", booking=booking,
-                           holder=mask_name(holder.name), zone=zone)
+    collected = (pickup.collected_by_whom(db.session, booking)
+                 if booking.status == "collected" else None)
+    return render_template(template, booking=booking, holder=mask_name(holder.name),
+                           zone=zone, collected=collected, statuses=STATUSES)
+
+
+PAGE_SIZE = 50
+
+
+@bp.get("/pharmacy/bookings")
+@requires(ROLE)
+def pharmacy_bookings():
+    """The store's bookings of a day, newest first, found by reservation number or pickup
+    code and by status, 50 a page."""
+    now = clock.now()
+    zone = _snapshot(now).rules.zone
+    try:
+        day = date.fromisoformat(request.args.get("day") or "")
+    except ValueError:
+        day = now.astimezone(zone).date()
+    q = unicodedata.normalize("NFKC", request.args.get("q") or "").strip()
+    status = request.args.get("status") or ""
+    page = max(1, int(request.args["page"]) if (request.args.get("page") or "").isascii()
+               and (request.args.get("page") or "").isdigit() else 1)
+    query = select(Booking).where(Booking.store_id == g.actor.store_id,
+                                  Booking.pickup_date == day)
+    if q:
+        query = query.where(or_(Booking.reservation_no.startswith(q, autoescape=True),
+                                Booking.pickup_code == q))
+    if status in STATUSES:
+        query = query.where(Booking.status == status)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Booking.created_at.desc(), Booking.id.desc())
+                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    holders = {r.id: r for r in db.session.scalars(
+        select(Resident).where(Resident.id.in_([b.resident_id for b in rows])))}
+    listed = [{"booking": b, "holder": mask_name(holders[b.resident_id].name),
+               "status": STATUSES[b.status],
+               "collected": pickup.collected_by_whom(db.session, b)
+               if b.status == "collected" else None} for b in rows]
+    return render_template("console/pharmacy/bookings.html", listed=listed, day=day, q=q,
+                           status=status, statuses=STATUSES, page=page, total=total,
+                           pages=max(1, -(-total // PAGE_SIZE)), zone=zone)

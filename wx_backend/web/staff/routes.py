@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Nested, String
-from apiflask.validators import Length, Range
+from apiflask.validators import Length, Range, Regexp
 from flask import current_app
 
 from wx_backend import notify
@@ -39,12 +39,15 @@ class DelegateIn(Schema):
     id_number = id_number_field(required=True)
 
 
-@describes(anyOf=[{"required": ["pickup_code"]}, {"required": ["qr"]}])
+@describes(anyOf=[{"required": ["pickup_code"]}, {"required": ["qr"]},
+                  {"required": ["reservation_no"]}])
 class RedeemIn(Schema):
     pickup_code = six_digits("取货码应为6位数字", metadata={"description": "短信中的6位取货码"})
     qr = String(validate=Length(10, 500, error="二维码内容不正确"),
                 metadata={"description": "扫描居民二维码得到的内容；"
-                                         "与取货码二选一，都给时以此为准"})
+                                         "与取货码、预约号三选一，都给时以此为准"})
+    reservation_no = String(validate=Regexp(r"^[0-9]{8}$", error="预约号应为8位数字"),
+                            metadata={"description": "短信中的8位预约号（居民没有取货码时）"})
     id_last4 = id_tail_field(required=True)
     delegate = Nested(DelegateIn, load_default=None, allow_none=True,
                       metadata={"description": "他人代取时，代取人的姓名和证件号码"
@@ -68,7 +71,7 @@ add_sign_in_routes(bp, "pharmacy", staff_auth, STAFF_SESSION_TTL, "药店工作�
 @bp.post("/redemptions")
 @bp.auth_required(staff_auth)
 @bp.input(RedeemIn, arg_name="body")
-@bp.doc(summary="核销取货：扫码或输入取货码，核对身份证后四位",
+@bp.doc(summary="核销取货：扫码，或输入取货码或预约号，核对身份证后四位",
         responses={200: "成功", 403: "wrong_store / id_mismatch（身份证号后四位与预约人不符）",
                    404: "booking_not_found / invalid_qr（二维码不是本系统的）",
                    409: "already_collected / outside_pickup_window / not_collectable /"
@@ -76,29 +79,21 @@ add_sign_in_routes(bp, "pharmacy", staff_auth, STAFF_SESSION_TTL, "药店工作�
                    422: "code_required（取货码与二维码都没有）或其他不合格式的内容"})
 def redeem(body):
     """Mark a pickup collected at this store, exactly once."""
-    if not body.get("pickup_code") and not body.get("qr"):
-        raise InvalidInput("code_required", "请扫描二维码或输入取货码",
-                           fields={"pickup_code": "与二维码二选一"})
+    if not (body.get("pickup_code") or body.get("qr") or body.get("reservation_no")):
+        raise InvalidInput("code_required", "请扫描二维码，或输入取货码或预约号",
+                           fields={"pickup_code": "与二维码、预约号三选一"})
     delegate = None
     if body.get("delegate"):
         delegate = pickup.Delegate(body["delegate"]["name"], body["delegate"]["id_number"])
-    staff = staff_auth.current_user
-    now = clock.now()
-    booking = _redeem(staff, body, delegate, now)
+    booking = pickup.redeem(
+        db.session, signing_keys(current_app.config), staff_auth.current_user,
+        scanned=body.get("qr") or body.get("pickup_code") or body["reservation_no"],
+        id_last4=body["id_last4"], delegate=delegate, now=clock.now())
     db.session.commit()
     return {"id": booking.id, "reservation_no": booking.reservation_no,
             "status": booking.status, "collected_at": booking.collected_at.isoformat(),
             "holder": mask_name(db.session.get(Resident, booking.resident_id).name),
             "delegate": mask_name(delegate.name) if delegate else None}
-
-
-def _redeem(staff: Staff, body: dict, delegate, now):
-    snapshot = current_app.extensions["directory"].snapshot(
-        db.session, db.session.get(Store, staff.store_id).campaign_id, now)
-    return pickup.redeem(db.session, signing_keys(current_app.config), staff,
-                         pickup_code=body.get("pickup_code"), qr=body.get("qr"),
-                         id_last4=body["id_last4"], delegate=delegate,
-                         delegates_allowed=snapshot.rules.delegate_pickup, now=now)
 
 
 @bp.get("/store")
