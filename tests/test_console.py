@@ -34,7 +34,8 @@ from wx_backend.identity.accounts import (
     create_operator,
     create_staff,
 )
-from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident, Store
+from wx_backend.identity.sessions import StaffSessions
+from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident, Staff, Store
 from wx_backend.web.console.rules_form import patch_from
 
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
@@ -216,6 +217,50 @@ def test_a_pharmacist_redeems_a_booking_made_through_the_api(
         trail = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "redeem")).all()
         assert [(t.actor_name, t.subject) for t in trail] == [
             ("pharmacist.a", f"booking {booked['id']}")]
+
+
+def test_a_counter_left_open_past_its_session_keeps_what_was_typed(
+        app, client, world, residents, ids, sql, live_server, browser):
+    holder_id = ids()
+    token = residents.verified("late-holder", holder_id, "13700004321", name="何玉英")
+    booked = _booked(client, world, token)
+    _pickup_now(sql, booked["id"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{live_server}/console/login")
+    page.fill("input[name=username]", ACCOUNTS["pharmacy"])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/console/pharmacy")
+    page.fill("input[name=code]", booked["pickup_code"])
+    page.fill("input[name=id_last4]", holder_id[-4:])
+    with app.app_context():  # the session ends meanwhile (idle, or signed out elsewhere)
+        StaffSessions(app.extensions["redis"]).end_all(
+            "pharmacy", db.session.scalars(select(Staff).where(
+                Staff.username == ACCOUNTS["pharmacy"])).one().id)
+
+    page.click("button.primary.big")
+    page.wait_for_selector("#expired")
+    assert page.input_value("input[name=code]") == booked["pickup_code"]
+    assert page.input_value("input[name=id_last4]") == holder_id[-4:]
+    page.screenshot(path=str(SHOTS / "pharmacy-expired.png"), full_page=True)
+    with page.expect_popup() as opened:
+        page.click("#expired a")
+    again = opened.value
+    again.fill("input[name=username]", ACCOUNTS["pharmacy"])
+    again.fill("input[name=password]", PASSWORD)
+    again.click("button[type=submit]")
+    again.wait_for_url(f"{live_server}/console/pharmacy")
+    again.close()
+
+    page.click("button.primary.big")  # the page's form token was the old session's
+    page.wait_for_selector("text=页面已过期，已自动更新")
+    assert page.input_value("input[name=code]") == booked["pickup_code"]
+    page.click("button.primary.big")
+    page.wait_for_selector("#collected-ok")
+    with app.app_context():
+        assert db.session.get(Booking, booked["id"]).status == "collected"
+    context.close()
 
 
 def test_a_community_worker_registers_a_resident_and_books_for_them(

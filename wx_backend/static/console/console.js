@@ -14,3 +14,11 @@ function counterAnswered(form, event) {
   const field = (named && form.elements[named.dataset.field]) || form.code
   field.select()
 }
+
+// After signing in again in another tab, the server hands this page the new session's
+// form token (HX-Trigger "csrf-token"): every form and htmx request of the page uses it.
+document.addEventListener('csrf-token', (event) => {
+  const token = event.detail.value
+  document.querySelectorAll('input[name=csrf_token]').forEach((input) => { input.value = token })
+  document.body.setAttribute('hx-headers', JSON.stringify({ 'X-CSRFToken': token }))
+})

@@ -12,12 +12,13 @@ else is refused, and nobody signed in is sent to the sign-in page.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from datetime import datetime
 
 from flask import g, redirect, render_template, request, session, url_for
 from flask.sessions import SessionInterface, SessionMixin
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.datastructures import CallbackDict
 
 from wx_backend.core.clock import BEIJING
@@ -130,7 +131,7 @@ def _guard(view: Callable, role: str | None) -> Callable:
         found = current()
         if found is None:
             if _is_htmx():
-                return "", 401, {"HX-Redirect": url_for("console.login")}
+                return expired()
             return redirect(url_for("console.login", next=request.path))
         if role is not None and found[0] != role:
             return render_template("console/refused.html", needed=ROLE_NAMES[role]), 403
@@ -179,8 +180,22 @@ def console_globals():
     return {"role_names": ROLE_NAMES}
 
 
+def expired():
+    """An htmx request whose session has ended: a notice in the part of the page it
+    was for, with sign-in in a new tab, so that what was typed on this page stays."""
+    return render_template("console/_expired.html"), 401
+
+
 @bp.errorhandler(CSRFError)
 def csrf_refused(error):
+    if _is_htmx():
+        if current() is None:
+            return expired()
+        # Signed in again since the page was made (its token belonged to the old session):
+        # the page gets this session's token and the person presses once more.
+        return render_template("console/_notice.html", kind="error", text=(
+            "页面已过期，已自动更新。没有做任何修改，请再点一次。")), 400, {
+            "HX-Trigger": json.dumps({"csrf-token": generate_csrf()})}
     text = "表单已过期或不是从本系统页面提交的，没有做任何修改。请刷新页面后重试。"
     return render_template("console/message.html", title="表单已失效", text=text), 400
 
