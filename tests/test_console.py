@@ -48,7 +48,7 @@ PAGES = {  # every console page, by the role it is for
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
-                 "/console/operator/approvals",
+                 "/console/operator/approvals", "/console/operator/accounts",
                  "/console/operator/delivery", "/console/operator/draws",
                  "/console/operator/windows/1", "/console/operator/windows/1/figures",
                  "/console/operator/campaigns/1"],
@@ -66,7 +66,8 @@ FORMS = {  # every console form, by the role it is for
                  "/console/operator/draws/commit", "/console/operator/draws/1/run",
                  "/console/operator/campaigns", "/console/operator/campaigns/1/windows",
                  "/console/operator/campaigns/1/rules",
-                 "/console/operator/approvals/1/approve"],
+                 "/console/operator/approvals/1/approve", "/console/operator/accounts",
+                 "/console/operator/accounts/pharmacy/1/unlock"],
 }
 
 
@@ -261,6 +262,79 @@ def test_a_counter_left_open_past_its_session_keeps_what_was_typed(
     with app.app_context():
         assert db.session.get(Booking, booked["id"]).status == "collected"
     context.close()
+
+
+def test_an_operator_opens_an_account_and_its_holder_sets_a_password(
+        app, client, world, sql, live_server, browser):
+    desk = _sign_in_page(browser, live_server, "operator")
+    desk.wait_for_url(f"{live_server}/console/operator")
+    desk.click("text=账号")
+    desk.select_option("#open-account select[name=role]", "pharmacy")
+    desk.fill("#open-account input[name=username]", "counter.wu")
+    desk.click("#open-account button")
+    desk.wait_for_selector("#notice.error")  # no store chosen: nothing opened
+    assert "请选择药店" in desk.inner_text("#open-account")
+    assert desk.input_value("#open-account input[name=username]") == "counter.wu"
+    with app.app_context():
+        store = db.session.get(Store, world.store_ids[2])
+    desk.select_option("#open-account select[name=store_id]", str(store.id))
+    desk.click("#open-account button")
+    desk.wait_for_selector("#new-password")
+    password = desk.inner_text("#new-password")
+    assert re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", password)
+    desk.screenshot(path=str(SHOTS / "operator-accounts.png"), full_page=True)
+    # The temporary password opens nothing through the API until it is replaced.
+    api = client.post("/api/v1/staff/login", json={"username": "counter.wu",
+                                                   "password": password})
+    assert api.status_code == 403 and api.json["error"]["code"] == "password_change_required"
+
+    holder = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    holder.goto(f"{live_server}/console/login")
+    holder.fill("input[name=username]", "counter.wu")
+    holder.fill("input[name=password]", password)
+    holder.click("button[type=submit]")
+    holder.wait_for_url(f"{live_server}/console/password")
+    assert holder.locator("#first-sign-in").is_visible()
+    holder.screenshot(path=str(SHOTS / "first-sign-in.png"), full_page=True)
+    holder.goto(f"{live_server}/console/pharmacy")  # nothing else before the password
+    assert holder.url == f"{live_server}/console/password"
+    own = "my own counter passphrase"
+    holder.fill("input[name=current_password]", password)
+    holder.fill("input[name=new_password]", own)
+    holder.fill("input[name=repeat_password]", own)
+    holder.click("button.primary")
+    holder.wait_for_selector("text=密码已修改")
+    holder.goto(f"{live_server}/console/login")
+    holder.fill("input[name=username]", "counter.wu")
+    holder.fill("input[name=password]", own)
+    holder.click("button[type=submit]")
+    holder.wait_for_url(f"{live_server}/console/pharmacy")
+    assert store.name in holder.inner_text("#day")
+
+    # Five wrong passwords lock it; the operator lifts the lock, then resets it.
+    for attempt in range(5):
+        client.post("/api/v1/staff/login", json={"username": "counter.wu",
+                                                 "password": f"wrong {attempt}"})
+    assert client.post("/api/v1/staff/login", json={
+        "username": "counter.wu", "password": own}).status_code == 401
+    desk.goto(f"{live_server}/console/operator/accounts?q=counter.wu")
+    assert "锁定至" in desk.inner_text("#accounts")
+    desk.click("#accounts [data-action=unlock]")
+    desk.wait_for_selector("text=已解除 counter.wu 的锁定")
+    assert client.post("/api/v1/staff/login", json={
+        "username": "counter.wu", "password": own}).status_code == 200
+    desk.once("dialog", lambda dialog: dialog.accept())
+    desk.click("#accounts [data-action=reset]")
+    desk.wait_for_selector("#new-password")
+    holder.reload()
+    assert holder.url.startswith(f"{live_server}/console/login")  # its session ended
+    desk.once("dialog", lambda dialog: dialog.accept())
+    desk.click("#accounts [data-action=deactivate]")
+    desk.wait_for_selector("text=已停用 counter.wu")
+    trail = sql("SELECT action, subject FROM audit_log WHERE action IN ('open_account', "
+                "'unlock', 'reset_password', 'deactivate', 'change_password') ORDER BY id")
+    assert [row[0] for row in trail] == ["open_account", "change_password", "unlock",
+                                         "reset_password", "deactivate"]
 
 
 def test_a_community_worker_registers_a_resident_and_books_for_them(

@@ -11,6 +11,7 @@ guesses came through. The audit trail of what staff change (``audit``) lives her
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -142,6 +143,7 @@ def change_password(session: Session, sessions, role: str, account, current: str
         raise InvalidInput("same_password", "新密码不能与当前密码相同",
                            fields={"new_password": "不能与当前密码相同"})
     account.password_hash = generate_password_hash(new)
+    account.must_change_password = False
     sessions.end_all(role, account.id)
     audit(session, role, account, "change_password")
 
@@ -155,6 +157,57 @@ def set_active(session: Session, sessions, role: str, account, active: bool, act
         sessions.end_all(role, account.id)
     audit(session, actor_role, actor, "activate" if active else "deactivate",
           f"{role} {account.username}")
+
+
+def temporary_password() -> str:
+    """A password for an operator to hand over, easy to read out and type: three groups
+    of four letters and digits without look-alikes (no 0/O, 1/l/I)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+
+
+def open_account(session: Session, actor, role: str, username: str,
+                 scope: str | None = None) -> tuple[object, str]:
+    """An operator opens an account of ``role`` (``scope``: the store id of a pharmacist,
+    the region code of a community worker) with a temporary password, which the holder
+    must replace at the first sign-in. Answers (account, password). Audited; the caller
+    commits."""
+    password = temporary_password()
+    if role == "pharmacy":
+        if not (scope or "").isascii() or not (scope or "").isdigit():
+            raise InvalidInput("invalid_store", "请选择药店", fields={"store_id": "请选择药店"})
+        account = create_staff(session, username, password, int(scope))
+    elif role == "community":
+        account = create_community_staff(session, username, password, scope or "")
+    elif role == "editor":
+        account = create_editor(session, username, password)
+    elif role == "operator":
+        account = create_operator(session, username, password)
+    else:
+        raise InvalidInput("invalid_role", "请选择账号类型", fields={"role": "请选择"})
+    account.must_change_password = True
+    audit(session, "operator", actor, "open_account", f"{role} {username}",
+          {"scope": scope})
+    return account, password
+
+
+def unlock(session: Session, role: str, account, actor) -> None:
+    """An operator lifts a lock that wrong passwords put on an account (audited)."""
+    account.failed_logins, account.locked_until = 0, None
+    audit(session, "operator", actor, "unlock", f"{role} {account.username}")
+
+
+def reset_password(session: Session, sessions, role: str, account, actor) -> str:
+    """An operator gives an account a new temporary password (the holder forgot theirs):
+    every session of the account ends, the lock is lifted, and the first sign-in must
+    choose a new one. Answers the temporary password. Audited; the caller commits."""
+    password = temporary_password()
+    account.password_hash = generate_password_hash(password)
+    account.must_change_password = True
+    account.failed_logins, account.locked_until = 0, None
+    sessions.end_all(role, account.id)
+    audit(session, "operator", actor, "reset_password", f"{role} {account.username}")
+    return password
 
 
 def create_staff(session: Session, username: str, password: str, store_id: int) -> Staff:

@@ -42,6 +42,10 @@ class PasswordAccount:
         DateTime(timezone=True), default=clock.now, server_default=func.now())
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when an operator made the password (a new account, a reset): the first sign-in
+    # must choose one of the account holder's own before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default="false")
 
 
 class Staff(PasswordAccount, db.Model):

@@ -11,6 +11,7 @@ from apiflask.fields import String
 from apiflask.validators import Length
 from flask import current_app, g, request
 
+from wx_backend.core.errors import Forbidden
 from wx_backend.extensions import db, redis_store
 from wx_backend.identity.accounts import SignInGuard, audit, authenticate
 from wx_backend.identity.sessions import StaffSessions
@@ -38,6 +39,9 @@ def token_login(role: str, body: dict, ttl: int):
     and a locked account, 429 for an address that failed too often."""
     account = authenticate(db.session, role, body["username"], body["password"],
                            address=request.remote_addr, guard=sign_in_guard())
+    if account.must_change_password:
+        raise Forbidden("password_change_required",
+                        "这是运营人员设置的初始密码，请先登录管理台（/console）设置自己的密码")
     token = staff_sessions().start(role, account.id, {}, lifetime=ttl, idle=None)
     audit(db.session, role, account, "sign_in", detail={"via": "api"})
     db.session.commit()
@@ -80,7 +84,9 @@ def add_sign_in_routes(bp, role: str, auth: HTTPTokenAuth, ttl: int, who: str,
     @bp.post("/login", endpoint="login")
     @bp.input(StaffLoginIn, arg_name="body")
     @bp.doc(summary=f"{who}登录",
-            responses={200: "成功", 401: "用户名或密码不正确", 429: "本网络登录失败次数太多"})
+            responses={200: "成功", 401: "用户名或密码不正确",
+                       403: "password_change_required：须先在管理台设置自己的密码",
+                       429: "本网络登录失败次数太多"})
     def login(body):
         """Exchange username and password for a token."""
         account, token = token_login(role, body, ttl)

@@ -3,13 +3,15 @@ operators (Jinja, htmx vendored in static/console, no build step).
 
 ``access`` signs people in and checks every request (role, CSRF, a cookie only here);
 ``pharmacy``, ``community``, ``editor`` and ``operator`` are each role's pages
-(``approvals``: operators approving editors' rules changes), and
+(``accounts``: operators keeping staff accounts; ``approvals``: operators approving
+editors' rules changes), and
 ``dashboard`` the operator's live view of a window (charts drawn by ``charts``). They call
 the same domain functions as the API and the command line.
 """
 
 from wx_backend.web.console import (
     access,
+    accounts,
     approvals,
     auth,
     community,
@@ -22,5 +24,5 @@ from wx_backend.web.console.access import ConsoleSessions
 from wx_backend.web.console.blueprint import bp
 
 # Importing the page modules above is what attaches their routes to ``bp``.
-__all__ = ["ConsoleSessions", "access", "approvals", "auth", "bp", "community", "dashboard",
-           "editor", "operator", "pharmacy"]
+__all__ = ["ConsoleSessions", "access", "accounts", "approvals", "auth", "bp", "community",
+           "dashboard", "editor", "operator", "pharmacy"]

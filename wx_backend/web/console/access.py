@@ -21,6 +21,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.datastructures import CallbackDict
 
+from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.core.tabular import MAX_BYTES
@@ -136,6 +137,11 @@ def _guard(view: Callable, role: str | None) -> Callable:
         if role is not None and found[0] != role:
             return render_template("console/refused.html", needed=ROLE_NAMES[role]), 403
         g.role, g.actor = found
+        if found[1].must_change_password and request.endpoint != "console.password":
+            # A password an operator made: the holder chooses their own before anything.
+            if _is_htmx():
+                return "", 200, {"HX-Redirect": url_for("console.password")}
+            return redirect(url_for("console.password"))
         return view(*args, **kwargs)
 
     guarded.console_role = role
@@ -177,7 +183,7 @@ def beijing(moment, pattern: str = "%m-%d %H:%M") -> str:
 
 @bp.app_context_processor
 def console_globals():
-    return {"role_names": ROLE_NAMES}
+    return {"role_names": ROLE_NAMES, "now_utc": clock.now()}
 
 
 def expired():
