@@ -45,6 +45,7 @@ PAGES = {  # every console page, by the role it is for
     "pharmacy": ["/console/pharmacy", "/console/pharmacy/day", "/console/pharmacy/bookings",
                  "/console/pharmacy/lookup?q=12345678"],
     "community": ["/console/community", "/console/community/register",
+                  "/console/community/residents/1/bookings/1/slip",
                   "/console/community/registrations?campaign_id=1"],
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
@@ -371,8 +372,31 @@ def test_a_community_worker_registers_a_resident_and_books_for_them(
         steps = db.session.scalars(select(AssistedAction.action).where(
             AssistedAction.resident_id == resident_id).order_by(AssistedAction.id)).all()
         assert steps == ["register", "book"]
+    # The code stays on the resident's page, with a slip to print for someone without
+    # a phone.
+    assert booking.pickup_code in page.inner_text("#bookings")
+    with page.expect_popup() as opened:
+        page.click("#bookings a:has-text('打印取货单')")
+    slip = opened.value
+    slip.wait_for_load_state()
+    printed = slip.inner_text("#slip")
+    assert booking.pickup_code in printed and booking.reservation_no in printed
+    assert "身份证" in printed and "代取" in printed
+    assert slip.evaluate("document.querySelector('#slip img').naturalWidth") > 100  # the QR
+    slip.screenshot(path=str(SHOTS / "community-slip.png"), full_page=True)
+    slip.close()
+
+    # The district's residents: found again by the whole ID number, not by its text.
     page.goto(f"{live_server}/console/community")
-    assert "赵*珍" in page.inner_text("main")
+    assert "赵*珍" in page.inner_text("#residents")
+    page.fill("#find input[name=q]", id_number)
+    page.click("#find button")
+    page.wait_for_selector("#residents")
+    assert page.locator("#residents tbody tr").count() == 1
+    page.fill("#find input[name=q]", "110105198506150014")  # nobody of this district
+    page.click("#find button")
+    page.wait_for_selector("text=没有找到这个号码的本辖区居民")
+    page.screenshot(path=str(SHOTS / "community-residents.png"), full_page=True)
 
 
 def test_every_page_refuses_nobody_and_every_other_role(world, live_server):

@@ -5,19 +5,22 @@ the staff member's district only."""
 
 from __future__ import annotations
 
-from flask import current_app, g, redirect, render_template, request, url_for
+import unicodedata
+
+from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from wx_backend.booking import first_come
+from wx_backend.booking import first_come, pickup
+from wx_backend.config import signing_keys
 from wx_backend.core import clock, regions
 from wx_backend.core.errors import DomainError
-from wx_backend.core.pii import mask_name
+from wx_backend.core.pii import INDEX_ID_NUMBER, INDEX_PHONE, mask_name
 from wx_backend.extensions import db, pii
-from wx_backend.identity import assisted
+from wx_backend.identity import assisted, residents
 from wx_backend.identity.accounts import audit
 from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
-from wx_backend.models import AssistedAction, Campaign, Entry, Resident
+from wx_backend.models import AssistedAction, Booking, Campaign, Entry, Resident, Store
 from wx_backend.waitlist import registrations
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
@@ -33,21 +36,69 @@ def _campaigns(now) -> list:
     return [directory.snapshot(db.session, cid, now) for cid in ids]
 
 
+PAGE_SIZE = 50
+
+
+def _found_by(q: str) -> list[int] | None:
+    """Residents a search names: a whole ID number or phone (found by their blind index:
+    nothing of them is stored in the clear), or a reservation number; None: no search."""
+    text = unicodedata.normalize("NFKC", q or "").strip()
+    if not text:
+        return None
+    ids = set()
+    try:
+        number = residents.normalise_id_number(text)
+        ids |= set(db.session.scalars(select(Resident.id).where(
+            Resident.id_number_index == pii.vault.blind_index(number, INDEX_ID_NUMBER))))
+    except DomainError:
+        pass
+    try:
+        phone = residents.normalise_phone(text)
+        ids |= set(db.session.scalars(select(Resident.id).where(
+            Resident.phone_index == pii.vault.blind_index(phone, INDEX_PHONE))))
+    except DomainError:
+        pass
+    if text.isascii() and text.isdigit() and len(text) == 8:
+        ids |= set(db.session.scalars(select(Booking.resident_id).where(
+            Booking.reservation_no == text)))
+        ids |= set(db.session.scalars(select(Entry.resident_id).where(
+            Entry.reservation_no == text)))
+    return sorted(ids)
+
+
 @bp.get("/community")
 @requires(ROLE)
 def community():
-    """The residents this worker helped, newest first."""
-    helped = db.session.execute(
-        select(AssistedAction.resident_id, func.max(AssistedAction.at).label("last"))
-        .where(AssistedAction.staff_id == g.actor.id)
-        .group_by(AssistedAction.resident_id).order_by(func.max(AssistedAction.at).desc())
-        .limit(200)).all()
-    people = {r.id: r for r in db.session.scalars(
-        select(Resident).where(Resident.id.in_([h.resident_id for h in helped])))}
-    rows = [{"id": h.resident_id, "name": mask_name(people[h.resident_id].name),
-             "last": h.last} for h in helped]
+    """The residents of this worker's district, newest first, 50 a page: all of them, or
+    those this worker helped; found by a whole ID number, phone or reservation number."""
+    within = regions.prefix(g.actor.district_code)
+    mine = request.args.get("mine") == "1"
+    q = request.args.get("q") or ""
+    raw_page = request.args.get("page") or "1"
+    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and raw_page != "0" else 1
+    query = select(Resident).where(Resident.profile_completed_at.is_not(None),
+                                   Resident.district_code.startswith(within or "-",
+                                                                     autoescape=True))
+    if mine:
+        query = query.where(Resident.id.in_(select(AssistedAction.resident_id).where(
+            AssistedAction.staff_id == g.actor.id)))
+    found = _found_by(q)
+    if found is not None:
+        query = query.where(Resident.id.in_(found))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    people = db.session.scalars(query.order_by(Resident.id.desc())
+                                .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    last = dict(db.session.execute(
+        select(AssistedAction.resident_id, func.max(AssistedAction.at))
+        .where(AssistedAction.resident_id.in_([p.id for p in people]))
+        .group_by(AssistedAction.resident_id)).all())
+    rows = [{"id": p.id, "name": mask_name(p.name), "profile": masked_profile(p),
+             "last": last.get(p.id)} for p in people]
     queues = [s for s in _campaigns(clock.now()) if s.rules.allocation == "queue"]
-    return render_template("console/community/home.html", rows=rows, queues=queues)
+    return render_template("console/community/home.html", rows=rows, queues=queues, q=q,
+                           mine=mine, page=page, total=total,
+                           pages=max(1, -(-total // PAGE_SIZE)),
+                           searched=found is not None)
 
 
 @bp.route("/community/register", methods=["GET", "POST"])
@@ -172,10 +223,43 @@ def community_review(entry_id: int):
                                      clock.now())
     except DomainError as refused:
         db.session.rollback()
-        return render_template("console/_notice.html", text=refused.message, kind="error")
+        # Said beside the form, which stays as it was filled in.
+        return render_template("console/_notice.html", text=refused.message, kind="error"), \
+            refused.status, {"HX-Retarget": f"#review-{entry_id}", "HX-Reswap": "innerHTML"}
     audit(db.session, ROLE, g.actor, "review", f"entry {entry.id}",
           {"approve": approve, "reason": reason})
     db.session.commit()
     text = "已通过" if approve else f"已驳回：{reason}"
     return render_template("console/_notice.html", text=f"{entry.reservation_no} {text}",
                            kind="ok")
+
+
+def _booking_of(resident_id: int, booking_id: int) -> tuple[Resident, Booking]:
+    resident = assisted.resident_in_district(db.session, g.actor, resident_id)
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.resident_id != resident.id:
+        abort(404)
+    return resident, booking
+
+
+@bp.get("/community/residents/<int:resident_id>/bookings/<int:booking_id>/slip")
+@requires(ROLE)
+def community_slip(resident_id: int, booking_id: int):
+    """A pickup slip to print for a resident without a phone: the store, the time, the
+    reservation number, the pickup code and its QR, and what to bring."""
+    resident, booking = _booking_of(resident_id, booking_id)
+    store = db.session.get(Store, booking.store_id)
+    rules = current_app.extensions["directory"].snapshot(
+        db.session, booking.campaign_id, clock.now()).rules
+    return render_template("console/community/slip.html", booking=booking, store=store,
+                           holder=mask_name(resident.name), zone=rules.zone, resident=resident,
+                           delegates=rules.delegate_pickup)
+
+
+@bp.get("/community/residents/<int:resident_id>/bookings/<int:booking_id>/qrcode.png")
+@requires(ROLE)
+def community_slip_qr(resident_id: int, booking_id: int):
+    """The booking's pickup QR, for the printed slip."""
+    _resident, booking = _booking_of(resident_id, booking_id)
+    png = pickup.qr_png(pickup.qr_token(signing_keys(current_app.config), booking))
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})

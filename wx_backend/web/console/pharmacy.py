@@ -21,10 +21,10 @@ from wx_backend.identity import residents
 from wx_backend.models import Booking, Resident, Store
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
+from wx_backend.web.console.words import BOOKING_STATUSES
 
 ROLE = "pharmacy"
-STATUSES = {"confirmed": "待取货", "collected": "已取货", "cancelled": "已取消",
-            "expired": "已过期"}
+STATUSES = BOOKING_STATUSES
 
 
 def _snapshot(now):
