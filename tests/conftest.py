@@ -18,6 +18,7 @@ import re
 import socket
 import threading
 import uuid
+from datetime import timedelta
 from urllib.parse import quote, urlsplit
 
 import psycopg
@@ -27,12 +28,19 @@ import requests
 from sqlalchemy import text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from tests.browsers import CHINESE, CHROMIUM
 from tests.factories import IdNumbers
+from tests.worlds import auth, now, store_csv
 from wx_backend import create_app
+from wx_backend.campaigns import manage
+from wx_backend.campaigns.rules import load_preset
 from wx_backend.core.pii import new_key_spec
 from wx_backend.dev.clusters import LocalCluster
 from wx_backend.dev.fakes.beacon import FakeBeaconServer
 from wx_backend.dev.fakes.wechat_api import FakeWeChatServer
+from wx_backend.extensions import db
+from wx_backend.identity.accounts import create_community_staff, create_staff
+from wx_backend.models import Store
 
 MINIPROGRAM = ("wxtestminiprog01", "test-mp-secret")
 OFFICIAL = ("wxtestofficial01", "test-oa-secret")
@@ -131,8 +139,6 @@ def migrated(base_config):
     app = create_app(base_config)
     with app.app_context():
         upgrade(directory=app.extensions["migrate"].directory)
-        from wx_backend.extensions import db
-
         db.engine.dispose()
     return True
 
@@ -152,7 +158,6 @@ def session_app(make_app):
 
 def _fresh(app, fake_wechat, cluster=None):
     """Empty the database, Redis (and the stock's cluster) and the fake WeChat."""
-    from wx_backend.extensions import db
     from wx_backend.official_account import bot, knowledge
 
     with app.app_context():
@@ -305,3 +310,44 @@ def serve():
 def live_server(app, serve):
     """The app on a real threaded HTTP server, for tests that fire parallel requests."""
     return serve(app)
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, in Chinese, through Playwright (tests/browsers.py)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, **CHINESE)
+        yield chromium
+        chromium.close()
+
+
+QUEUE_PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def queue_world(app, client) -> dict:
+    """A Shanghai (queue) campaign of two pharmacies, the first one's pharmacist, and the
+    committees of 金水区 and 二七区, each signed in through the staff APIs."""
+    with app.app_context():
+        campaign = manage.create_campaign(db.session, "shanghai-test", load_preset("shanghai"),
+                                             now() - timedelta(hours=1), preset="shanghai")
+        manage.import_stores(db.session, campaign, store_csv([100, 100]), 100)
+        stores = sorted(db.session.scalars(db.select(Store.id)
+                                           .where(Store.campaign_id == campaign.id)))
+        create_staff(db.session, "pharmacy.0", QUEUE_PASSWORD, stores[0])
+        create_community_staff(db.session, "jinshui.c", QUEUE_PASSWORD, "410105")
+        create_community_staff(db.session, "erqi.c", QUEUE_PASSWORD, "410103")
+        db.session.commit()
+        campaign_id = campaign.id
+
+    def login(url, name):
+        answer = client.post(url, json={"username": name, "password": QUEUE_PASSWORD})
+        assert answer.status_code == 200, answer.json
+        return auth(answer.json["token"])
+
+    return {"campaign": campaign_id, "stores": stores,
+            "pharmacy": login("/api/v1/staff/login", "pharmacy.0"),
+            "committee": login("/api/v1/community/login", "jinshui.c"),
+            "other_committee": login("/api/v1/community/login", "erqi.c")}

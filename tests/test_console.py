@@ -19,7 +19,6 @@ import requests
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from tests.browsers import CHINESE, CHROMIUM
 from tests.worlds import auth, build, move_window, residents
 from wx_backend.booking import pickup
 from wx_backend.campaigns.rules import load_preset, parse_rules
@@ -39,6 +38,7 @@ from wx_backend.models import AssistedAction, AuditEntry, Booking, Resident, Sta
 from wx_backend.web.console.rules_form import patch_from
 
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "console"
+SHOTS.mkdir(parents=True, exist_ok=True)
 PASSWORD = "a long enough password"
 
 PAGES = {  # every console page, by the role it is for
@@ -118,17 +118,6 @@ def _pickup_now(sql, booking_id: int) -> None:
         "pickup_ends_at = now() + interval '8 hours', "
         "pickup_date = (now() AT TIME ZONE 'Asia/Shanghai')::date "
         "WHERE id = %s RETURNING id", booking_id)
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, **CHINESE)
-        yield chromium
-        chromium.close()
 
 
 def _sign_in_page(browser, base: str, role: str):

@@ -6,42 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from tests.official import run_jobs
-from tests.worlds import auth, now, residents, store_csv
-from wx_backend.campaigns import manage
-from wx_backend.campaigns.rules import load_preset
+from tests.worlds import auth, now, residents
 from wx_backend.extensions import db
-from wx_backend.identity.accounts import create_community_staff, create_staff
-from wx_backend.models import Entry, Resident, Store
+from wx_backend.models import Entry, Resident
 
 PASSWORD = "a long enough password"
-
-
-@pytest.fixture
-def queue_world(app, client) -> dict:
-    with app.app_context():
-        campaign = manage.create_campaign(db.session, "shanghai-test", load_preset("shanghai"),
-                                             now() - timedelta(hours=1), preset="shanghai")
-        manage.import_stores(db.session, campaign, store_csv([100, 100]), 100)
-        stores = sorted(db.session.scalars(db.select(Store.id)
-                                           .where(Store.campaign_id == campaign.id)))
-        create_staff(db.session, "pharmacy.0", PASSWORD, stores[0])
-        create_community_staff(db.session, "jinshui.c", PASSWORD, "410105")
-        create_community_staff(db.session, "erqi.c", PASSWORD, "410103")
-        db.session.commit()
-        campaign_id = campaign.id
-
-    def login(url, name):
-        answer = client.post(url, json={"username": name, "password": PASSWORD})
-        assert answer.status_code == 200, answer.json
-        return auth(answer.json["token"])
-
-    return {"campaign": campaign_id, "stores": stores,
-            "pharmacy": login("/api/v1/staff/login", "pharmacy.0"),
-            "committee": login("/api/v1/community/login", "jinshui.c"),
-            "other_committee": login("/api/v1/community/login", "erqi.c")}
 
 
 def households(app, count: int):

@@ -19,14 +19,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from wx_backend import jobs
 from wx_backend.booking import households
 from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core import regions
+from wx_backend.core.after_commit import after_commit
 from wx_backend.core.canonical import id_tail
 from wx_backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wx_backend.identity.accounts import audit
 from wx_backend.models import CommunityStaff, Entry, Resident, Staff, Store
 
 
@@ -97,7 +100,8 @@ def review(session: Session, staff: CommunityStaff, entry_id: int, approve: bool
 
 
 def release(session: Session, staff: Staff, units: int, now: datetime) -> list[Entry]:
-    """Give vouchers to the next ``units`` approved registrations of the staff's pharmacy."""
+    """Give vouchers to the next ``units`` approved registrations of the staff's pharmacy,
+    in reservation order; audited, and their holders told once the caller commits."""
     if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 100_000:
         raise InvalidInput("invalid_units", "到货数量应为1到100000的整数",
                            fields={"units": "格式不正确"})
@@ -114,12 +118,36 @@ def release(session: Session, staff: Staff, units: int, now: datetime) -> list[E
         entry.released_at = now
         entry.claim_deadline = deadline
     session.flush()
+    ids = [entry.id for entry in chosen]
+    if ids:  # their holders are told once the release is committed, whoever released
+        after_commit(session, lambda: jobs.enqueue("announce", "voucher_released", ids))
+        audit(session, "pharmacy", staff, "release_vouchers", f"store {store.id}",
+              {"units": units, "released": len(ids)})
     return list(chosen)
+
+
+def next_in_line(session: Session, staff: Staff, units: int) -> list[Entry]:
+    """The approved registrations of the staff's pharmacy that ``units`` would release,
+    in order: what a release will do, shown before it is done."""
+    return list(session.scalars(
+        select(Entry).where(Entry.store_id == staff.store_id, Entry.status == "approved")
+        .order_by(Entry.reservation_no).limit(max(0, min(units, 100_000)))))
+
+
+def progress(session: Session, store_id: int) -> dict[str, int]:
+    """A pharmacy's queue by state: ``pending`` (awaiting the committee), ``waiting``
+    (approved, no voucher yet), ``released`` (vouchers out, not used), ``redeemed``."""
+    counts = dict(session.execute(select(Entry.status, func.count()).where(
+        Entry.store_id == store_id).group_by(Entry.status)).all())
+    return {key: counts.get(status, 0) for key, status in (
+        ("pending", "pending"), ("waiting", "approved"), ("released", "released"),
+        ("redeemed", "redeemed"))}
 
 
 def redeem(session: Session, staff: Staff, voucher_code: str, id_last4: str,
            now: datetime) -> Entry:
-    """Take a voucher at its pharmacy, once, after checking the holder's ID card."""
+    """Take a voucher at its pharmacy, once, after checking the holder's ID card; audited
+    whichever surface it came through."""
     entry = session.scalars(
         select(Entry).where(Entry.store_id == staff.store_id,
                             Entry.voucher_code == voucher_code,
@@ -138,4 +166,6 @@ def redeem(session: Session, staff: Staff, voucher_code: str, id_last4: str,
     entry.status = "redeemed"
     entry.redeemed_at = now
     session.flush()
+    audit(session, "pharmacy", staff, "redeem_voucher", f"entry {entry.id}",
+          {"reservation_no": entry.reservation_no})
     return entry

@@ -14,11 +14,12 @@ from wx_backend.booking import pickup
 from wx_backend.config import signing_keys
 from wx_backend.core import clock
 from wx_backend.core.canonical import id_tail
-from wx_backend.core.errors import DomainError
+from wx_backend.core.errors import DomainError, InvalidInput
 from wx_backend.core.pii import mask_name
 from wx_backend.extensions import db
 from wx_backend.identity import residents
 from wx_backend.models import Booking, Resident, Store
+from wx_backend.waitlist import registrations
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 from wx_backend.web.console.words import BOOKING_STATUSES
@@ -184,3 +185,93 @@ def pharmacy_bookings():
     return render_template("console/pharmacy/bookings.html", listed=listed, day=day, q=q,
                            status=status, statuses=STATUSES, page=page, total=total,
                            pages=max(1, -(-total // PAGE_SIZE)), zone=zone)
+
+
+# -- queue campaigns (Shanghai): the day's supply releases vouchers, the counter takes them --
+
+def _queue_page(notice: dict | None = None, preview: dict | None = None, status: int = 200):
+    snapshot = _snapshot(clock.now())
+    if snapshot.rules.queue is None:
+        abort(404)
+    return render_template("console/pharmacy/queue.html", notice=notice, preview=preview,
+                           progress=registrations.progress(db.session, g.actor.store_id),
+                           store=db.session.get(Store, g.actor.store_id),
+                           voucher_days=snapshot.rules.queue.voucher_days), status
+
+
+def _units(raw: str | None) -> int | None:
+    text = unicodedata.normalize("NFKC", raw or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= 100_000 else None
+
+
+@bp.get("/pharmacy/queue")
+@requires(ROLE)
+def pharmacy_queue():
+    """The pharmacy's queue: how many households wait, how many vouchers are out, and the
+    form for the day's supply."""
+    return _queue_page()
+
+
+@bp.post("/pharmacy/queue/preview")
+@requires(ROLE)
+def pharmacy_queue_preview():
+    """What entering this supply would do: the registrations that get vouchers, in order,
+    before anything is released."""
+    units = _units(request.form.get("units"))
+    if units is None:
+        return _queue_page({"kind": "error", "text": "到货份数应为1到100000的整数"}, status=422)
+    chosen = registrations.next_in_line(db.session, g.actor, units)
+    return _queue_page(preview={"units": units, "entries": chosen,
+                                "short": max(0, units - len(chosen))})
+
+
+@bp.post("/pharmacy/queue/release")
+@requires(ROLE)
+def pharmacy_queue_release():
+    """Release the vouchers the preview showed (``registrations.release``, the call the
+    staff API makes; their holders are told once it is committed)."""
+    units = _units(request.form.get("units"))
+    if units is None:
+        return _queue_page({"kind": "error", "text": "到货份数应为1到100000的整数"}, status=422)
+    released = registrations.release(db.session, g.actor, units, clock.now())
+    db.session.commit()
+    if not released:
+        return _queue_page({"kind": "error", "text": "没有排队等待的登记，没有发放凭证"})
+    numbers = "、".join(entry.reservation_no for entry in released)
+    return _queue_page({"kind": "ok", "text": (
+        f"已按登记号顺序发放 {len(released)} 张购买凭证：{numbers}。居民会收到短信通知。")})
+
+
+@bp.route("/pharmacy/vouchers", methods=["GET", "POST"])
+@requires(ROLE)
+def pharmacy_vouchers():
+    """Take a voucher at the counter: its 6-digit code and the holder's ID card."""
+    outcome, status = None, 200
+    if request.method == "POST":
+        code = unicodedata.normalize("NFKC", request.form.get("voucher_code") or "").strip()
+        try:
+            if not (code.isascii() and code.isdigit() and len(code) == 6):
+                raise InvalidInput("invalid_voucher", "凭证码应为6位数字",
+                                   fields={"voucher_code": "凭证码应为6位数字"})
+            entry = registrations.redeem(db.session, g.actor, code,
+                                         request.form.get("id_last4") or "", clock.now())
+        except DomainError as refused:
+            db.session.rollback()
+            outcome, status = {"ok": False, "message": refused.message}, refused.status
+        else:
+            db.session.commit()
+            holder = db.session.get(Resident, entry.resident_id)
+            outcome = {"ok": True, "entry": entry, "holder": mask_name(holder.name)}
+    snapshot = _snapshot(clock.now())
+    if snapshot.rules.queue is None:
+        abort(404)
+    return render_template("console/pharmacy/vouchers.html", outcome=outcome,
+                           form=request.form, zone=snapshot.rules.zone), status
+
+
+@bp.context_processor
+def queue_counter() -> dict:
+    """Whether the signed-in pharmacist's store sells by queue (the nav offers its pages)."""
+    if g.get("role") != ROLE:
+        return {}
+    return {"queue_store": _snapshot(clock.now()).rules.queue is not None}

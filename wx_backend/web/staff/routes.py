@@ -7,7 +7,6 @@ from apiflask.fields import Nested, String
 from apiflask.validators import Length, Range, Regexp
 from flask import current_app
 
-from wx_backend import notify
 from wx_backend.booking import pickup
 from wx_backend.config import signing_keys
 from wx_backend.core import clock
@@ -118,7 +117,6 @@ def enter_supply(body):
     released = registrations.release(db.session, staff_auth.current_user, body["units"],
                                      clock.now())
     db.session.commit()
-    notify.announce("voucher_released", [entry.id for entry in released])
     return {"released": len(released),
             "reservation_nos": [entry.reservation_no for entry in released]}
 
