@@ -15,11 +15,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wx_backend import jobs
+from wx_backend.booking import first_come
 from wx_backend.core import regions
+from wx_backend.core.after_commit import after_commit
 from wx_backend.core.errors import Forbidden, InvalidInput, NotFound
 from wx_backend.core.pii import PiiVault
 from wx_backend.identity import residents
-from wx_backend.models import AssistedAction, CommunityStaff, Resident
+from wx_backend.identity.accounts import audit
+from wx_backend.lottery import pool
+from wx_backend.models import AssistedAction, CommunityStaff, Entry, Resident
 
 
 def record(session: Session, staff: CommunityStaff, resident_id: int, action: str,
@@ -69,6 +74,7 @@ def register(session: Session, vault: PiiVault, staff: CommunityStaff, data: dic
     resident = residents.upsert_resident(session, f"assisted:{secrets.token_hex(12)}", None, now)
     resident = residents.complete_profile(session, vault, resident.id, profile, now)
     record(session, staff, resident.id, "register", {"promise": profile.promise})
+    audit(session, "community", staff, "register_resident", f"resident {resident.id}")
     return resident
 
 
@@ -89,3 +95,34 @@ def actions_of(session: Session, resident_id: int) -> list[dict]:
             for a in session.scalars(select(AssistedAction)
                                      .where(AssistedAction.resident_id == resident_id)
                                      .order_by(AssistedAction.id))]
+
+
+def book_for(session: Session, stock, directory, vault: PiiVault, staff: CommunityStaff,
+             resident_id: int, campaign_id: int, store_id: int, now: datetime,
+             pickup_slot: int = 0) -> dict:
+    """Book for a resident of the staff's district under every rule and limit (the same
+    ``first_come.book_for_resident`` the mini-program uses), in both trails, with the
+    confirmation sent once the caller commits: the one call of the console and the API."""
+    resident = resident_in_district(session, staff, resident_id)
+    made = first_come.book_for_resident(session, stock, directory,
+                                        directory.snapshot(session, campaign_id, now), vault,
+                                        resident.id, store_id, now, pickup_slot=pickup_slot)
+    record(session, staff, resident.id, "book",
+           {"campaign_id": campaign_id, "booking_id": made["id"],
+            "reservation_no": made["reservation_no"]})
+    audit(session, "community", staff, "book_for_resident", f"booking {made['id']}",
+          {"resident_id": resident.id})
+    after_commit(session, lambda: jobs.enqueue("send_confirmations"))
+    return made
+
+
+def enter_for(session: Session, vault: PiiVault, staff: CommunityStaff, resident_id: int,
+              campaign_id: int, now: datetime) -> Entry:
+    """Enter a resident of the staff's district in a draw or a queue (``pool.enter``), in
+    both trails: the one call of the console and the API."""
+    resident = resident_in_district(session, staff, resident_id)
+    entry = pool.enter(session, campaign_id, resident.id, now, vault)
+    record(session, staff, resident.id, "enter",
+           {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
+    audit(session, "community", staff, "enter_for_resident", f"entry {entry.id}")
+    return entry

@@ -144,6 +144,7 @@ def create(session: Session, editor, data: dict) -> Announcement:
     _apply_fields(session, announcement, data, creating=True)
     session.add(announcement)
     session.flush()
+    audit(session, "editor", editor, "draft_announcement", f"announcement {announcement.id}")
     _proposed(session, editor, announcement, (None, None))
     return announcement
 
@@ -252,7 +253,7 @@ def _withdraw_rules(session: Session, announcement: Announcement, now: datetime)
     return True
 
 
-def schedule(session: Session, announcement: Announcement, publish_at: datetime,
+def schedule(session: Session, editor, announcement: Announcement, publish_at: datetime,
              now: datetime) -> Announcement:
     """Schedule a draft (or move a scheduled one) to ``publish_at``, in the future and
     within ``SCHEDULE_AHEAD``; a moment outside that conflicts with the clock (409)."""
@@ -269,10 +270,13 @@ def schedule(session: Session, announcement: Announcement, publish_at: datetime,
     elif announcement.status != "draft":
         raise Conflict("announcement_not_draft", "只有草稿或尚未生效的排期公告可以排期")
     _take_effect(session, announcement, publish_at, now)
+    audit(session, "editor", editor, "schedule_announcement", f"announcement {announcement.id}",
+          {"publish_at": publish_at.isoformat()})
     return announcement
 
 
-def publish(session: Session, announcement: Announcement, now: datetime) -> Announcement:
+def publish(session: Session, editor, announcement: Announcement,
+            now: datetime) -> Announcement:
     """Publish now (a draft, or a scheduled one ahead of its time); the caller commits
     and then sends the pushes (``push``)."""
     if announcement.status == "scheduled" and announcement.publish_at > now:
@@ -282,10 +286,11 @@ def publish(session: Session, announcement: Announcement, now: datetime) -> Anno
     _take_effect(session, announcement, now, now)
     announcement.status = "published"
     session.flush()
+    audit(session, "editor", editor, "publish_announcement", f"announcement {announcement.id}")
     return announcement
 
 
-def retract(session: Session, announcement: Announcement, reason: str,
+def retract(session: Session, editor, announcement: Announcement, reason: str,
             now: datetime) -> dict:
     """Hide the announcement; a rules change not yet in force is withdrawn with it."""
     if announcement.status == "retracted":
@@ -298,6 +303,8 @@ def retract(session: Session, announcement: Announcement, reason: str,
     announcement.retract_reason = reason.strip()
     announcement.updated_at = clock.now()
     session.flush()
+    audit(session, "editor", editor, "retract_announcement", f"announcement {announcement.id}",
+          {"reason": announcement.retract_reason, "rules_remain_in_force": not rules_withdrawn})
     return {"rules_remain_in_force": not rules_withdrawn}
 
 

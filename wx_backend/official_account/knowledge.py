@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.core import clock
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.identity.accounts import audit
 from wx_backend.models import FaqSynonym, KnowledgeEntry
 from wx_backend.official_account.faq import FaqEntry, FaqIndex, FaqMatch, load_seed
 
@@ -114,9 +115,10 @@ def _clean_list(value, field: str, limit: int) -> list[str]:
     return items
 
 
-def save_entry(session: Session, editor_id: int, data: dict, key: str | None = None
+def save_entry(session: Session, editor, data: dict, key: str | None = None
                ) -> KnowledgeEntry:
-    """Create (``key`` None) or update an entry from an editor's JSON; the caller commits."""
+    """Create (``key`` None) or update an entry from an editor's JSON, audited; the caller
+    commits."""
     if key is None:
         new_key = str(data.get("key") or "")
         if not _KEY.match(new_key):
@@ -146,16 +148,19 @@ def save_entry(session: Session, editor_id: int, data: dict, key: str | None = N
             raise InvalidInput("invalid_faq", "active 应为 true 或 false",
                                fields={"active": "应为布尔值"})
         entry.active = data["active"]
-    entry.updated_by = editor_id
+    entry.updated_by = editor.id
     entry.updated_at = clock.now()
     session.flush()
+    session.flush()
+    audit(session, "editor", editor, "save_faq", f"faq {entry.key}")
     return entry
 
 
-def delete_entry(session: Session, key: str) -> None:
-    """Remove an entry; NotFound when there is none."""
+def delete_entry(session: Session, editor, key: str) -> None:
+    """Remove an entry, audited; NotFound when there is none."""
     if not session.execute(delete(KnowledgeEntry).where(KnowledgeEntry.key == key)).rowcount:
         raise NotFound("faq_not_found", f"问题 {key} 不存在")
+    audit(session, "editor", editor, "delete_faq", f"faq {key}")
 
 
 def entry_body(entry: KnowledgeEntry) -> dict:

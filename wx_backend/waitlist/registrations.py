@@ -96,6 +96,8 @@ def review(session: Session, staff: CommunityStaff, entry_id: int, approve: bool
     entry.reviewed_by = staff.id
     entry.reviewed_at = now
     session.flush()
+    audit(session, "community", staff, "review", f"entry {entry.id}",
+          {"approve": approve, "reason": entry.reject_reason if not approve else None})
     return entry
 
 

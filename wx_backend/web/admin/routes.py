@@ -179,7 +179,8 @@ def preview_announcement(announcement_id: int):
 def schedule_announcement(announcement_id: int, body):
     """Schedule for ``publish_at``; its rules change takes effect at the same moment."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.schedule(db.session, found, body["publish_at"], clock.now())
+    announcements.schedule(db.session, editor_auth.current_user, found, body["publish_at"],
+                           clock.now())
     db.session.commit()
     editing.refresh(found)
     return announcements.announcement_body(found, clock.now())
@@ -193,7 +194,7 @@ def schedule_announcement(announcement_id: int, body):
 def publish_announcement(announcement_id: int):
     """Publish now: visible at once, rules change in force at once, pushes queued."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.publish(db.session, found, clock.now())
+    announcements.publish(db.session, editor_auth.current_user, found, clock.now())
     db.session.commit()
     editing.refresh(found)
     editing.push(found.id)
@@ -208,7 +209,8 @@ def publish_announcement(announcement_id: int):
 def retract_announcement(announcement_id: int, body):
     """Hide it; ``reason`` is required."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    outcome = announcements.retract(db.session, found, body["reason"], clock.now())
+    outcome = announcements.retract(db.session, editor_auth.current_user, found,
+                                    body["reason"], clock.now())
     db.session.commit()
     editing.refresh(found)
     return {**announcements.announcement_body(found, clock.now()), **outcome}
@@ -232,7 +234,7 @@ def list_faq():
         responses={201: "已创建", 409: "问题编号已存在（faq_exists）"})
 def create_faq(body):
     """A new entry: ``key``, ``question``, ``answer``, ``phrasings``, ``keywords``."""
-    entry = knowledge.save_entry(db.session, editor_auth.current_user.id, body)
+    entry = knowledge.save_entry(db.session, editor_auth.current_user, body)
     db.session.commit()
     knowledge.changed(redis_store.client)
     return knowledge.entry_body(entry), 201
@@ -245,7 +247,7 @@ def create_faq(body):
         responses={200: "成功", 404: "问题不存在"})
 def update_faq(key: str, body):
     """Change an entry's fields (``active: false`` hides it from the bot)."""
-    entry = knowledge.save_entry(db.session, editor_auth.current_user.id, body, key=key)
+    entry = knowledge.save_entry(db.session, editor_auth.current_user, body, key=key)
     db.session.commit()
     knowledge.changed(redis_store.client)
     return knowledge.entry_body(entry)
@@ -256,7 +258,7 @@ def update_faq(key: str, body):
 @bp.doc(summary="删除问题", responses={200: "成功", 404: "问题不存在"})
 def delete_faq(key: str):
     """Remove an entry."""
-    knowledge.delete_entry(db.session, key)
+    knowledge.delete_entry(db.session, editor_auth.current_user, key)
     db.session.commit()
     knowledge.changed(redis_store.client)
     return {"deleted": key}

@@ -6,12 +6,11 @@ from apiflask import APIBlueprint, Schema
 from apiflask.validators import Range
 from flask import current_app
 
-from wx_backend import notify
 from wx_backend.booking import first_come
 from wx_backend.core import clock
 from wx_backend.core.errors import Conflict
 from wx_backend.core.pii import mask_name
-from wx_backend.extensions import db, pii, redis_store
+from wx_backend.extensions import db, pii
 from wx_backend.identity import assisted
 from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
@@ -132,20 +131,11 @@ def get_resident(resident_id: int):
                         " not_eligible / pickup_slot_unavailable", 429: "busy"})
 def book_for_resident(resident_id: int, body):
     """Book for the resident: ``campaign_id``, ``store_id``, ``pickup_slot``?"""
-    staff = community_auth.current_user
-    resident = assisted.resident_in_district(db.session, staff, resident_id)
-    campaign_id, store_id, pickup_slot = body["campaign_id"], body["store_id"], body["pickup_slot"]
-    now = clock.now()
-    directory = current_app.extensions["directory"]
-    made = first_come.book_for_resident(
-        db.session, current_app.extensions["stock"], directory,
-        directory.snapshot(db.session, campaign_id, now), pii.vault, resident.id, store_id,
-        now, pickup_slot=pickup_slot)
-    assisted.record(db.session, staff, resident.id, "book",
-                    {"campaign_id": campaign_id, "booking_id": made["id"],
-                     "reservation_no": made["reservation_no"]})
+    made = assisted.book_for(db.session, current_app.extensions["stock"],
+                             current_app.extensions["directory"], pii.vault,
+                             community_auth.current_user, resident_id, body["campaign_id"],
+                             body["store_id"], clock.now(), pickup_slot=body["pickup_slot"])
     db.session.commit()
-    notify.nudge(redis_store.client)
     return made, 201
 
 
@@ -157,14 +147,10 @@ def book_for_resident(resident_id: int, body):
                    409: "not_a_lottery / already_entered / reenter_later"})
 def enter_for_resident(resident_id: int, body):
     """Enter the resident in a lottery campaign: ``campaign_id``."""
-    staff = community_auth.current_user
-    resident = assisted.resident_in_district(db.session, staff, resident_id)
-    campaign_id = body["campaign_id"]
-    entry = pool.enter(db.session, campaign_id, resident.id, clock.now(), pii.vault)
-    assisted.record(db.session, staff, resident.id, "enter",
-                    {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
+    entry = assisted.enter_for(db.session, pii.vault, community_auth.current_user, resident_id,
+                               body["campaign_id"], clock.now())
     db.session.commit()
-    return pool.entry_body(entry, db.session.get(Campaign, campaign_id)), 201
+    return pool.entry_body(entry, db.session.get(Campaign, body["campaign_id"])), 201
 
 
 @bp.get("/registrations")

@@ -17,7 +17,6 @@ from wx_backend.core.errors import DomainError
 from wx_backend.core.pii import INDEX_ID_NUMBER, INDEX_PHONE, mask_name
 from wx_backend.extensions import db, pii
 from wx_backend.identity import assisted, residents
-from wx_backend.identity.accounts import audit
 from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
 from wx_backend.models import AssistedAction, Booking, Campaign, Entry, Resident, Store
@@ -116,7 +115,6 @@ def community_register():
             db.session.rollback()
             errors, message = refused.fields or {}, refused.message
         else:
-            audit(db.session, ROLE, g.actor, "register_resident", f"resident {resident.id}")
             db.session.commit()
             return redirect(url_for("console.community_resident", resident_id=resident.id))
     return render_template("console/community/register.html", form=form, errors=errors,
@@ -153,48 +151,37 @@ def community_resident(resident_id: int):
 @requires(ROLE)
 def community_book(resident_id: int):
     """Book for the resident under the same rules and limits as everyone."""
-    resident = assisted.resident_in_district(db.session, g.actor, resident_id)
     try:
         campaign_id, store_id = int(request.form["campaign_id"]), int(request.form["store_id"])
     except (KeyError, ValueError):
         return _resident_page(resident_id, {"kind": "error", "text": "请选择活动和药店"}, 422)
-    now = clock.now()
-    directory = current_app.extensions["directory"]
     try:
-        made = first_come.book_for_resident(
-            db.session, current_app.extensions["stock"], directory,
-            directory.snapshot(db.session, campaign_id, now), pii.vault, resident.id,
-            store_id, now)
+        made = assisted.book_for(db.session, current_app.extensions["stock"],
+                                 current_app.extensions["directory"], pii.vault, g.actor,
+                                 resident_id, campaign_id, store_id, clock.now())
     except DomainError as refused:
         db.session.rollback()
-        return _resident_page(resident_id, {"kind": "error", "text": refused.message}, 409)
-    assisted.record(db.session, g.actor, resident.id, "book",
-                    {"campaign_id": campaign_id, "booking_id": made["id"],
-                     "reservation_no": made["reservation_no"]})
-    audit(db.session, ROLE, g.actor, "book_for_resident", f"booking {made['id']}",
-          {"resident_id": resident.id})
+        return _resident_page(resident_id, {"kind": "error", "text": refused.message},
+                              refused.status)
     db.session.commit()
     return _resident_page(resident_id, {"kind": "ok", "text":
                           f"预约成功：预约号 {made['reservation_no']}，取货码 {made['pickup_code']}"
-                          "（短信已发到登记的手机号）"})
+                          "（短信已发到登记的手机号，也可在下方打印取货单）"})
 
 
 @bp.post("/community/residents/<int:resident_id>/enter")
 @requires(ROLE)
 def community_enter(resident_id: int):
     """Enter the resident in a lottery campaign."""
-    resident = assisted.resident_in_district(db.session, g.actor, resident_id)
     try:
-        campaign_id = int(request.form["campaign_id"])
-        entry = pool.enter(db.session, campaign_id, resident.id, clock.now(), pii.vault)
+        entry = assisted.enter_for(db.session, pii.vault, g.actor, resident_id,
+                                   int(request.form["campaign_id"]), clock.now())
     except (KeyError, ValueError):
         return _resident_page(resident_id, {"kind": "error", "text": "请选择摇号活动"}, 422)
     except DomainError as refused:
         db.session.rollback()
-        return _resident_page(resident_id, {"kind": "error", "text": refused.message}, 409)
-    assisted.record(db.session, g.actor, resident.id, "enter",
-                    {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
-    audit(db.session, ROLE, g.actor, "enter_for_resident", f"entry {entry.id}")
+        return _resident_page(resident_id, {"kind": "error", "text": refused.message},
+                              refused.status)
     db.session.commit()
     return _resident_page(resident_id, {"kind": "ok",
                                         "text": f"已登记摇号，编号 {entry.reservation_no}"})
@@ -226,8 +213,6 @@ def community_review(entry_id: int):
         # Said beside the form, which stays as it was filled in.
         return render_template("console/_notice.html", text=refused.message, kind="error"), \
             refused.status, {"HX-Retarget": f"#review-{entry_id}", "HX-Reswap": "innerHTML"}
-    audit(db.session, ROLE, g.actor, "review", f"entry {entry.id}",
-          {"approve": approve, "reason": reason})
     db.session.commit()
     text = "已通过" if approve else f"已驳回：{reason}"
     return render_template("console/_notice.html", text=f"{entry.reservation_no} {text}",

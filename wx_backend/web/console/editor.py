@@ -16,7 +16,6 @@ from wx_backend.core import clock
 from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, redis_store
-from wx_backend.identity.accounts import audit
 from wx_backend.models import Announcement, Campaign, KnowledgeEntry
 from wx_backend.official_account import announcements, editing, knowledge
 from wx_backend.official_account.bot import normalise
@@ -61,7 +60,6 @@ def editor_new():
             db.session.rollback()
             errors, message = refused.fields or {}, refused.message
         else:
-            audit(db.session, ROLE, g.actor, "draft_announcement", f"announcement {made.id}")
             db.session.commit()
             return redirect(url_for("console.editor_preview", announcement_id=made.id))
     return render_template("console/editor/new.html", form=form, errors=errors,
@@ -84,8 +82,7 @@ def editor_preview(announcement_id: int):
 def editor_publish(announcement_id: int):
     """Publish now: visible at once, its rules change in force at once, pushes queued."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.publish(db.session, found, clock.now())
-    audit(db.session, ROLE, g.actor, "publish_announcement", f"announcement {found.id}")
+    announcements.publish(db.session, g.actor, found, clock.now())
     db.session.commit()
     editing.refresh(found)
     editing.push(found.id)
@@ -102,9 +99,7 @@ def editor_schedule(announcement_id: int):
     except ValueError:
         return editor({"kind": "error", "text": "请填写发布时间"}, 422)
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.schedule(db.session, found, moment, clock.now())
-    audit(db.session, ROLE, g.actor, "schedule_announcement", f"announcement {found.id}",
-          {"publish_at": moment.isoformat()})
+    announcements.schedule(db.session, g.actor, found, moment, clock.now())
     db.session.commit()
     editing.refresh(found)
     return editor({"kind": "ok", "text": f"已定时：{found.title}，{moment:%m月%d日 %H:%M} 发布"})
@@ -115,11 +110,17 @@ def editor_schedule(announcement_id: int):
 def editor_retract(announcement_id: int):
     """Hide it, with a reason; a rules change not yet in force is withdrawn with it."""
     found = announcements.get(db.session, announcement_id, for_update=True)
-    announcements.retract(db.session, found, request.form.get("reason"), clock.now())
-    audit(db.session, ROLE, g.actor, "retract_announcement", f"announcement {found.id}",
-          {"reason": request.form.get("reason")})
+    outcome = announcements.retract(db.session, g.actor, found, request.form.get("reason"),
+                                    clock.now())
     db.session.commit()
     editing.refresh(found)
+    if found.rules is not None and outcome["rules_remain_in_force"]:
+        return editor({"kind": "ok", "text": (
+            f"已撤回：{found.title}。注意：它带来的规则调整已经生效，撤回公告不会恢复原规则；"
+            "如需改回，请另写一份带规则调整的公告（经运营人员批准后发布）。")})
+    if found.rules is not None:
+        return editor({"kind": "ok",
+                       "text": f"已撤回：{found.title}，它的规则调整尚未生效，已一并取消。"})
     return editor({"kind": "ok", "text": f"已撤回：{found.title}"})
 
 
@@ -160,12 +161,11 @@ def editor_faq_save():
     if editing_key is None:
         data["key"] = form.get("key", "")
     try:
-        entry = knowledge.save_entry(db.session, g.actor.id, data, key=editing_key)
+        entry = knowledge.save_entry(db.session, g.actor, data, key=editing_key)
     except DomainError as refused:
         db.session.rollback()
         return _faq_page(form, editing_key, {"kind": "error", "text": refused.message},
                          refused.fields, 422)
-    audit(db.session, ROLE, g.actor, "save_faq", f"faq {entry.key}")
     db.session.commit()
     knowledge.changed(redis_store.client)
     return _faq_page(notice={"kind": "ok", "text": f"已保存：{entry.question}"})
