@@ -122,6 +122,8 @@ def _pickup_now(sql, booking_id: int) -> None:
 
 def _sign_in_page(browser, base: str, role: str):
     page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    # Staff answer "确定" to every "are you sure" (each test says which it meets).
+    page.on("dialog", lambda dialog: dialog.accept())
     page.goto(f"{base}/console/login")
     page.select_option("select[name=role]", role)
     page.fill("input[name=username]", ACCOUNTS[role])
@@ -313,12 +315,10 @@ def test_an_operator_opens_an_account_and_its_holder_sets_a_password(
     desk.wait_for_selector("text=已解除 counter.wu 的锁定")
     assert client.post("/api/v1/staff/login", json={
         "username": "counter.wu", "password": own}).status_code == 200
-    desk.once("dialog", lambda dialog: dialog.accept())
     desk.click("#accounts [data-action=reset]")
     desk.wait_for_selector("#new-password")
     holder.reload()
     assert holder.url.startswith(f"{live_server}/console/login")  # its session ended
-    desk.once("dialog", lambda dialog: dialog.accept())
     desk.click("#accounts [data-action=deactivate]")
     desk.wait_for_selector("text=已停用 counter.wu")
     trail = sql("SELECT action, subject FROM audit_log WHERE action IN ('open_account', "
@@ -635,7 +635,9 @@ def test_an_operator_sees_why_messages_failed_and_sends_one_again(world, sql, li
     page = _sign_in_page(browser, live_server, "operator")
     page.wait_for_url(f"{live_server}/console/operator")
     page.goto(f"{live_server}/console/operator/jobs")
-    assert "手机号码格式错误" in page.inner_text("main")
+    # Explained in Chinese, with the provider's own code beside it for support.
+    assert "手机号无效（空号或格式不对）" in page.inner_text("td.reason")
+    assert "isv.MOBILE_NUMBER_ILLEGAL" in page.inner_text("td.reason")
     page.screenshot(path=str(SHOTS / "operator-jobs.png"), full_page=True)
     page.check(f"input[name=delivery][value='{failed}']")
     page.click("button.primary")
@@ -866,7 +868,6 @@ def test_an_editor_publishes_a_rules_change_the_api_and_the_bot_then_show(
     desk.click("text=规则审批")
     assert "14天内不能再次预约" in desk.inner_text("main")
     desk.screenshot(path=str(SHOTS / "operator-approvals.png"), full_page=True)
-    desk.once("dialog", lambda dialog: dialog.accept())
     desk.click("text=批准这项规则调整")
     desk.wait_for_selector("#none-waiting")
     assert "已批准" in desk.inner_text("main")

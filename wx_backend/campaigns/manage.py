@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from wx_backend.campaigns import reservation
 from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
-from wx_backend.core.errors import InvalidInput, NotFound
-from wx_backend.models import Booking, Campaign, RulesVersion, Store, Window
+from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.models import Announcement, Booking, Campaign, RulesVersion, Store, Window
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
@@ -116,6 +116,41 @@ def change_rules(session: Session, campaign: Campaign, rules_data: dict,
     start = max(effective_at, now)
     plan_windows(session, campaign, start.date() - timedelta(days=1), 3, now)
     return version
+
+
+def withdraw_rules(session: Session, campaign: Campaign, version_no: int,
+                   now: datetime) -> None:
+    """Take back a rules version that has not taken effect: its windows go with it, unless
+    someone booked one, and the days ahead are planned again from the versions left.
+    Conflict for a version in force already, or one an announcement brought in (that one
+    is withdrawn by retracting its announcement, so both go together)."""
+    version = session.scalars(select(RulesVersion).where(
+        RulesVersion.campaign_id == campaign.id, RulesVersion.version == version_no)).first()
+    if version is None:
+        raise NotFound("rules_version_not_found", f"没有第 {version_no} 版规则")
+    if version.effective_at <= now:
+        raise Conflict("rules_in_force", f"第 {version_no} 版规则已经生效，不能撤销；"
+                       "请另存一版规则改回去")
+    announced = session.scalar(select(Announcement.title).where(
+        Announcement.campaign_id == campaign.id, Announcement.rules_version == version_no,
+        Announcement.status != "retracted"))
+    if announced is not None:
+        raise Conflict("rules_announced", f"第 {version_no} 版规则随公告《{announced}》发布，"
+                       "请让编辑撤回这条公告，规则会一并撤销")
+    drop_version(session, campaign, version, now)
+
+
+def drop_version(session: Session, campaign: Campaign, version: RulesVersion,
+                 now: datetime) -> None:
+    """Delete a version not yet in force and the unbooked windows it planned; plan the
+    days ahead again."""
+    booked = select(Booking.window_id).where(Booking.campaign_id == campaign.id)
+    session.execute(delete(Window).where(Window.campaign_id == campaign.id,
+                                         Window.rules_version == version.version,
+                                         Window.id.not_in(booked)))
+    session.delete(version)
+    session.flush()
+    plan_ahead(session, campaign, 2, now, back=1)
 
 
 def plan_windows(session: Session, campaign: Campaign, first_day: date, days: int,

@@ -101,6 +101,25 @@ EVENTS: dict[str, EventTexts] = {
 }
 
 FIELD_LIMITS = {"thing": 20, "character_string": 32, "time": 40}
+# What each parameter is, in the words an editor previewing a message reads.
+PARAM_LABELS = {"campaign": "活动", "store": "药店", "store_address": "药店地址",
+                "reservation": "预约号", "pickup_code": "取货码", "pickup_window": "取货时间",
+                "pickup_end": "取货截止", "title": "公告标题", "summary": "内容",
+                "published_at": "发布时间"}
+
+
+def preview_rows(fields: Mapping[str, str], params: Mapping[str, str]) -> list[dict]:
+    """A WeChat message as an editor checks it: each field's label (not WeChat's key
+    such as ``thing1``), the value as it will arrive, and whether WeChat's limit for that
+    kind of field cuts it (``cut``: how many characters are lost)."""
+    rows = []
+    shown = wechat_data(fields, params)
+    for field, param in fields.items():
+        full = str(params.get(param, ""))
+        limit = FIELD_LIMITS.get(field.rstrip("0123456789"))
+        rows.append({"label": PARAM_LABELS.get(param, param), "value": shown[field]["value"],
+                     "limit": limit, "cut": max(0, len(full) - limit) if limit else 0})
+    return rows
 
 
 @dataclass(frozen=True)

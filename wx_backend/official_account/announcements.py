@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from wx_backend.campaigns import manage
@@ -41,7 +41,6 @@ from wx_backend.models import (
     Follower,
     RulesVersion,
     SubscribeConsent,
-    Window,
 )
 from wx_backend.notify import texts
 
@@ -241,14 +240,7 @@ def _withdraw_rules(session: Session, announcement: Announcement, now: datetime)
         return True
     if version.effective_at <= now:
         return False
-    booked = select(Booking.window_id).where(Booking.campaign_id == announcement.campaign_id)
-    session.execute(delete(Window).where(Window.campaign_id == announcement.campaign_id,
-                                         Window.rules_version == version.version,
-                                         Window.id.not_in(booked)))
-    session.delete(version)
-    session.flush()
-    campaign = session.get(Campaign, announcement.campaign_id)
-    manage.plan_ahead(session, campaign, 2, now, back=1)
+    manage.drop_version(session, session.get(Campaign, announcement.campaign_id), version, now)
     announcement.rules_version = None
     return True
 

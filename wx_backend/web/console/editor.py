@@ -17,6 +17,7 @@ from wx_backend.core.clock import BEIJING
 from wx_backend.core.errors import DomainError
 from wx_backend.extensions import db, redis_store
 from wx_backend.models import Announcement, Campaign, KnowledgeEntry
+from wx_backend.notify import texts
 from wx_backend.official_account import announcements, editing, knowledge
 from wx_backend.official_account.bot import normalise
 from wx_backend.web.console import rules_form
@@ -24,6 +25,7 @@ from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
 ROLE = "editor"
+BOT_REPLY_BYTES = 2048  # the longest text WeChat takes as a passive reply
 STATUS_NAMES = {"draft": "草稿", "scheduled": "定时发布", "published": "已发布",
                 "retracted": "已撤回"}
 
@@ -39,13 +41,13 @@ def editor(notice=None, status: int = 200):
                                           for a in found]), status
 
 
-@bp.route("/editor/new", methods=["GET", "POST"])
-@requires(ROLE)
-def editor_new():
-    """Write a draft."""
-    form, errors, message = dict(request.form), {}, None
+def _draft_form(found: Announcement | None):
+    """Write a draft, or change one: the same form, kept as it was filled in when a field
+    is refused (the push box too, ticked or not)."""
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
+    errors, message = {}, None
     if request.method == "POST":
+        form = dict(request.form)
         raw_campaign = form.get("campaign_id") or ""
         chosen = raw_campaign.isascii() and raw_campaign.isdigit()
         data = {"title": form.get("title", ""), "body": form.get("body", ""),
@@ -53,28 +55,62 @@ def editor_new():
                 "push": form.get("push") == "on"}
         try:
             patch = rules_form.patch_from(form)
-            if patch is not None:
-                data["rules"] = patch
-            made = announcements.create(db.session, g.actor, data)
+            data["rules"] = patch
+            if found is None:
+                found = announcements.create(db.session, g.actor, data)
+            else:
+                announcements.update(db.session, g.actor, found, data)
         except DomainError as refused:
             db.session.rollback()
             errors, message = refused.fields or {}, refused.message
         else:
             db.session.commit()
-            return redirect(url_for("console.editor_preview", announcement_id=made.id))
+            return redirect(url_for("console.editor_preview", announcement_id=found.id))
+    elif found is not None:
+        form = {"title": found.title, "body": found.body,
+                "campaign_id": str(found.campaign_id or ""),
+                "push": "on" if found.push else "", **rules_form.form_of(found.rules)}
+    else:
+        form = {"push": "on"}
     return render_template("console/editor/new.html", form=form, errors=errors,
-                           message=message, campaigns=campaigns), 422 if message else 200
+                           message=message, campaigns=campaigns, editing=found,
+                           fulfilments=rules_form.FULFILMENTS), 422 if message else 200
+
+
+@bp.route("/editor/new", methods=["GET", "POST"])
+@requires(ROLE)
+def editor_new():
+    """Write a draft."""
+    return _draft_form(None)
+
+
+@bp.route("/editor/<int:announcement_id>/edit", methods=["GET", "POST"])
+@requires(ROLE)
+def editor_edit(announcement_id: int):
+    """Change a draft (scheduled and published ones are retracted and written anew)."""
+    found = announcements.get(db.session, announcement_id, for_update=request.method == "POST")
+    if found.status != "draft":
+        return editor({"kind": "error", "text": "只有草稿可以修改；已排期或已发布的请撤回后重写"},
+                      409)
+    return _draft_form(found)
 
 
 @bp.get("/editor/<int:announcement_id>/preview")
 @requires(ROLE)
 def editor_preview(announcement_id: int):
-    """Exactly what publishing would show, and to whom."""
+    """Exactly what publishing would show, and to whom, field by field under its label, with
+    a warning wherever WeChat will cut a text."""
     found = announcements.get(db.session, announcement_id)
     result = announcements.preview(db.session, found, clock.now())
+    params = announcements.push_params(db.session, found)
+    event = texts.EVENTS["announcement"]
+    rows = {"template": texts.preview_rows(event.template_fields, params),
+            "subscribe": texts.preview_rows(event.subscribe_fields, params)}
+    reply_bytes = len(result["bot_reply"].encode())
     db.session.rollback()
     return render_template("console/editor/preview.html", announcement=found,
-                           preview=result, statuses=STATUS_NAMES)
+                           preview=result, statuses=STATUS_NAMES, rows=rows,
+                           reply_too_long=reply_bytes > BOT_REPLY_BYTES)
 
 
 @bp.post("/editor/<int:announcement_id>/publish")

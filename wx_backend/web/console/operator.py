@@ -358,7 +358,8 @@ def _campaign_page(campaign_id: int, form=None, errors=None, notice=None, status
         "console/operator/campaign.html", campaign=campaign, rules=rules, in_force=in_force,
         versions=versions, summaries=summaries, current=rules_form.values_of(rules),
         form=form or {}, errors=errors or {}, notice=notice, zone=rules.zone, now_utc=now,
-        default_at=now.astimezone(rules.zone).strftime("%Y-%m-%dT%H:%M")), status
+        default_at=now.astimezone(rules.zone).strftime("%Y-%m-%dT%H:%M"),
+        fulfilments=rules_form.FULFILMENTS), status
 
 
 @bp.get("/operator/campaigns/<int:campaign_id>")
@@ -403,6 +404,27 @@ def operator_rules_change(campaign_id: int):
     when = version.effective_at.astimezone(zone).strftime("%m月%d日 %H:%M")
     return _campaign_page(campaign_id, notice={
         "kind": "ok", "text": f"已保存为第 {version.version} 版规则，{when}起生效"})
+
+
+@bp.post("/operator/campaigns/<int:campaign_id>/rules/<int:version>/withdraw")
+@requires("operator")
+def operator_rules_withdraw(campaign_id: int, version: int):
+    """Withdraw a rules version that has not taken effect yet (audited); the windows it
+    planned go with it, unless someone has booked them."""
+    try:
+        manage.withdraw_rules(db.session, manage.get_campaign(db.session, campaign_id),
+                              version, clock.now())
+    except DomainError as refused:
+        db.session.rollback()
+        return _campaign_page(campaign_id, notice={"kind": "error", "text": refused.message},
+                              status=refused.status)
+    audit(db.session, "operator", g.actor, "withdraw_rules", f"campaign {campaign_id}",
+          {"version": version})
+    db.session.commit()
+    current_app.extensions["directory"].forget(campaign_id)
+    forget_texts()
+    return _campaign_page(campaign_id, notice={
+        "kind": "ok", "text": f"第 {version} 版规则已撤销，不会生效"})
 
 
 def _local_moment(raw: str, zone) -> datetime | None:

@@ -21,7 +21,11 @@ NUMBERS = [  # (form name, path in the rules, "int" or "yuan", label)
     ("cooldown_days", ("limit", "cooldown_days"), "int", "预约成功后几天内不能再约"),
     ("store_daily_cap", ("store_daily_cap",), "int", "每家药店每日份额"),
 ]
-NAMES = [name for name, *_ in NUMBERS] + ["windows", "districts"]
+# How the portion reaches the resident: a switch to home delivery is Guangzhou's story.
+FULFILMENTS = {"pickup": ("到店自取", ["pickup"]),
+               "express": ("免费送货上门（不再到店）", ["express"]),
+               "pickup_postal": ("到店自取，偏远地区可邮寄", ["pickup", "postal"])}
+NAMES = [name for name, *_ in NUMBERS] + ["windows", "districts", "fulfilment"]
 _WINDOW = re.compile(r"^([0-9]{1,2}:[0-9]{2})\s*[-–—~～至到]\s*([0-9]{1,2}:[0-9]{2})"
                      r"\s+([0-9]{1,7})\s*份?$")
 _SPLIT = re.compile(r"[,，、;；\s]+")
@@ -78,7 +82,33 @@ def patch_from(form) -> dict | None:
         patch["windows"] = _windows(form["windows"])
     if (form.get("districts") or "").strip():
         patch.setdefault("eligibility", {})["districts"] = _districts(form["districts"])
+    chosen = (form.get("fulfilment") or "").strip()
+    if chosen:
+        if chosen not in FULFILMENTS:
+            raise _refuse("fulfilment", "请从列表中选择取货方式")
+        patch["fulfilment"] = FULFILMENTS[chosen][1]
     return patch or None
+
+
+def form_of(patch: dict | None) -> dict[str, str]:
+    """The form's fields as a stored patch fills them (a draft opened again to edit)."""
+    patch = patch or {}
+    values: dict[str, str] = {}
+    for name, path, kind, _label in NUMBERS:
+        found = patch
+        for key in path:
+            found = found.get(key) if isinstance(found, dict) else None
+        if found is not None:
+            values[name] = f"{found / 100:g}" if kind == "yuan" else str(found)
+    if patch.get("windows"):
+        values["windows"] = "\n".join(f"{w['opens']}-{w['closes']} {w['quota']}"
+                                      for w in patch["windows"] if "opens" in w)
+    if "eligibility" in patch:
+        values["districts"] = "、".join(patch["eligibility"].get("districts") or []) or "不限"
+    if "fulfilment" in patch:
+        values["fulfilment"] = next((key for key, (_, kinds) in FULFILMENTS.items()
+                                     if kinds == list(patch["fulfilment"])), "")
+    return values
 
 
 def values_of(rules: Rules) -> dict[str, str]:
@@ -95,4 +125,7 @@ def values_of(rules: Rules) -> dict[str, str]:
         "store_daily_cap": str(rules.store_daily_cap),
         "windows": "\n".join(windows),
         "districts": "、".join(rules.districts) or "不限",
+        "fulfilment": "、".join({"pickup": "到店自取", "postal": "邮寄", "express": "送货上门",
+                                "collection_point": "自提点"}.get(f, f)
+                               for f in rules.fulfilment),
     }
