@@ -136,7 +136,7 @@ def test_store_csv_reports_every_bad_row_and_imports_nothing(app, tmp_path):
                                                 str(campaign_id), str(bad)])
 
     assert result.exit_code != 0
-    assert "第3行：店名（name）未填写" in result.output
+    assert "第3行：店名未填写" in result.output
     assert "第4行" in result.output and "不是有效的坐标" in result.output
     assert "第5行" in result.output and "每日份额" in result.output
     with app.app_context():

@@ -686,7 +686,7 @@ def test_an_operator_exports_a_couriers_orders_and_uploads_their_statuses(
     with page.expect_download() as download:
         form.locator("button").click()
     exported = Path(download.value.path()).read_text(encoding="utf-8-sig")
-    assert exported.startswith("order_id,reservation_no,")  # one BOM, then the header
+    assert exported.startswith("订单号,预约号,配送方式,")  # one BOM, then the header
     assert posted.json["reservation_no"] in exported and str(order_id) in exported
 
     # A status file that declares a sheet of a million rows is refused before it is read.
@@ -719,7 +719,7 @@ def test_an_operator_exports_a_couriers_orders_and_uploads_their_statuses(
     page.wait_for_selector("#notice")
     assert "未做任何修改" in page.inner_text("#notice")  # delivered before shipped: refused
     assert sql("SELECT status FROM delivery_orders WHERE id = %s", order_id) == [("pending",)]
-    statuses.write_bytes(f"order_id,status,tracking_no\n{order_id},shipped,YZ1234567890\n"
+    statuses.write_bytes(f"订单号,状态,运单号\n{order_id},已发货,YZ1234567890\n"
                          .encode("gbk"))
     page.set_input_files("input[name=file]", str(statuses))
     page.click("form[enctype] button.primary")

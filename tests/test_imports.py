@@ -61,6 +61,31 @@ def test_a_csv_as_excel_saved_it_is_read(app, tmp_path, encoding):
     assert stores["老百姓大药房（管城回族区）"][0] == "管城回族区"
 
 
+def test_a_file_with_chinese_column_names_is_read_and_its_channels_too(app, tmp_path):
+    world = build(app, "qingdao", caps=(10,))
+    header = ["药店名称", "地址", "区", "纬度", "经度", "每日份额", "营业时间", "取货方式"]
+    rows = [["即墨邮政支局", "青岛市即墨区振华街1号", "即墨区", "36.3891", "120.4473", "",
+             "08:00-17:00", "邮寄"],
+            ["漱玉平民大药房(香港中路店)", "青岛市市南区香港中路40号", "市南区", "36.0660",
+             "120.3830", "90", "08:30-21:00", "到店"]]
+    path = tmp_path / "药店名单.csv"
+    path.write_bytes("\n".join(",".join(r) for r in [header, *rows]).encode("gbk"))
+
+    result = _import(app, world.campaign_id, path)
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        channels = dict(db.session.execute(select(Store.name, Store.channel).where(
+            Store.campaign_id == world.campaign_id)).all())
+    assert channels["即墨邮政支局"] == "postal"
+    assert channels["漱玉平民大药房(香港中路店)"] == "pickup"
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("\n".join(",".join(r) for r in [header, [*rows[0][:7], "快递"]])
+                    .encode("utf-8"))
+    refused = _import(app, world.campaign_id, bad)
+    assert refused.exit_code != 0 and "取货方式“快递”应为“到店”或“邮寄”" in refused.output
+
+
 def test_the_xlsx_itself_is_read(app, tmp_path):
     world = build(app, "zhengzhou", caps=(10,))
     book = Workbook()

@@ -11,7 +11,8 @@ moved along by the couriers' status files.
 - ``switch_bookings``: a rules change that drops pickup (Guangzhou moved to free home
   delivery mid-campaign) sends the live bookings of the campaign to their holders' homes;
   a holder whose address is missing or outside the delivery area keeps the pickup.
-- ``import_statuses``: a CSV of ``order_id,status,tracking_no`` from the courier; statuses
+- ``import_statuses``: the courier's CSV of 订单号, 状态 (已发货, 已签收, 投递失败) and
+  运单号 (or ``order_id,status,tracking_no`` with English statuses); statuses
   move ``pending -> shipped -> delivered | failed`` only; one bad line and nothing changes.
 
 Plain functions over a SQLAlchemy session; the caller commits.
@@ -19,8 +20,6 @@ Plain functions over a SQLAlchemy session; the caller commits.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -31,15 +30,21 @@ from wx_backend.booking.households import in_area
 from wx_backend.campaigns.rules import Rules
 from wx_backend.core import clock
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound
-from wx_backend.core.tabular import spreadsheet_csv
+from wx_backend.core.tabular import read_rows, spreadsheet_csv
 from wx_backend.models import Booking, PostalOrder, Resident, Store
 
-ORDER_STATUS_NAMES = {"pending": "待发货（pending）", "shipped": "已发货（shipped）",
-                      "delivered": "已签收（delivered）", "failed": "投递失败（failed）"}
+ORDER_STATUS_NAMES = {"pending": "待发货", "shipped": "已发货", "delivered": "已签收",
+                      "failed": "投递失败"}
 NEXT = {"pending": {"shipped", "failed"}, "shipped": {"delivered", "failed"},
         "delivered": set(), "failed": set()}
-EXPORT_COLUMNS = ("order_id", "reservation_no", "channel", "name", "phone", "address",
-                  "collection_point", "fee_yuan", "cash_on_delivery")
+# The courier's file, with the column names a courier's office reads; the statuses they
+# send back are read by the same Chinese names (or the English keys of older files).
+EXPORT_COLUMNS = ("订单号", "预约号", "配送方式", "收件人", "手机号", "地址", "自提点",
+                  "费用（元）", "货到付款")
+CHANNEL_NAMES = {"postal": "邮寄", "express": "送货上门", "collection_point": "自提点"}
+STATUS_HEADERS = {"order_id": ("订单号",), "status": ("状态",), "tracking_no": ("运单号",)}
+STATUS_WORDS = {"已发货": "shipped", "已签收": "delivered", "投递失败": "failed",
+                "shipped": "shipped", "delivered": "delivered", "failed": "failed"}
 
 
 def order_for(session: Session, rules: Rules, campaign_id: int, resident: Resident,
@@ -88,9 +93,9 @@ def export_csv(session: Session, campaign_id: int, courier: str, day: date, zone
     # Names and addresses are the residents' own text: the writer keeps a formula in one
     # from running on the courier's computer (core.tabular.spreadsheet_cell).
     return spreadsheet_csv(EXPORT_COLUMNS, (
-        [order.id, order.reservation_no, order.channel, order.name, order.phone,
-         order.address, store or "", f"{order.fee_fen / 100:.2f}",
-         "yes" if order.cash_on_delivery else "no"] for order, store in rows))
+        [order.id, order.reservation_no, CHANNEL_NAMES.get(order.channel, order.channel),
+         order.name, order.phone, order.address, store or "", f"{order.fee_fen / 100:.2f}",
+         "是" if order.cash_on_delivery else "否"] for order, store in rows))
 
 
 def switch_bookings(session: Session, campaign_id: int, rules: Rules,
@@ -127,26 +132,25 @@ class StatusImport:
 
 
 def import_statuses(session: Session, text: str) -> StatusImport:
-    """Apply a courier's ``order_id,status,tracking_no`` lines, all or nothing."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in ("order_id", "status") if c not in (reader.fieldnames or [])]
+    """Apply a courier's lines (订单号, 状态, 运单号), all or nothing."""
+    found, missing = read_rows(text, STATUS_HEADERS, optional=("tracking_no",))
     if missing:
         return StatusImport(errors=["表头缺少列：" + "、".join(missing)])
     wanted = []
     errors = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in found:
         raw_id = (row.get("order_id") or "").strip()
-        status = (row.get("status") or "").strip()
+        written = (row.get("status") or "").strip()
+        status = STATUS_WORDS.get(written)
         tracking = (row.get("tracking_no") or "").strip() or None
         if not (raw_id.isascii() and raw_id.isdigit()):
-            errors.append(f"第{line}行：订单号（order_id）“{raw_id}”不是数字")
+            errors.append(f"第{line}行：订单号“{raw_id}”不是数字")
             continue
-        if status not in NEXT:
-            errors.append(f"第{line}行：状态（status）“{status}”应为 shipped（已发货）、"
-                          "delivered（已签收）或 failed（投递失败）")
+        if status is None:
+            errors.append(f"第{line}行：状态“{written}”应为已发货、已签收或投递失败")
             continue
         if tracking is not None and len(tracking) > 40:
-            errors.append(f"第{line}行：运单号（tracking_no）超过40个字符")
+            errors.append(f"第{line}行：运单号超过40个字符")
             continue
         wanted.append((line, int(raw_id), status, tracking))
     orders = {o.id: o for o in session.scalars(

@@ -6,8 +6,6 @@ Plain functions over a SQLAlchemy session; the caller commits.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,6 +16,7 @@ from sqlalchemy.orm import Session
 from wx_backend.campaigns import reservation
 from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound
+from wx_backend.core.tabular import read_rows
 from wx_backend.models import Announcement, Booking, Campaign, RulesVersion, Store, Window
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -210,9 +209,16 @@ def plan_ahead(session: Session, campaign: Campaign, days: int, now: datetime,
     return plan_windows(session, campaign, today - timedelta(days=back), days + back, now)
 
 
-COLUMN_NAMES = {"name": "店名", "address": "地址", "district": "区", "lat": "纬度",
-                "lng": "经度", "daily_cap": "每日份额", "opening_hours": "营业时间"}
+# A store file's columns, by the Chinese names an operator's spreadsheet has (the first one
+# is what an exported file uses); the English keys of older files are read too.
+STORE_HEADERS = {"name": ("店名", "药店名称", "名称"), "address": ("地址",),
+                 "district": ("区", "所在区", "区县"), "lat": ("纬度",), "lng": ("经度",),
+                 "daily_cap": ("每日份额", "每日限量"), "opening_hours": ("营业时间",),
+                 "channel": ("取货方式", "渠道")}
+COLUMN_NAMES = {key: names[0] for key, names in STORE_HEADERS.items()}
 STORE_COLUMNS = ("name", "address", "district", "lat", "lng", "daily_cap", "opening_hours")
+CHANNELS = {"pickup": "pickup", "到店": "pickup", "到店自取": "pickup", "药店": "pickup",
+            "postal": "postal", "邮寄": "postal", "邮政": "postal"}
 
 
 @dataclass
@@ -228,21 +234,21 @@ def import_stores(session: Session, campaign: Campaign, text: str,
                   default_cap: int) -> StoreImport:
     """Create or update (by name) the stores listed in CSV ``text``.
 
-    Columns: name, address, district, lat, lng, daily_cap (blank: the rules' cap),
-    opening_hours, and optionally channel (``pickup``, the default, or ``postal`` for the
-    post office). Nothing is written when any row is bad; every bad row is reported.
+    Columns (``STORE_HEADERS``: Chinese names, or the English keys of older files): 店名,
+    地址, 区, 纬度, 经度, 每日份额 (blank: the rules' cap), 营业时间, and optionally 取货方式
+    (到店, the default, or 邮寄 for the post office). Nothing is written when any row is
+    bad; every bad row is reported.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in STORE_COLUMNS if c not in (reader.fieldnames or [])]
+    found, missing = read_rows(text, STORE_HEADERS, optional=("channel",))
     if missing:
         return StoreImport(errors=[f"表头缺少列：{'、'.join(missing)}"])
     rows, errors, seen = [], [], set()
-    for line, row in enumerate(reader, start=2):
+    for line, row in found:
         problems = []
         values = {key: (row.get(key) or "").strip() for key in STORE_COLUMNS}
         for key in ("name", "address", "district"):
             if not values[key]:
-                problems.append(f"{COLUMN_NAMES.get(key, key)}（{key}）未填写")
+                problems.append(f"{COLUMN_NAMES.get(key, key)}未填写")
         if len(values["name"]) > 200 or len(values["address"]) > 300:
             problems.append("店名或地址太长")
         if values["name"] in seen:
@@ -261,11 +267,12 @@ def import_stores(session: Session, campaign: Campaign, text: str,
             if cap < 0:
                 raise ValueError
         except ValueError:
-            problems.append(f"每日份额（daily_cap）“{values['daily_cap']}”应为不小于0的整数")
+            problems.append(f"每日份额“{values['daily_cap']}”应为不小于0的整数")
             cap = 0
-        channel = (row.get("channel") or "").strip() or "pickup"
-        if channel not in ("pickup", "postal"):
-            problems.append(f"取货方式（channel）“{channel}”应为 pickup（到店）或 postal（邮寄）")
+        written = (row.get("channel") or "").strip()
+        channel = CHANNELS.get(written or "pickup")
+        if channel is None:
+            problems.append(f"取货方式“{written}”应为“到店”或“邮寄”")
         if problems:
             errors.append(f"第{line}行：" + "；".join(problems))
             continue
@@ -276,7 +283,7 @@ def import_stores(session: Session, campaign: Campaign, text: str,
     if errors:
         return StoreImport(errors=errors)
     if not rows:
-        return StoreImport(errors=["no stores in the file"])
+        return StoreImport(errors=["文件里没有药店"])
     result = StoreImport(errors=[])
     current = {s.name: s for s in session.scalars(select(Store)
                                                   .where(Store.campaign_id == campaign.id))}

@@ -70,7 +70,7 @@ def campaign_plan(campaign_id, days) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def stores_import(campaign_id, path) -> None:
     """Import stores from a CSV (UTF-8 or GBK) or .xlsx file with the columns
-    name,address,district,lat,lng,daily_cap,opening_hours; all or nothing."""
+    店名,地址,区,纬度,经度,每日份额,营业时间 (or the English keys); all or nothing."""
     text = read_file(path)
     try:
         campaign = manage.get_campaign(db.session, campaign_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from openpyxl import load_workbook
@@ -195,3 +195,29 @@ def spreadsheet_csv(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     for row in rows:
         writer.writerow([spreadsheet_cell(cell) for cell in row])
     return out.getvalue()
+
+
+def read_rows(text: str, columns: Mapping[str, Sequence[str]], optional: Sequence[str] = ()
+              ) -> tuple[list[tuple[int, dict[str, str]]], list[str]]:
+    """The rows of a CSV text as dicts by our column keys, and the names of the columns
+    missing from its header. ``columns`` gives each key the header names it is known by
+    (the Chinese ones a spreadsheet user writes, and the key itself, which older files
+    and scripts use); an optional column is simply absent from the rows. Each row comes
+    with its line number in the file (the header is line 1)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [cell.strip() for cell in next(reader, [])]
+    where = {}
+    for key, names in columns.items():
+        for name in (key, *names):
+            if name in header:
+                where[key] = header.index(name)
+                break
+    missing = [names[0] if names else key for key, names in columns.items()
+               if key not in where and key not in optional]
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        rows.append((line, {key: cells[at] if at < len(cells) else ""
+                            for key, at in where.items()}))
+    return rows, missing
