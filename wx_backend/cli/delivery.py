@@ -42,7 +42,8 @@ def delivery_export(campaign_id, courier, day, out) -> None:
 @delivery_cli.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def delivery_import(path) -> None:
-    """Apply a courier's status file (订单号,状态,运单号, or order_id,status,tracking_no); all or nothing."""
+    """Apply a courier's status file (订单号,状态,运单号, or order_id,status,tracking_no);
+    all or nothing."""
     result = postal.import_statuses(db.session, read_file(path))
     refuse_bad_lines(result.errors, "nothing was changed")
     db.session.commit()
