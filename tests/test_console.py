@@ -782,6 +782,7 @@ def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
     page.fill("#new-campaign input[name=slug]", "bad slug!")
     page.click("#new-campaign button")
     page.wait_for_selector("#notice.error")
+    assert "简称应为2到63个小写字母" in page.inner_text("#notice")  # in Chinese
     assert sql("SELECT count(*) FROM campaigns WHERE slug = 'bad slug!'") == [(0,)]
     page.fill("#new-campaign input[name=slug]", "zhengzhou-2027-02")
     page.fill("#new-campaign input[name=plan_days]", "2")
@@ -796,6 +797,19 @@ def test_an_operator_creates_a_campaign_from_a_preset_and_plans_its_windows(
     assert sql("SELECT count(*) FROM windows WHERE campaign_id = %s",
                campaign_id)[0][0] == _still_to_close(3)
     page.screenshot(path=str(SHOTS / "operator-campaigns.png"), full_page=True)
+    # A second campaign from the same preset gets a name of its own.
+    page.fill("#new-campaign input[name=slug]", "zhengzhou-2027-03")
+    page.click("#new-campaign button")
+    page.wait_for_selector("#notice.ok")
+    names = [row[0] for row in sql("SELECT name FROM campaigns "
+                                   "WHERE slug LIKE 'zhengzhou-2027-%%' ORDER BY id")]
+    assert names == ["郑州市平价口罩预约（zhengzhou-2027-02）",
+                     "郑州市平价口罩预约（zhengzhou-2027-03）"]
+    page.fill("#new-campaign input[name=name]", names[0])
+    page.fill("#new-campaign input[name=slug]", "zhengzhou-2027-04")
+    page.click("#new-campaign button")
+    page.wait_for_selector("#notice.error")
+    assert "已有名为" in page.inner_text("#notice")
 
 
 def test_an_operator_changes_the_rules_as_a_new_version_from_tomorrow(world, sql, live_server,

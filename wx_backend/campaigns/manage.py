@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from wx_backend.campaigns import reservation
-from wx_backend.campaigns.rules import Rules, RulesError, jsonable, parse_rules
+from wx_backend.campaigns.rules import Rules, jsonable, parse_rules
 from wx_backend.core.errors import Conflict, InvalidInput, NotFound
 from wx_backend.core.tabular import read_rows
 from wx_backend.models import Announcement, Booking, Campaign, RulesVersion, Store, Window
@@ -23,13 +23,26 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 def create_campaign(session: Session, slug: str, rules_data: dict, now: datetime,
-                    preset: str | None = None) -> Campaign:
-    """A new campaign whose rules version 1 takes effect at ``now``."""
+                    preset: str | None = None, name: str | None = None) -> Campaign:
+    """A new campaign whose rules version 1 takes effect at ``now``, named ``name`` (or as
+    its rules say). Short names are unique; a name given here must be too, so that an
+    operator who makes two campaigns from one preset cannot mistake one for the other."""
     if not _SLUG.match(slug):
-        raise RulesError("slug must be 2-63 lower-case letters, digits or dashes")
+        raise InvalidInput("invalid_slug",
+                           "简称应为2到63个小写字母、数字或短横线，如 zhengzhou-2026",
+                           fields={"slug": "格式不正确"})
+    if name is not None and name.strip():
+        if not 2 <= len(name.strip()) <= 60:
+            raise InvalidInput("invalid_name", "活动名称应为2到60个字",
+                               fields={"name": "2到60个字"})
+        rules_data = {**rules_data, "name": name.strip()}
     rules = parse_rules(rules_data)
     if session.scalar(select(Campaign.id).where(Campaign.slug == slug)) is not None:
-        raise RulesError(f"a campaign {slug!r} already exists")
+        raise Conflict("slug_taken", f"已有简称为 {slug} 的活动", fields={"slug": "已被使用"})
+    if name and session.scalar(select(Campaign.id).where(Campaign.name == rules.name)):
+        raise Conflict("name_taken",
+                       f"已有名为“{rules.name}”的活动，请另起一个名字（如加上城市或日期）",
+                       fields={"name": "已被使用"})
     campaign = Campaign(slug=slug, name=rules.name, preset=preset,
                         reservation_key=reservation.new_key())
     session.add(campaign)
@@ -150,6 +163,14 @@ def drop_version(session: Session, campaign: Campaign, version: RulesVersion,
     session.delete(version)
     session.flush()
     plan_ahead(session, campaign, 2, now, back=1)
+
+
+def set_store_active(session: Session, store: Store, active: bool) -> None:
+    """Take a store off the list residents choose from (its bookings stay valid and are
+    collected there), or put it back. The caller commits and forgets the campaign's
+    snapshot."""
+    store.active = active
+    session.flush()
 
 
 def plan_windows(session: Session, campaign: Campaign, first_day: date, days: int,

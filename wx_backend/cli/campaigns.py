@@ -31,15 +31,17 @@ households_cli = AppGroup("households", help="Household keys of per-household ca
 @click.option("--rules-file", type=click.Path(exists=True, dir_okay=False),
               help="A TOML rules file (a copied and edited preset).")
 @click.option("--slug", required=True, help="Short name, for example zhengzhou-2026.")
+@click.option("--name", help="The name residents see (unique); default: the rules' name.")
 @click.option("--plan-days", default=2, show_default=True, help="Days of windows to plan.")
-def campaign_create(preset, rules_file, slug, plan_days) -> None:
+def campaign_create(preset, rules_file, slug, name, plan_days) -> None:
     """Create a campaign from a preset or a rules file and plan its first windows."""
     if bool(preset) == bool(rules_file):
         raise click.UsageError("give exactly one of --preset and --rules-file")
     try:
         data = load_preset(preset) if preset else load_rules_file(rules_file)
         now = clock.now()
-        campaign = manage.create_campaign(db.session, slug, data, now, preset=preset)
+        campaign = manage.create_campaign(db.session, slug, data, now, preset=preset,
+                                          name=name)
         windows = manage.plan_ahead(db.session, campaign, plan_days, now)
         db.session.commit()
     except (RulesError, DomainError) as error:

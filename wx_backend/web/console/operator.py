@@ -309,8 +309,10 @@ def operator_campaign_create():
     try:
         if preset not in PRESETS:
             raise DomainError("invalid_preset", "请选择一个预设规则")
-        campaign = manage.create_campaign(db.session, slug, load_preset(preset), now,
-                                          preset=preset)
+        data = load_preset(preset)
+        name = (request.form.get("name") or "").strip() or f"{data['name']}（{slug}）"
+        campaign = manage.create_campaign(db.session, slug, data, now, preset=preset,
+                                          name=name)
         windows = manage.plan_ahead(db.session, campaign, min(days, 14), now)
     except (RulesError, DomainError) as refused:
         db.session.rollback()
@@ -319,7 +321,7 @@ def operator_campaign_create():
     audit(db.session, "operator", g.actor, "create_campaign", f"campaign {campaign.id}",
           {"preset": preset, "slug": slug, "windows": len(windows)})
     db.session.commit()
-    return operator({"kind": "ok", "text": f"已创建活动 {campaign.name}（{slug}），"
+    return operator({"kind": "ok", "text": f"已创建活动 {campaign.name}，"
                                            f"排好 {len(windows)} 个预约时段；下一步：导入药店"})
 
 
