@@ -50,6 +50,8 @@ PAGES = {  # every console page, by the role it is for
     "editor": ["/console/editor"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
                  "/console/operator/approvals", "/console/operator/accounts",
+                 "/console/operator/store-list", "/console/operator/audit",
+                 "/console/operator/public-list",
                  "/console/operator/delivery", "/console/operator/draws",
                  "/console/operator/windows/1", "/console/operator/windows/1/figures",
                  "/console/operator/campaigns/1"],
@@ -68,7 +70,8 @@ FORMS = {  # every console form, by the role it is for
                  "/console/operator/campaigns", "/console/operator/campaigns/1/windows",
                  "/console/operator/campaigns/1/rules",
                  "/console/operator/approvals/1/approve", "/console/operator/accounts",
-                 "/console/operator/accounts/pharmacy/1/unlock"],
+                 "/console/operator/accounts/pharmacy/1/unlock",
+                 "/console/operator/stores/1/deactivate"],
 }
 
 
@@ -944,3 +947,50 @@ def test_the_rules_form_reads_windows_and_districts_as_a_notice_writes_them():
         with pytest.raises(DomainError) as refused:
             patch_from(bad)
         assert field in refused.value.fields
+
+
+def test_an_operator_finds_stores_takes_one_off_and_reads_the_records(
+        app, client, world, residents, ids, live_server, browser):
+    token = residents.verified("listed-one", ids(), "13600007777", name="孙建国")
+    booked = _booked(client, world, token, store=1)
+    page = _sign_in_page(browser, live_server, "operator")
+    page.wait_for_url(f"{live_server}/console/operator")
+    page.click("text=药店")
+    page.fill("#find input[name=q]", "花园路2号")
+    page.click("#find button")
+    page.wait_for_selector("#count")
+    assert page.locator("#stores tbody tr").count() == 1
+    with app.app_context():
+        taken_off = db.session.get(Store, world.store_ids[1])
+    assert taken_off.name in page.inner_text("#stores")
+    page.click(f"#store-{taken_off.id} button")
+    page.wait_for_selector("#notice.ok")
+    assert "已下线" in page.inner_text("#notice")
+    page.screenshot(path=str(SHOTS / "operator-store-list.png"), full_page=True)
+    # Residents can no longer choose it; the booking made there stays good.
+    listed = client.get(f"/api/v1/campaigns/{world.campaign_id}/stores?limit=50").json
+    assert taken_off.id not in [s["id"] for s in listed["stores"]]
+    refused = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                          json={"store_id": taken_off.id},
+                          headers=auth(residents.verified("too-late", ids(), "13600008888")))
+    assert refused.status_code in (404, 409)
+    with app.app_context():
+        assert db.session.get(Booking, booked["id"]).status == "confirmed"
+
+    page.click("text=公示名单")
+    page.wait_for_selector("#public-lines")
+    page.fill("#find input[name=q]", booked["reservation_no"])
+    page.click("#find button")
+    page.wait_for_selector("#public-lines")
+    line = page.inner_text("#public-lines tbody")
+    assert booked["reservation_no"] in line and "孙*国" in line
+    page.screenshot(path=str(SHOTS / "operator-public-list.png"), full_page=True)
+
+    page.click("text=操作记录")
+    page.select_option("#find select[name=action]", "deactivate_store")
+    page.click("#find button")
+    page.wait_for_selector("#audit")
+    rows = page.locator("#audit tbody tr").all_inner_texts()
+    assert len(rows) == 1 and "药店下线" in rows[0] and "operator.zhao" in rows[0]
+    assert f"药店 #{taken_off.id}" in rows[0]
+    page.screenshot(path=str(SHOTS / "operator-audit.png"), full_page=True)

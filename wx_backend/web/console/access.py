@@ -29,7 +29,7 @@ from wx_backend.extensions import csrf, db
 from wx_backend.identity.accounts import ROLE_NAMES, ROLES
 from wx_backend.web.auth import staff_sessions
 from wx_backend.web.console.blueprint import bp
-from wx_backend.web.console.words import explain_failure, words
+from wx_backend.web.console.words import explain_failure, subject_words, words
 
 ANONYMOUS_SECONDS = 3600  # a sign-in page's session (its CSRF token) before anyone signs in
 BACKGROUND = "X-Console-Background"  # sent by the console's own polling (hx-headers)
@@ -185,7 +185,7 @@ def beijing(moment, pattern: str = "%m-%d %H:%M") -> str:
 @bp.app_context_processor
 def console_globals():
     return {"role_names": ROLE_NAMES, "now_utc": clock.now(), "words": words(),
-            "explain": explain_failure}
+            "explain": explain_failure, "subject_words": subject_words}
 
 
 def expired():

@@ -65,3 +65,18 @@ def explain_failure(text: str | None) -> str:
         if code in raw:
             return prefix + words
     return prefix + "发送平台拒绝了这条消息"
+
+
+_SUBJECTS = {"store": "药店", "booking": "预约", "entry": "登记", "announcement": "公告",
+             "campaign": "活动", "resident": "居民", "draw": "摇号", "faq": "问答",
+             "deliveries": "消息", "pharmacy": "药店工作人员", "community": "社区工作人员",
+             "editor": "编辑", "operator": "运营人员"}
+
+
+def subject_words(text: str | None) -> str:
+    """An audit entry's subject as staff read it: ``booking 12`` -> ``预约 #12``."""
+    kind, _, rest = (text or "").partition(" ")
+    name = _SUBJECTS.get(kind)
+    if name is None:
+        return text or ""
+    return f"{name} #{rest}" if rest.isdigit() else f"{name} {rest}".strip()
