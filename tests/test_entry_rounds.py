@@ -12,8 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import select, update
 
+from tests.official import run_jobs
 from tests.worlds import auth, now, residents, store_csv
 from wx_backend.booking import postal
 from wx_backend.campaigns import manage
@@ -250,3 +252,28 @@ def test_a_registration_shows_its_pharmacy_its_place_and_the_releases(app, clien
     assert used.status_code == 200, used.json
     redeemed = _mine(client, order[0])[0]
     assert redeemed["status"] == "redeemed" and redeemed["redeemed_at"] is not None
+
+
+def test_every_winner_who_allowed_it_gets_the_win_message_in_one_send(
+        app, client, fuzhou, fake_wechat):
+    """The messages of one send job go out on several threads at once (one per message up
+    to NOTIFY_WECHAT_THREADS): each must reach WeChat, not stop at the app's settings."""
+    campaign_id, _ = fuzhou
+    people = residents(app, 4)
+    _live(app, client, people, campaign_id)
+    for person in people:
+        allowed = client.post("/api/v1/me/subscriptions", json={"accepted": ["draw_won"]},
+                              headers=auth(person.token))
+        assert allowed.status_code == 200
+    requests.delete(fake_wechat.base_url + "fake/messages", timeout=5)
+    with app.app_context():
+        made = pool.commit_draw(db.session, campaign_id, 3, now())
+        db.session.commit()
+        draw_id = made.id
+    told = app.test_cli_runner().invoke(args=["lottery", "run-draw", "--draw", str(draw_id),
+                                              "--public-value", "0412 7730"])
+    assert told.exit_code == 0, told.output
+    run_jobs(app)
+    sent = requests.get(fake_wechat.base_url + "fake/messages", params={"kind": "subscribe"},
+                        timeout=5).json()["messages"]
+    assert sorted(m["body"]["template_id"] for m in sent) == ["dev-draw_won"] * 3
