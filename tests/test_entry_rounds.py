@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 import requests
 from sqlalchemy import select, update
@@ -51,10 +52,22 @@ def _live(app, client, people, campaign_id, body=None) -> dict:
     return answers
 
 
+def _conforms(client, path: str, answer, method: str = "get") -> dict:
+    """The answer's body, checked against what the spec says that route answers (every
+    field declared, none missing, nulls only where allowed)."""
+    spec = client.get("/api/v1/openapi.json").json
+    declared = spec["paths"][path][method]["responses"][str(answer.status_code)]
+    schema = declared["content"]["application/json"]["schema"]
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": spec["components"]})
+    errors = [error.message for error in validator.iter_errors(answer.json)]
+    assert errors == [], (path, errors)
+    return answer.json
+
+
 def _mine(client, person) -> list[dict]:
     answer = client.get("/api/v1/me/entries", headers=auth(person.token))
     assert answer.status_code == 200, answer.json
-    return answer.json["entries"]
+    return _conforms(client, "/api/v1/me/entries", answer)["entries"]
 
 
 def _addresses(app, people, addresses) -> None:
@@ -97,7 +110,8 @@ def test_the_ranks_kept_at_the_draw_are_the_published_ranking(app, client, fuzho
     assert before["mine"] == [{"reservation_no": entered[people[0].id]["reservation_no"],
                                "rank": None, "won": None, "score": None}]
     for person in people:
-        shown = client.get(f"/api/v1/draws/{made.id}", headers=auth(person.token)).json
+        shown = _conforms(client, "/api/v1/draws/{draw_id}",
+                          client.get(f"/api/v1/draws/{made.id}", headers=auth(person.token)))
         (line,) = shown["mine"]
         rank, number, score = next(row for row in lines if row[1] == line["reservation_no"])
         assert (line["rank"], line["score"], line["won"]) == (int(rank), score, int(rank) <= 3)
@@ -150,6 +164,7 @@ def test_a_win_shows_its_ways_to_claim_then_its_order_then_when_to_enter_again(
     claimed = client.post(f"/api/v1/entries/{far['id']}/claim", headers=auth(outside.token),
                           json={"fulfilment": "collection_point", "store_id": stores[1]})
     assert claimed.status_code == 200, claimed.json
+    _conforms(client, "/api/v1/entries/{entry_id}/claim", claimed, "post")
     order = claimed.json["order"]
     assert order["collection_point"]["id"] == stores[1]
     assert order["collection_point"]["opening_hours"] == "09:00-18:00"
@@ -178,6 +193,7 @@ def test_a_win_shows_its_ways_to_claim_then_its_order_then_when_to_enter_again(
         db.session.commit()
     again = client.post(f"/api/v1/campaigns/{campaign_id}/entries", headers=auth(inside.token))
     assert again.status_code == 201 and again.json["status"] == "pooled"
+    _conforms(client, "/api/v1/campaigns/{campaign_id}/entries", again, "post")
     assert again.json["draw"] is None and again.json["reenter_at"] is None
     assert [e["status"] for e in _mine(client, inside)] == ["pooled", "claimed"]
 
