@@ -81,17 +81,18 @@ def _jest(files: list[str], context: Path) -> str:
     return report
 
 
-def _screenshots() -> list[Path]:
+def _screenshots(pattern: str = "*.html") -> list[Path]:
     """PNGs of the pages the suite saved (each also saved in care mode, switched on through
     the page itself: ``<name>-large``), in Debian's Chromium at a phone's 750 rpx width
-    (2x a 375-point screen), for people to look at; none may be wider than the screen."""
+    (2x a 375-point screen), for people to look at; none may be wider than the screen.
+    ``pattern`` picks the saved pages of one module (another module's stay as they are)."""
     from playwright.sync_api import sync_playwright
 
     made, too_wide = [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, **CHINESE)
         page = browser.new_page(viewport={"width": 750, "height": 1334})
-        for html in sorted(SCREENS.glob("*.html")):
+        for html in sorted(SCREENS.glob(pattern)):
             page.goto(html.as_uri())
             if page.evaluate("document.documentElement.scrollWidth") > 750:
                 too_wide.append(html.stem)

@@ -12,9 +12,12 @@ test('the winner claims at a collection point before the deadline', async () => 
   const page = await open('pages/lottery/lottery', { campaign: ctx.lottery.campaign_id })
   expect(find(page, '#entry-status').dom.textContent).toContain('已中签')
   const entry = page.instance.data.entry
-  expect(page.instance.data.drawLink).toContain(`/public/draws/${entry.draw_id}?reservation_no=${entry.reservation_no}`)
+  await tap(page, '#open-draw')
+  expect(wxRuntime.navigations.pop().url).toBe(`/pages/draw/draw?id=${entry.draw_id}&campaign=${ctx.lottery.campaign_id}`)
+  expect(text(page)).not.toMatch(/https?:|public\/draws/)
   save(page, 'lottery-won')
   await change(page, '#fulfilments', { value: 'collection_point' })
+  await change(page, '#points', { value: page.instance.data.points[0].id })
   await tap(page, '#claim-button')
   await settle(page)
   expect(find(page, '#entry-status').dom.textContent).toBe('已中签并下单')

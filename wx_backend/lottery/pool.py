@@ -17,6 +17,11 @@
   portion at once, outside the draw and its quota.
 - ``lapse``: wins not claimed by their deadline lapse; each lapsed unit is added to the
   quota of the next draw committed (``Draw.returned`` of it).
+- ``entries_of``: a resident's entries as their pages show them: the draw each took part
+  in and its rank there, the ways to claim a win and what each costs, the order with its
+  courier and tracking, when the person may enter again, and for a queue registration its
+  pharmacy and its place in that pharmacy's queue. ``draw_body``: one draw as published,
+  with the resident's own lines of its ranking.
 
 Plain functions over a SQLAlchemy session; the caller commits.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
@@ -34,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from wx_backend.booking import postal
 from wx_backend.booking.first_come import check_area, resident_booker
+from wx_backend.booking.households import in_area
 from wx_backend.campaigns import reservation
 from wx_backend.campaigns.manage import get_campaign, rules_in_force
 from wx_backend.campaigns.rules import Rules
@@ -41,8 +48,17 @@ from wx_backend.core.errors import Conflict, InvalidInput, NotFound
 from wx_backend.core.pii import INDEX_ID_NUMBER
 from wx_backend.identity.residents import normalise_id_number
 from wx_backend.lottery import draw as verifiable
-from wx_backend.models import Campaign, Draw, Entry, Resident, SpecialGroupMember, Store
+from wx_backend.models import (
+    Campaign,
+    Draw,
+    DrawRank,
+    Entry,
+    Resident,
+    SpecialGroupMember,
+    Store,
+)
 from wx_backend.models.lottery import LIVE_STATUSES
+from wx_backend.waitlist import registrations
 
 
 def _lottery_rules(session: Session, campaign_id: int, now: datetime) -> tuple[int, Rules]:
@@ -225,6 +241,13 @@ def run_draw(session: Session, draw_id: int, public_value: str, now: datetime) -
     found.public_value = result.public_value
     found.result = result.as_json()
     found.drawn_at = now
+    # Every line of ranking.csv, kept as rows: a resident's rank is then read, not
+    # recomputed over the whole pool (two seconds a million entries) at each look.
+    session.execute(text(
+        "INSERT INTO draw_ranks (draw_id, reservation_no, rank) "
+        "SELECT :draw, number, position FROM unnest(CAST(:numbers AS varchar[])) "
+        "WITH ORDINALITY AS ranked(number, position)"),
+        {"draw": found.id, "numbers": [number for number, _ in result.ranking]})
     winners = result.winners
     if winners:
         session.execute(update(Entry).where(
@@ -302,3 +325,146 @@ def published_files(found: Draw) -> dict[str, bytes]:
         files["result.json"] = found.result
         files["ranking.csv"] = result.ranking_csv()
     return files
+
+
+def rank_in(session: Session, draw_id: int, reservation_no: str) -> int | None:
+    """The rank of ``reservation_no`` in a drawn draw (its line of ``ranking.csv``), or
+    None when it was not among the draw's entries."""
+    return session.scalar(select(DrawRank.rank).where(DrawRank.draw_id == draw_id,
+                                                      DrawRank.reservation_no == reservation_no))
+
+
+def place_body(store: Store) -> dict:
+    """A pharmacy or collection point as a resident is told where to go."""
+    return {"id": store.id, "name": store.name, "address": store.address,
+            "district": store.district, "opening_hours": store.opening_hours}
+
+
+def claim_options(rules: Rules, resident: Resident, entry: Entry) -> list[dict]:
+    """The ways the campaign lets a win be claimed, each with what delivery costs and
+    whether it can be chosen by this resident (home delivery needs an address in the area)."""
+    options = []
+    for fulfilment in rules.fulfilment:
+        option = {"fulfilment": fulfilment, "fee_fen": 0, "cash_on_delivery": False,
+                  "courier": None, "available": True, "reason": None}
+        if fulfilment in ("express", "postal"):
+            settings = rules.delivery
+            postal_fee = settings.postal_fee_fen if entry.special_group is None else 0
+            option["fee_fen"] = postal_fee if fulfilment == "postal" else 0
+            option["cash_on_delivery"] = option["fee_fen"] > 0
+            option["courier"] = (settings.postal_courier if fulfilment == "postal"
+                                 else settings.express_courier)
+            if not resident.address:
+                option.update(available=False, reason="请先在实名信息中填写收货地址")
+            elif not in_area(resident.address, settings.area):
+                option.update(available=False, reason="您的地址不在配送范围（"
+                              + "、".join(settings.area) + "）")
+        options.append(option)
+    return options
+
+
+def _order_of(session: Session, entry: Entry) -> dict | None:
+    order = postal.order_of_entry(session, entry.id)
+    if order is None:
+        return None
+    body = postal.order_body(order)
+    point = session.get(Store, order.store_id) if order.store_id else None
+    body["collection_point"] = place_body(point) if point else None
+    body["updated_at"] = order.updated_at.isoformat()
+    return body
+
+
+def _draw_of(session: Session, entry: Entry) -> dict | None:
+    """The draw an entry won in, or else the latest one it took part in (every draw
+    committed while it lay in the pool), with its rank there once drawn."""
+    if entry.draw_id is not None:
+        found = session.get(Draw, entry.draw_id)
+    elif entry.status == "pooled":
+        found = session.scalars(select(Draw).where(
+            Draw.campaign_id == entry.campaign_id, Draw.committed_at >= entry.created_at)
+            .order_by(Draw.number.desc()).limit(1)).first()
+    else:
+        return None
+    if found is None:
+        return None
+    rank = rank_in(session, found.id, entry.reservation_no) if found.status == "drawn" else None
+    return {"id": found.id, "number": found.number, "status": found.status,
+            "quota": found.quota, "drawn_at": found.drawn_at.isoformat() if found.drawn_at
+            else None, "rank": rank}
+
+
+def entries_of(session: Session, resident_id: int, now: datetime,
+               entry_id: int | None = None) -> list[dict]:
+    """The resident's entries (or the one ``entry_id``), newest first, each as
+    ``entry_body`` with what the resident's pages show about it: ``draw``, ``order``,
+    ``claim_options`` (while won), ``reenter_at`` (after a win: when the person may enter
+    again), and for a queue registration its ``pharmacy`` and ``queue`` standing."""
+    query = (select(Entry, Campaign).join(Campaign, Campaign.id == Entry.campaign_id)
+             .where(Entry.resident_id == resident_id))
+    if entry_id is not None:
+        query = query.where(Entry.id == entry_id)
+    rows = session.execute(query.order_by(Entry.id.desc()).limit(100)).all()
+    resident = session.get(Resident, resident_id)
+    rules_of: dict[int, Rules] = {}
+    bodies = []
+    for entry, campaign in rows:
+        if campaign.id not in rules_of:
+            rules_of[campaign.id] = rules_in_force(session, campaign.id, now)[1]
+        rules = rules_of[campaign.id]
+        body = entry_body(entry, campaign)
+        body.update(draw=None, order=None, claim_options=[], reenter_at=None, pharmacy=None,
+                    queue=None, released_at=None, redeemed_at=None)
+        if entry.store_id is not None:
+            body["pharmacy"] = place_body(session.get(Store, entry.store_id))
+            body["queue"] = registrations.standing(session, entry)
+            body["released_at"] = entry.released_at.isoformat() if entry.released_at else None
+            body["redeemed_at"] = entry.redeemed_at.isoformat() if entry.redeemed_at else None
+        else:
+            body["draw"] = _draw_of(session, entry)
+            body["order"] = _order_of(session, entry)
+            if entry.status == "won":
+                body["claim_options"] = claim_options(rules, resident, entry)
+            if entry.won_at is not None and rules.lottery is not None:
+                body["reenter_at"] = (entry.won_at + timedelta(
+                    days=rules.lottery.reenter_after_days)).isoformat()
+        bodies.append(body)
+    return bodies
+
+
+def draw_body(session: Session, draw_id: int, resident_id: int) -> dict:
+    """A draw as published (its commitment, and once drawn the public value and result),
+    with the resident's own lines of its ranking: each of their entries that took part,
+    its rank and score, and whether it won."""
+    found = session.get(Draw, draw_id)
+    if found is None:
+        raise NotFound("draw_not_found", "该期摇号不存在")
+    campaign = session.get(Campaign, found.campaign_id)
+    commitment = verifiable.load_commitment(found.commitment)
+    result = json.loads(found.result) if found.result else None
+    numbers = session.scalars(select(Entry.reservation_no).where(
+        Entry.campaign_id == found.campaign_id, Entry.resident_id == resident_id)
+        .order_by(Entry.id)).all()
+    entries = b"\n" + found.entries_text
+    mine = []
+    for number in numbers:
+        if f"\n{number}\n".encode("ascii") not in entries:
+            continue
+        line = {"reservation_no": number, "rank": None, "won": None, "score": None}
+        if result is not None:
+            rank = rank_in(session, found.id, number)
+            score = verifiable.rank(bytes.fromhex(result["seed"]), [number])[0][1]
+            line.update(rank=rank, won=rank is not None and rank <= found.quota,
+                        score=score.hex())
+        mine.append(line)
+    return {"id": found.id, "number": found.number, "campaign_id": found.campaign_id,
+            "campaign": campaign.name, "name": commitment.name, "status": found.status,
+            "committed_at": found.committed_at.isoformat(),
+            "drawn_at": found.drawn_at.isoformat() if found.drawn_at else None,
+            "entries_count": commitment.entries_count, "quota": found.quota,
+            "returned": found.returned, "commitment_sha256": commitment.digest,
+            "entries_sha256": commitment.entries_sha256,
+            "secret_sha256": commitment.secret_sha256,
+            "public_value": result["public_value"] if result else None,
+            "seed": result["seed"] if result else None,
+            "winners_count": len(result["winners"]) if result else None,
+            "mine": mine}

@@ -11,7 +11,13 @@ from wx_backend.models.accounts import (
 from wx_backend.models.bookings import BOOKING_STATUSES, Booking, WaitingRoomProof
 from wx_backend.models.campaigns import Campaign, RulesVersion, Store, Window
 from wx_backend.models.identity import AssistedAction, Resident
-from wx_backend.models.lottery import ENTRY_STATUSES, Draw, Entry, SpecialGroupMember
+from wx_backend.models.lottery import (
+                                         ENTRY_STATUSES,
+                                         Draw,
+                                         DrawRank,
+                                         Entry,
+                                         SpecialGroupMember,
+)
 from wx_backend.models.notify import (
                                          CHANNELS,
                                          DELIVERY_STATUSES,
@@ -31,8 +37,8 @@ from wx_backend.models.sms import OutboxSms
 
 __all__ = ["ANNOUNCEMENT_STATUSES", "Announcement", "AssistedAction", "AuditEntry",
            "BOOKING_STATUSES", "Booking", "CHANNELS", "Campaign", "CommunityStaff",
-           "DELIVERY_STATUSES", "Delivery", "Draw", "EDITOR_ROLES", "ENTRY_STATUSES", "Editor",
-           "Entry", "FaqSynonym", "Follower", "KnowledgeEntry", "ORDER_STATUSES", "Operator",
-           "OutboxSms", "PostalOrder", "Resident", "RulesVersion", "ScheduleRun",
-           "SpecialGroupMember", "Staff", "Store", "SubscribeConsent", "WaitingRoomProof",
-           "Window"]
+           "DELIVERY_STATUSES", "Delivery", "Draw", "DrawRank", "EDITOR_ROLES",
+           "ENTRY_STATUSES", "Editor", "Entry", "FaqSynonym", "Follower", "KnowledgeEntry",
+           "ORDER_STATUSES", "Operator", "OutboxSms", "PostalOrder", "Resident", "RulesVersion",
+           "ScheduleRun", "SpecialGroupMember", "Staff", "Store", "SubscribeConsent",
+           "WaitingRoomProof", "Window"]

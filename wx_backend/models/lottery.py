@@ -120,3 +120,15 @@ class Draw(db.Model):
     result: Mapped[bytes | None] = mapped_column(LargeBinary)
     committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     drawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DrawRank(db.Model):
+    """One entry's line in a drawn draw's ranking (``ranking.csv``), kept when the draw is
+    run so that a resident's rank is one row away rather than a recomputation of the pool."""
+
+    __tablename__ = "draw_ranks"
+
+    draw_id: Mapped[int] = mapped_column(ForeignKey("draws.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    reservation_no: Mapped[str] = mapped_column(String(8), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)

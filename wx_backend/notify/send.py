@@ -242,10 +242,12 @@ def _send_wechat(channel: str, rows: Sequence, subjects: dict[tuple, Subject]) -
     kind = "subscribe" if channel == "wx_subscribe" else "template"
     client = miniprogram_client() if kind == "subscribe" else official_account_client()
     mini_appid = current_app.config["WECHAT_MINIPROGRAM_APPID"]
+    # Read here, in the app's context: ``one`` runs in pool threads, which have none.
+    templates = {event: texts.wechat_template_id(kind, event) for event in {r.event for r in rows}}
 
     def one(row) -> Outcome:
         subject = subjects.get((row.event, row.subject_id))
-        template_id = texts.wechat_template_id(kind, row.event)
+        template_id = templates[row.event]
         if subject is None or not template_id:
             return Outcome(row.id, ok=False, error="the booking or its template is gone")
         event = texts.EVENTS[row.event]

@@ -8,6 +8,9 @@ residents' committee checks each, and each day's supply releases the next in ord
   code) valid ``queue.voucher_days`` days. Rows are locked with SKIP LOCKED, so two
   releases at once never hand out one registration twice.
 - ``redeem``: the pharmacy takes the voucher (code and the holder's ID card), once.
+- ``standing``: where a registration stands at its pharmacy (how many approved households
+  wait ahead of it, how many vouchers the pharmacy has released, its last batch), for the
+  resident's page.
 - Vouchers not used by their deadline lapse with lottery wins (``lottery.lapse``).
 
 Plain functions over a SQLAlchemy session; the caller commits.
@@ -171,3 +174,24 @@ def redeem(session: Session, staff: Staff, voucher_code: str, id_last4: str,
     audit(session, "pharmacy", staff, "redeem_voucher", f"entry {entry.id}",
           {"reservation_no": entry.reservation_no})
     return entry
+
+
+def standing(session: Session, entry: Entry) -> dict:
+    """Where a registration stands in its pharmacy's queue: ``ahead`` (approved households
+    with a lower reservation number, not yet released) and ``position`` while it is
+    approved; for every state, ``waiting`` (approved households not yet released),
+    ``released`` (vouchers the pharmacy has given so far) and its last batch."""
+    at = Entry.store_id == entry.store_id
+    count = select(func.count()).select_from(Entry)
+    waiting = session.scalar(count.where(at, Entry.status == "approved"))
+    released = session.scalar(count.where(at, Entry.released_at.is_not(None)))
+    last = session.scalar(select(func.max(Entry.released_at)).where(at))
+    last_units = session.scalar(count.where(at, Entry.released_at == last)) if last else 0
+    ahead = None
+    if entry.status == "approved":
+        ahead = session.scalar(count.where(at, Entry.status == "approved",
+                                           Entry.reservation_no < entry.reservation_no))
+    return {"position": None if ahead is None else ahead + 1, "ahead": ahead,
+            "waiting": waiting, "released": released,
+            "last_release_at": last.isoformat() if last else None,
+            "last_release_units": last_units}

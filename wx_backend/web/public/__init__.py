@@ -16,7 +16,7 @@ from wx_backend.core.errors import NotFound
 from wx_backend.core.tabular import spreadsheet_csv
 from wx_backend.extensions import db
 from wx_backend.lottery import draw as verifiable
-from wx_backend.lottery.pool import published_files
+from wx_backend.lottery.pool import published_files, rank_in
 from wx_backend.models import Campaign, Draw
 
 bp = Blueprint("public", __name__, url_prefix="/public")
@@ -92,9 +92,7 @@ def draw_page(draw_id: int):
         elif found.status != "drawn":
             lookup = {"error": "尚未开奖"}
         else:
-            lines = published_files(found)["ranking.csv"].decode().splitlines()[1:]
-            rank = next((int(line.split(",")[0]) for line in lines
-                         if line.split(",")[1] == wanted), None)
+            rank = rank_in(db.session, found.id, wanted)
             lookup = ({"error": f"{wanted} 不在本期摇号名单中"} if rank is None else
                       {"rank": rank, "won": rank <= found.quota})
     return render_template("public_draw.html", campaign=campaign, draw=found,
