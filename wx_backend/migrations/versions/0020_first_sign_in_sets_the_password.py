@@ -2,7 +2,7 @@
 their own at the first sign-in.
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0019
 Created: 2026-12-06
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0016"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
