@@ -62,7 +62,10 @@ def test_confirmation_reaches_every_channel_once(app, client, fake_wechat):
     template = wechat_messages(fake_wechat, "template")
     assert [m["touser"] for m in subscribe] == [openid_of(app, alice)]
     assert subscribe[0]["body"]["data"]["character_string3"]["value"] == made["pickup_code"]
+    # A tap on either message opens this booking's own page in the mini-program.
+    assert subscribe[0]["body"]["page"] == f"pages/booking/booking?id={made['id']}"
     assert len(template) == 1
+    assert template[0]["body"]["miniprogram"]["pagepath"] == subscribe[0]["body"]["page"]
     assert template[0]["touser"] == "oa-openid-alice"
     assert template[0]["body"]["data"]["keyword3"]["value"] == made["pickup_code"]
 

@@ -88,7 +88,7 @@ def claim(ids: Sequence[int], now: datetime, reservation: str) -> tuple[str, lis
         .values(status="sending", batch=token, claimed_at=now,
                 claimed_until=now + _lease(), attempts=Delivery.attempts + 1)
         .returning(Delivery.id, Delivery.event, Delivery.subject_id, Delivery.channel,
-                   Delivery.recipient, Delivery.attempts)
+                   Delivery.recipient, Delivery.attempts, Delivery.campaign_id)
         .execution_options(synchronize_session=False)).all()
     db.session.commit()
     return token, sorted(rows, key=lambda r: r.id)
@@ -257,13 +257,15 @@ def _send_wechat(channel: str, rows: Sequence, subjects: dict[tuple, Subject]) -
                 client.wxa.send_subscribe_message(
                     row.recipient, template_id,
                     texts.wechat_data(event.subscribe_fields, subject.params),
-                    page=page_of(row.event))
+                    page=page_of(row.event, row.subject_id, row.campaign_id))
                 message_id = None
             else:
                 answer = client.message.send_template(
                     row.recipient, template_id,
                     texts.wechat_data(event.template_fields, subject.params, title),
-                    mini_program={"appid": mini_appid, "pagepath": page_of(row.event)})
+                    mini_program={"appid": mini_appid,
+                                  "pagepath": page_of(row.event, row.subject_id,
+                                                      row.campaign_id)})
                 message_id = str(answer.get("msgid", "")) or None
         except WeChatClientException as error:
             code = error.errcode

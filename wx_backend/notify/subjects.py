@@ -105,6 +105,14 @@ def subjects_of(rows: Sequence) -> dict[tuple[str, int], Subject]:
     return found
 
 
-def page_of(event: str) -> str:
-    return {"announcement": "pages/announcements/index",
-            "entry": "pages/entries/index"}.get(_kind(event), "pages/bookings/index")
+def page_of(event: str, subject_id: int, campaign_id: int | None) -> str:
+    """The mini-program page a message opens: the booking itself, the draw's or the
+    queue's page of its campaign, or the campaign's home with its announcements."""
+    campaign = f"?campaign={campaign_id}" if campaign_id else ""
+    if event == "announcement":
+        return "pages/index/index" + campaign
+    if event == "voucher_released":
+        return "pages/queue/queue" + campaign
+    if _kind(event) == "entry":
+        return "pages/lottery/lottery" + campaign
+    return f"pages/booking/booking?id={subject_id}"
