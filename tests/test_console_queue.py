@@ -6,11 +6,14 @@ console leaves the same audit entry and sends the same messages."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from tests.official import run_jobs
 from tests.test_console import SHOTS
 from tests.test_queue import PASSWORD, households, register
+from wx_backend.dev import people
 from wx_backend.extensions import db
 from wx_backend.models import AuditEntry, Delivery, Entry, Resident
 
@@ -74,6 +77,7 @@ def test_supply_to_voucher_through_the_console(app, client, queue_world, live_se
         code, last4 = entry.voucher_code, holder.id_number[-4:]
 
     counter.click("text=凭证核销")
+    counter.wait_for_function("document.activeElement.name === 'voucher_code'")
     counter.keyboard.type(code)
     counter.keyboard.press("Enter")
     counter.keyboard.type("0000" if last4 != "0000" else "1111")
@@ -126,3 +130,29 @@ def test_the_api_and_the_console_leave_the_same_trail(app, client, queue_world,
     # And every holder told the same way (an SMS each), whichever door released them.
     assert sorted(subject for subject, channel in told if channel == "sms") == sorted(
         e.id for e in released)
+
+
+def test_the_committee_registers_a_household_without_a_phone(app, queue_world, live_server,
+                                                            browser, sql):
+    committee = _console(browser, live_server, "jinshui.c")
+    committee.wait_for_url(f"{live_server}/console/community")
+    committee.goto(f"{live_server}/console/community/register")
+    committee.fill("input[name=name]", "钱桂芳")
+    committee.fill("input[name=id_number]", people.document(7_733)[1])
+    committee.fill("input[name=phone]", "15912345670")
+    committee.fill("input[name=address]", "郑州市金水区经三路21号2栋301")
+    committee.check("input[name=promise]")
+    committee.click("button.primary.big")
+    committee.wait_for_url(re.compile(r".*/console/community/residents/\d+$"))
+    form = committee.locator(f"#queue-{queue_world['campaign']}")
+    form.locator("button").click()  # no pharmacy chosen: refused, nothing registered
+    committee.wait_for_selector("#notice.error")
+    assert sql("SELECT count(*) FROM entries") == [(0,)]
+    form = committee.locator(f"#queue-{queue_world['campaign']}")
+    form.locator("select[name=store_id]").select_option(str(queue_world["stores"][1]))
+    form.locator("button").click()
+    committee.wait_for_selector("#notice.ok")
+    assert "排队登记" in committee.inner_text("#notice")
+    committee.screenshot(path=str(SHOTS / "community-queue-registered.png"), full_page=True)
+    assert sql("SELECT status, store_id FROM entries") == [("pending", queue_world["stores"][1])]
+    assert sql("SELECT action FROM assisted_actions ORDER BY id") == [("register",), ("enter",)]

@@ -117,11 +117,12 @@ def book_for(session: Session, stock, directory, vault: PiiVault, staff: Communi
 
 
 def enter_for(session: Session, vault: PiiVault, staff: CommunityStaff, resident_id: int,
-              campaign_id: int, now: datetime) -> Entry:
-    """Enter a resident of the staff's district in a draw or a queue (``pool.enter``), in
-    both trails: the one call of the console and the API."""
+              campaign_id: int, now: datetime, store_id: int | None = None) -> Entry:
+    """Enter a resident of the staff's district in a draw, or register their household in
+    a queue for the pharmacy ``store_id`` (``pool.enter``), in both trails: the one call of
+    the console and the API."""
     resident = resident_in_district(session, staff, resident_id)
-    entry = pool.enter(session, campaign_id, resident.id, now, vault)
+    entry = pool.enter(session, campaign_id, resident.id, now, vault, store_id=store_id)
     record(session, staff, resident.id, "enter",
            {"campaign_id": campaign_id, "reservation_no": entry.reservation_no})
     audit(session, "community", staff, "enter_for_resident", f"entry {entry.id}")

@@ -66,6 +66,7 @@ class BookForIn(Schema):
 
 class EnterForIn(Schema):
     campaign_id = _row_id("活动", required=True)
+    store_id = _row_id("药店", metadata={"description": "排队活动：登记在哪家药店购买（必填）"})
 
 
 class RegistrationsQuery(Schema):
@@ -142,13 +143,13 @@ def book_for_resident(resident_id: int, body):
 @bp.post("/residents/<int:resident_id>/entries")
 @bp.auth_required(community_auth)
 @bp.input(EnterForIn, arg_name="body")
-@bp.doc(summary="代居民登记摇号",
+@bp.doc(summary="代居民登记摇号，或为居民一户登记排队（排队活动须选药店）",
         responses={201: "已创建", 403: "out_of_district", 404: "居民或活动不存在",
                    409: "not_a_lottery / already_entered / reenter_later"})
 def enter_for_resident(resident_id: int, body):
     """Enter the resident in a lottery campaign: ``campaign_id``."""
     entry = assisted.enter_for(db.session, pii.vault, community_auth.current_user, resident_id,
-                               body["campaign_id"], clock.now())
+                               body["campaign_id"], clock.now(), store_id=body.get("store_id"))
     db.session.commit()
     return pool.entry_body(entry, db.session.get(Campaign, body["campaign_id"])), 201
 

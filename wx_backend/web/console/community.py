@@ -137,6 +137,7 @@ def _resident_page(resident_id: int, notice: dict | None = None, status: int = 2
         actions=assisted.actions_of(db.session, resident.id), kinds=KINDS,
         open_fcfs=[s for s in campaigns if s.rules.allocation == "fcfs" and s.window_at(now)],
         lotteries=[s for s in campaigns if s.rules.allocation == "lottery"],
+        queues=[s for s in campaigns if s.rules.allocation == "queue"],
         notice=notice), status
 
 
@@ -174,8 +175,10 @@ def community_book(resident_id: int):
 def community_enter(resident_id: int):
     """Enter the resident in a lottery campaign."""
     try:
+        raw_store = request.form.get("store_id") or ""
         entry = assisted.enter_for(db.session, pii.vault, g.actor, resident_id,
-                                   int(request.form["campaign_id"]), clock.now())
+                                   int(request.form["campaign_id"]), clock.now(),
+                                   store_id=int(raw_store) if raw_store.isdigit() else None)
     except (KeyError, ValueError):
         return _resident_page(resident_id, {"kind": "error", "text": "请选择摇号活动"}, 422)
     except DomainError as refused:
@@ -183,8 +186,9 @@ def community_enter(resident_id: int):
         return _resident_page(resident_id, {"kind": "error", "text": refused.message},
                               refused.status)
     db.session.commit()
+    what = "排队登记（待居委会审核）" if entry.store_id else "摇号登记"
     return _resident_page(resident_id, {"kind": "ok",
-                                        "text": f"已登记摇号，编号 {entry.reservation_no}"})
+                                        "text": f"已完成{what}，编号 {entry.reservation_no}"})
 
 
 @bp.get("/community/registrations")
