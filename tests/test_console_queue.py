@@ -156,3 +156,34 @@ def test_the_committee_registers_a_household_without_a_phone(app, queue_world, l
     committee.screenshot(path=str(SHOTS / "community-queue-registered.png"), full_page=True)
     assert sql("SELECT status, store_id FROM entries") == [("pending", queue_world["stores"][1])]
     assert sql("SELECT action FROM assisted_actions ORDER BY id") == [("register",), ("enter",)]
+
+
+def test_a_district_with_many_registrations_reviews_them_a_page_at_a_time(
+        app, client, queue_world):
+    """Fifty a page, the search keeping its campaign across the pages, and a reservation
+    number or a street finding the one registration the resident at the desk asks about."""
+    people = households(app, 53)
+    numbers = sorted(register(client, queue_world, person).json["reservation_no"]
+                     for person in people)
+    committee = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      committee.get("/console/login").text).group(1)
+    assert committee.post("/console/login", data={
+        "csrf_token": token, "role": "community", "username": "jinshui.c",
+        "password": PASSWORD}).status_code == 302
+    listing = f"/console/community/registrations?campaign_id={queue_world['campaign']}"
+
+    def shown(html: str) -> list[str]:
+        return [n for n in numbers if f"<td>{n}</td>" in html]
+
+    first = committee.get(listing).text
+    assert "共 53 条待审核" in first and "第 1 / 2 页" in first
+    assert shown(first) == numbers[:50]
+    following = re.search(r'href="([^"]+)">下一页', first).group(1).replace("&amp;", "&")
+    second = committee.get(following).text
+    assert shown(second) == numbers[50:] and "上一页" in second and "下一页" not in second
+    assert shown(committee.get(f"{listing}&q={numbers[51]}").text) == [numbers[51]]
+    assert len(shown(committee.get(f"{listing}&q=经三路7号").text)) == 1
+    nothing = committee.get(f"{listing}&q=长宁路").text
+    assert shown(nothing) == [] and "没有符合“长宁路”的待审核登记" in nothing
+    assert shown(committee.get(f"{listing}&page=abc").text) == numbers[:50]

@@ -28,6 +28,7 @@ from wx_backend.core.tabular import MAX_BYTES
 from wx_backend.extensions import csrf, db
 from wx_backend.identity.accounts import ROLE_NAMES, ROLES
 from wx_backend.web.auth import staff_sessions
+from wx_backend.web.console import paging
 from wx_backend.web.console.blueprint import bp
 from wx_backend.web.console.words import explain_failure, subject_words, words
 
@@ -185,7 +186,8 @@ def beijing(moment, pattern: str = "%m-%d %H:%M") -> str:
 @bp.app_context_processor
 def console_globals():
     return {"role_names": ROLE_NAMES, "now_utc": clock.now(), "words": words(),
-            "explain": explain_failure, "subject_words": subject_words}
+            "explain": explain_failure, "subject_words": subject_words,
+            "page_link": paging.link}
 
 
 def expired():

@@ -21,6 +21,7 @@ from wx_backend.identity.residents import masked_profile
 from wx_backend.lottery import pool
 from wx_backend.models import AssistedAction, Booking, Campaign, Entry, Resident, Store
 from wx_backend.waitlist import registrations
+from wx_backend.web.console import paging
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
@@ -35,7 +36,6 @@ def _campaigns(now) -> list:
     return [directory.snapshot(db.session, cid, now) for cid in ids]
 
 
-PAGE_SIZE = 50
 
 
 def _found_by(q: str) -> list[int] | None:
@@ -73,8 +73,6 @@ def community():
     within = regions.prefix(g.actor.district_code)
     mine = request.args.get("mine") == "1"
     q = request.args.get("q") or ""
-    raw_page = request.args.get("page") or "1"
-    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and raw_page != "0" else 1
     query = select(Resident).where(Resident.profile_completed_at.is_not(None),
                                    Resident.district_code.startswith(within or "-",
                                                                      autoescape=True))
@@ -84,9 +82,8 @@ def community():
     found = _found_by(q)
     if found is not None:
         query = query.where(Resident.id.in_(found))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    people = db.session.scalars(query.order_by(Resident.id.desc())
-                                .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    page = paging.of_query(db.session, query, Resident.id.desc())
+    people = page.rows
     last = dict(db.session.execute(
         select(AssistedAction.resident_id, func.max(AssistedAction.at))
         .where(AssistedAction.resident_id.in_([p.id for p in people]))
@@ -95,9 +92,7 @@ def community():
              "last": last.get(p.id)} for p in people]
     queues = [s for s in _campaigns(clock.now()) if s.rules.allocation == "queue"]
     return render_template("console/community/home.html", rows=rows, queues=queues, q=q,
-                           mine=mine, page=page, total=total,
-                           pages=max(1, -(-total // PAGE_SIZE)),
-                           searched=found is not None)
+                           mine=mine, page=page, searched=found is not None)
 
 
 @bp.route("/community/register", methods=["GET", "POST"])
@@ -199,8 +194,13 @@ def community_registrations():
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         return redirect(url_for("console.community"))
     pending = registrations.pending_in_district(db.session, g.actor, int(raw))
-    return render_template("console/community/registrations.html", pending=pending,
-                           campaign_id=int(raw), mask_name=mask_name)
+    q = unicodedata.normalize("NFKC", request.args.get("q") or "").strip()
+    if q:
+        pending = [one for one in pending
+                   if one.entry.reservation_no.startswith(q) or q in one.resident.address]
+    return render_template("console/community/registrations.html",
+                           page=paging.of_list(pending), q=q, campaign_id=int(raw),
+                           mask_name=mask_name)
 
 
 @bp.post("/community/registrations/<int:entry_id>/review")

@@ -8,7 +8,7 @@ import unicodedata
 from datetime import date
 
 from flask import abort, current_app, g, render_template, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from wx_backend.booking import pickup
 from wx_backend.config import signing_keys
@@ -20,6 +20,7 @@ from wx_backend.extensions import db
 from wx_backend.identity import residents
 from wx_backend.models import Booking, Resident, Store
 from wx_backend.waitlist import registrations
+from wx_backend.web.console import paging
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 from wx_backend.web.console.words import BOOKING_STATUSES
@@ -148,8 +149,6 @@ def _booking_page(booking: Booking, template: str):
                            zone=zone, collected=collected, statuses=STATUSES)
 
 
-PAGE_SIZE = 50
-
 
 @bp.get("/pharmacy/bookings")
 @requires(ROLE)
@@ -164,8 +163,6 @@ def pharmacy_bookings():
         day = now.astimezone(zone).date()
     q = unicodedata.normalize("NFKC", request.args.get("q") or "").strip()
     status = request.args.get("status") or ""
-    page = max(1, int(request.args["page"]) if (request.args.get("page") or "").isascii()
-               and (request.args.get("page") or "").isdigit() else 1)
     query = select(Booking).where(Booking.store_id == g.actor.store_id,
                                   Booking.pickup_date == day)
     if q:
@@ -173,9 +170,8 @@ def pharmacy_bookings():
                                 Booking.pickup_code == q))
     if status in STATUSES:
         query = query.where(Booking.status == status)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Booking.created_at.desc(), Booking.id.desc())
-                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    page = paging.of_query(db.session, query, Booking.created_at.desc(), Booking.id.desc())
+    rows = page.rows
     holders = {r.id: r for r in db.session.scalars(
         select(Resident).where(Resident.id.in_([b.resident_id for b in rows])))}
     listed = [{"booking": b, "holder": mask_name(holders[b.resident_id].name),
@@ -183,8 +179,7 @@ def pharmacy_bookings():
                "collected": pickup.collected_by_whom(db.session, b)
                if b.status == "collected" else None} for b in rows]
     return render_template("console/pharmacy/bookings.html", listed=listed, day=day, q=q,
-                           status=status, statuses=STATUSES, page=page, total=total,
-                           pages=max(1, -(-total // PAGE_SIZE)), zone=zone)
+                           status=status, statuses=STATUSES, page=page, zone=zone)
 
 
 # -- queue campaigns (Shanghai): the day's supply releases vouchers, the counter takes them --

@@ -9,7 +9,7 @@ import unicodedata
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app, g, render_template, request
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from wx_backend.booking import public_list
 from wx_backend.campaigns import manage
@@ -18,11 +18,11 @@ from wx_backend.core.clock import BEIJING
 from wx_backend.extensions import db
 from wx_backend.identity.accounts import ROLE_NAMES, audit
 from wx_backend.models import AuditEntry, Campaign, Store
+from wx_backend.web.console import paging
 from wx_backend.web.console.access import requires
 from wx_backend.web.console.blueprint import bp
 
 ROLE = "operator"
-PAGE_SIZE = 50
 # The audit trail's actions, as operators read them.
 ACTIONS = {
     "sign_in": "登录", "sign_out": "退出登录", "sign_in_failed": "登录失败",
@@ -44,29 +44,20 @@ ACTIONS = {
 }
 
 
-def _page_number() -> int:
-    raw = request.args.get("page") or "1"
-    return int(raw) if raw.isascii() and raw.isdigit() and raw != "0" else 1
-
-
 def _stores_page(notice: dict | None = None, status: int = 200):
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.id)).all()
     raw = request.values.get("campaign_id") or ""
     chosen = int(raw) if raw.isascii() and raw.isdigit() else (
         campaigns[-1].id if campaigns else None)
     q = unicodedata.normalize("NFKC", request.values.get("q") or "").strip()
-    page = _page_number()
     query = select(Store).where(Store.campaign_id == chosen)
     if q:
         query = query.where(or_(Store.name.contains(q, autoescape=True),
                                 Store.address.contains(q, autoescape=True),
                                 Store.district.contains(q, autoescape=True)))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    stores = db.session.scalars(query.order_by(Store.active.desc(), Store.name)
-                                .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    page = paging.of_query(db.session, query, Store.active.desc(), Store.name)
     return render_template("console/operator/store_list.html", campaigns=campaigns,
-                           chosen=chosen, q=q, stores=stores, page=page, total=total,
-                           pages=max(1, -(-total // PAGE_SIZE)), notice=notice), status
+                           chosen=chosen, q=q, page=page, notice=notice), status
 
 
 @bp.get("/operator/store-list")
@@ -102,7 +93,6 @@ def operator_audit():
     who = (request.args.get("who") or "").strip()
     action = request.args.get("action") or ""
     raw_day = request.args.get("day") or ""
-    page = _page_number()
     query = select(AuditEntry)
     if role in ROLE_NAMES:
         query = query.where(AuditEntry.actor_role == role)
@@ -117,13 +107,10 @@ def operator_audit():
     if day is not None:
         start = datetime.combine(day, time(0), BEIJING)
         query = query.where(AuditEntry.at >= start, AuditEntry.at < start + timedelta(days=1))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.scalars(query.order_by(AuditEntry.id.desc())
-                              .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return render_template("console/operator/audit.html", rows=rows, roles=ROLE_NAMES,
+    page = paging.of_query(db.session, query, AuditEntry.id.desc())
+    return render_template("console/operator/audit.html", page=page, roles=ROLE_NAMES,
                            actions=ACTIONS, role=role, who=who, action=action,
-                           day=day.isoformat() if day else "", page=page, total=total,
-                           pages=max(1, -(-total // PAGE_SIZE)), today=clock.now())
+                           day=day.isoformat() if day else "", today=clock.now())
 
 
 @bp.get("/operator/public-list")
