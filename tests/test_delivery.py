@@ -273,3 +273,51 @@ def test_the_couriers_file_opens_every_residents_text_as_text(app, client, campa
     assert plain["手机号"] == "'+8613812345678"
     assert plain["地址"] == "福州市鼓楼区湖东路5号1单元402"
     assert (plain["费用（元）"], plain["货到付款"]) == ("0.00", "否")
+
+
+def test_a_rules_version_that_drops_pickup_moves_the_bookings_when_it_takes_effect(app, client):
+    """Guangzhou through the operator's rules form (no announcement): the bookings stay
+    pickups until the new version's moment, then the planned run moves them and tells the
+    holders once, however often it runs."""
+    from tests.official import run_jobs
+    from tests.worlds import build
+    from wx_backend.jobs import schedule, tasks
+
+    world = build(app, "guangzhou")
+    near, far = residents(app, 2)
+    with app.app_context():
+        db.session.get(Resident, near.id).address = "广州市海珠区江南中街道江南大道中168号7楼"
+        db.session.get(Resident, far.id).address = "广州市从化区街口街道新村路9号"
+        db.session.commit()
+    booked = {}
+    for person in (near, far):
+        answer = client.post(f"/api/v1/campaigns/{world.campaign_id}/bookings",
+                             json={"store_id": world.store_ids[1]}, headers=auth(person.token))
+        assert answer.status_code == 201, answer.json
+        booked[person.id] = answer.json["reservation_no"]
+    run_jobs(app)
+    moment = now() + timedelta(seconds=1)
+    with app.app_context():
+        campaign = db.session.get(manage.Campaign, world.campaign_id)
+        version = manage.amend_rules(db.session, campaign, {
+            "fulfilment": ["express"], "delivery": {"area": ["海珠区"]}}, moment,
+            "改为送货上门", now())
+        db.session.commit()
+        plans = [p for p in schedule.planned(moment - timedelta(minutes=1),
+                                             moment + timedelta(minutes=1))
+                 if p.task == "follow_fulfilment"]
+        assert [(p.key, p.args) for p in plans] == [
+            (f"fulfilment:{version.id}", (world.campaign_id,))]
+        # Before its moment the old rules hold: nothing moves.
+        assert tasks.HANDLERS["follow_fulfilment"](world.campaign_id) == {
+            "switched": 0, "told": 0}
+    while now() < moment:
+        pass
+    with app.app_context():
+        assert tasks.HANDLERS["follow_fulfilment"](world.campaign_id)["switched"] == 1
+        assert tasks.HANDLERS["follow_fulfilment"](world.campaign_id)["switched"] == 0
+        orders = db.session.scalars(db.select(PostalOrder)).all()
+        assert [(o.reservation_no, o.channel) for o in orders] == [(booked[near.id], "express")]
+    run_jobs(app)
+    told = [m["text"] for m in client.get("/dev/outbox").json["sms"] if "送货上门" in m["text"]]
+    assert len(told) == 1 and booked[near.id] in told[0]

@@ -9,6 +9,8 @@ Two kinds of entries:
   into Redis ahead of time, opening and closing it; for each pickup end, the reminder some
   hours before (per campaign) and the expiry of what was not collected; for each
   scheduled announcement, its publication (pushes; it is visible from its moment anyway);
+  for each rules version that drops pickup, moving the live bookings to delivery when it
+  takes effect;
   for each claim deadline of a lottery win or voucher, the lapse of those not used; for
   lottery campaigns that draw on a schedule, the commitment and, later, the draw.
 
@@ -47,7 +49,15 @@ from wx_backend.campaigns.manage import rules_in_force
 from wx_backend.core import clock, redis_urls
 from wx_backend.core.clock import BEIJING
 from wx_backend.extensions import db
-from wx_backend.models import Announcement, Booking, Campaign, Entry, ScheduleRun, Window
+from wx_backend.models import (
+    Announcement,
+    Booking,
+    Campaign,
+    Entry,
+    RulesVersion,
+    ScheduleRun,
+    Window,
+)
 from wx_backend.notify.texts import reminder_hours
 
 log = logging.getLogger(__name__)
@@ -144,6 +154,13 @@ def planned(lo: datetime, hi: datetime) -> list[Planned]:
                                                Entry.claim_deadline >= lo,
                                                Entry.claim_deadline < hi).distinct()):
         found.append(Planned(f"lapse:{int(deadline.timestamp())}", deadline, "lapse_wins", ()))
+    for version_id, campaign_id, effective_at in session.execute(
+            select(RulesVersion.id, RulesVersion.campaign_id, RulesVersion.effective_at)
+            .where(RulesVersion.version > 1, RulesVersion.effective_at >= lo,
+                   RulesVersion.effective_at < hi,
+                   ~RulesVersion.rules["fulfilment"].contains(["pickup"]))).all():
+        found.append(Planned(f"fulfilment:{version_id}", effective_at, "follow_fulfilment",
+                             (campaign_id,)))
     found += _planned_draws(lo, hi)
     session.rollback()
     return found

@@ -61,13 +61,22 @@ def push_announcement(announcement_id: int) -> dict:
 
 def bookings_follow(announcement_id: int) -> dict:
     """When an announcement's rules drop pickup, the live bookings are delivered instead
-    and their holders told (``postal.switch_bookings``; nothing twice)."""
+    and their holders told (``follow_fulfilment``)."""
     found = db.session.get(Announcement, announcement_id)
     if found is None or found.rules is None or "fulfilment" not in found.rules:
         return {}
+    return follow_fulfilment(found.campaign_id)
+
+
+def follow_fulfilment(campaign_id: int) -> dict:
+    """The campaign's confirmed bookings not yet collected travel by post or courier when
+    the rules in force no longer offer pickup (``postal.switch_bookings``), and their
+    holders are told once. Run when a rules version that drops pickup takes effect,
+    whether an announcement or the operator's rules form brought it, and safe to run
+    again: a booking already on its way is left alone."""
     now = clock.now()
-    rules = rules_in_force(db.session, found.campaign_id, now)[1]
-    switched = postal.switch_bookings(db.session, found.campaign_id, rules, now)
+    rules = rules_in_force(db.session, campaign_id, now)[1]
+    switched = postal.switch_bookings(db.session, campaign_id, rules, now)
     db.session.commit()
     told = notify.announce("delivery_switched", switched)
     return {"switched": len(switched), "told": len(told)}
@@ -262,5 +271,6 @@ HANDLERS = {
     "close_window": close_window,
     "remind_pickup": remind_pickup,
     "expire_bookings": expire_bookings,
+    "follow_fulfilment": follow_fulfilment,
 }
 

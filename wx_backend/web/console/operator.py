@@ -404,8 +404,10 @@ def operator_rules_change(campaign_id: int):
     current_app.extensions["directory"].forget(campaign.id)
     forget_texts()
     when = version.effective_at.astimezone(zone).strftime("%m月%d日 %H:%M")
-    return _campaign_page(campaign_id, notice={
-        "kind": "ok", "text": f"已保存为第 {version.version} 版规则，{when}起生效"})
+    text = f"已保存为第 {version.version} 版规则，{when}起生效"
+    if "pickup" not in version.rules.get("fulfilment", ["pickup"]):
+        text += "；届时尚未取货的预约将改为配送（配送范围内的），并逐一通知本人"
+    return _campaign_page(campaign_id, notice={"kind": "ok", "text": text})
 
 
 @bp.post("/operator/campaigns/<int:campaign_id>/rules/<int:version>/withdraw")
