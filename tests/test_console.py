@@ -43,25 +43,31 @@ PASSWORD = "a long enough password"
 
 PAGES = {  # every console page, by the role it is for
     "pharmacy": ["/console/pharmacy", "/console/pharmacy/day", "/console/pharmacy/bookings",
-                 "/console/pharmacy/lookup?q=12345678"],
+                 "/console/pharmacy/lookup?q=12345678", "/console/pharmacy/bookings/1",
+                 "/console/pharmacy/queue", "/console/pharmacy/vouchers"],
     "community": ["/console/community", "/console/community/register",
+                  "/console/community/residents/1",
+                  "/console/community/residents/1/bookings/1/qrcode.png",
                   "/console/community/residents/1/bookings/1/slip",
                   "/console/community/registrations?campaign_id=1"],
-    "editor": ["/console/editor"],
+    "editor": ["/console/editor", "/console/editor/1/edit", "/console/editor/1/preview",
+               "/console/editor/faq"],
     "operator": ["/console/operator", "/console/operator/stores", "/console/operator/jobs",
                  "/console/operator/approvals", "/console/operator/accounts",
                  "/console/operator/store-list", "/console/operator/audit",
                  "/console/operator/public-list",
-                 "/console/operator/delivery", "/console/operator/draws",
+                 "/console/operator/delivery", "/console/operator/delivery/export",
+                 "/console/operator/draws",
                  "/console/operator/windows/1", "/console/operator/windows/1/figures",
                  "/console/operator/campaigns/1"],
 }
 FORMS = {  # every console form, by the role it is for
-    "pharmacy": ["/console/pharmacy/redeem"],
+    "pharmacy": ["/console/pharmacy/redeem", "/console/pharmacy/queue/preview",
+                 "/console/pharmacy/queue/release", "/console/pharmacy/vouchers"],
     "community": ["/console/community/register", "/console/community/residents/1/book",
                   "/console/community/residents/1/enter",
                   "/console/community/registrations/1/review"],
-    "editor": ["/console/editor/new", "/console/editor/1/publish",
+    "editor": ["/console/editor/new", "/console/editor/1/edit", "/console/editor/1/publish",
                "/console/editor/1/schedule", "/console/editor/1/retract",
                "/console/editor/faq", "/console/editor/faq/try"],
     "operator": ["/console/operator/stores/check", "/console/operator/stores/confirm",
@@ -69,6 +75,7 @@ FORMS = {  # every console form, by the role it is for
                  "/console/operator/draws/commit", "/console/operator/draws/1/run",
                  "/console/operator/campaigns", "/console/operator/campaigns/1/windows",
                  "/console/operator/campaigns/1/rules",
+                 "/console/operator/campaigns/1/rules/2/withdraw",
                  "/console/operator/approvals/1/approve", "/console/operator/accounts",
                  "/console/operator/accounts/pharmacy/1/unlock",
                  "/console/operator/stores/1/deactivate"],
@@ -405,6 +412,7 @@ def test_every_page_refuses_nobody_and_every_other_role(world, live_server):
             for path in pages:
                 answer = signed_in.get(live_server + path, allow_redirects=False, timeout=10)
                 assert (answer.status_code == 403) == (other != role), (role, path)
+                assert answer.status_code < 500, (role, path)
         for other, forms in FORMS.items():
             if other == role:
                 continue
