@@ -98,7 +98,7 @@ def test_rotation_command_moves_every_value_to_the_new_key(make_app, residents, 
     new_key = new_key_spec("t2")
     rotated = make_app(PII_KEY=new_key, PII_OLD_KEYS=base_config["PII_KEY"])
 
-    result = rotated.test_cli_runner().invoke(args=["pii-rotate"])
+    result = rotated.test_cli_runner().invoke(args=["residents", "rotate-keys"])
 
     assert result.exit_code == 0, result.output
     assert "residents: 1 rows" in result.output and "sms_outbox: 1 rows" in result.output

@@ -194,6 +194,26 @@ def test_other_commands_say_what_production_refuses_without_a_traceback(tmp_path
     assert "DEV_TOOLS is on" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("args", [["--help"], ["residents", "--help"],
+                                  ["lottery", "verify", "--help"], ["serve", "--help"]])
+def test_help_starts_nothing_and_writes_nothing(tmp_path, args):
+    """A newcomer's first ``wx-backend --help`` in an empty folder, with nothing configured:
+    the commands are listed, and no embedded PostgreSQL or Redis is started (they would
+    write ``instance/``)."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in {"DATABASE_URL", "REDIS_URL", "WXB_MODE", "WXB_INSTANCE_PATH"}}
+    done = subprocess.run([sys.executable, "-m", "wx_backend.cli.main", *args], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: "), done.stdout
+    if args == ["--help"]:
+        listed = re.findall(r"^  ([a-z-]+) ", done.stdout, re.M)
+        assert {"serve", "worker", "residents", "lottery", "db", "campaign"} <= set(listed)
+        assert "pii-rotate" not in listed and "run" not in listed
+    assert list(tmp_path.iterdir()) == []
+    assert "embedded" not in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("bind", ["0.0.0.0:{port}", "[::]:{port}"])
 def test_serve_keeps_development_mode_off_the_network_unless_told(tmp_path, bind):
     port = _free_port()

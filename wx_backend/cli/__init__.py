@@ -16,9 +16,9 @@ from wx_backend.cli.delivery import delivery_cli
 from wx_backend.cli.jobs import jobs_cli, worker_command
 from wx_backend.cli.lottery import lottery_cli
 from wx_backend.cli.official_account import official_account_cli
-from wx_backend.cli.pii import pii_rotate, residents_cli
+from wx_backend.cli.pii import residents_cli
 
-COMMANDS = (pii_rotate, reconcile_command, demo_command, campaign_cli, stores_cli, staff_cli,
+COMMANDS = (reconcile_command, demo_command, campaign_cli, stores_cli, staff_cli,
             bookings_cli, worker_command, jobs_cli, editor_cli, official_account_cli,
             lottery_cli, delivery_cli, community_cli, households_cli, operator_cli,
             residents_cli)

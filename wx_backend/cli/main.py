@@ -39,14 +39,14 @@ import tempfile
 
 import click
 import gunicorn
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, routes_command, shell_command
 from flask_migrate import upgrade
+from flask_migrate.cli import db as migrations_group
 
 from wx_backend import ConfigError, create_app
 from wx_backend.booking import first_come
 from wx_backend.campaigns import demo
-from wx_backend.cli import gunicorn_config
-from wx_backend.cli.lottery import lottery_cli
+from wx_backend.cli import COMMANDS, gunicorn_config
 from wx_backend.config import Config
 from wx_backend.core import clock, redis_urls
 from wx_backend.extensions import db
@@ -55,7 +55,19 @@ from wx_backend.models import Campaign
 GUNICORN_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gunicorn_config.py")
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+class Commands(FlaskGroup):
+    """Flask's group, except that listing the commands (``--help``) builds no app: every
+    command of ours is attached to the group itself (``wx_backend.cli.COMMANDS``), so help
+    prints at once, starting no embedded server and writing no ``instance/``. A command
+    builds the app when it runs; a name not found here is still looked up in the app."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()  # those of installed packages (``spec``)
+        return sorted(self.commands)
+
+
+@click.group(cls=Commands, create_app=create_app, add_version_option=False,
+             add_default_commands=False)
 def cli():
     """Booking backend for scarce goods over WeChat."""
 
@@ -224,11 +236,8 @@ def prepare(app) -> None:
     redis_urls.disconnect(stock.client)
 
 
-def _add_standalone_commands() -> None:
-    cli.add_command(lottery_cli)
-
-
-_add_standalone_commands()
+for _command in (*COMMANDS, migrations_group, shell_command, routes_command):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -1,11 +1,11 @@
-"""``wx-backend pii-rotate`` and ``wx-backend residents reindex``: personal data
+"""``wx-backend residents rotate-keys`` and ``residents reindex``: personal data
 re-encrypted under the current key, and identity text brought to its canonical form."""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
 from wx_backend.booking import first_come
 from wx_backend.cli.common import echo_rekeyed
@@ -17,9 +17,8 @@ from wx_backend.models.rotation import reencrypt
 residents_cli = AppGroup("residents", help="Residents' identity data.")
 
 
-@click.command("pii-rotate")
-@with_appcontext
-def pii_rotate() -> None:
+@residents_cli.command("rotate-keys")
+def rotate_keys() -> None:
     """Re-encrypt personal data still under an old PII key with the current PII_KEY."""
     with db.engine.begin() as connection:
         rewritten = reencrypt(connection, db.metadata, pii.vault)

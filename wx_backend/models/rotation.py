@@ -1,4 +1,4 @@
-"""Re-encrypt personal data written with an older PII key (``wx-backend pii-rotate``).
+"""Re-encrypt personal data written with an older PII key (``wx-backend residents rotate-keys``).
 
 Rotation: set the new key as ``PII_KEY``, move the old one to ``PII_OLD_KEYS``, deploy, run
 the command; once it reports nothing left, the old key can be dropped. Blind indexes use
