@@ -1,6 +1,7 @@
-"""WSGI entry point for gunicorn: ``gunicorn wx_backend.wsgi:app``.
+"""The WSGI entry point for every web server: ``wx_backend.wsgi:app``, which ``wx-backend
+serve`` hands to granian (the default) or gunicorn.
 
-Each worker builds the app, then the chat-bot's FAQ matcher (so no resident's message waits
+Each worker process builds the app, then the chat-bot's FAQ matcher (so no resident's message waits
 half a second for jieba and pypinyin to load), then moves everything it has made so far
 out of the garbage collector's sight (``gc.freeze``): the dictionaries of those libraries
 are hundreds of thousands of long-lived objects that every full collection would otherwise

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 QUEUES = ("notify", "default", "low")
 
-# Kept for a day so `jobs failed` can show them; finished ones only briefly.
+# Failed jobs are kept for seven days so `jobs failed` can show them; finished ones for
+# ten minutes.
 FAILURE_TTL = 7 * 24 * 3600
 RESULT_TTL = 600
 

@@ -1,7 +1,8 @@
 """Notifications: events become deliveries, deliveries are claimed, sent and settled.
 
 An *event* (``booking_confirmed``, ``pickup_reminder``, ``booking_expired``,
-``booking_cancelled``, later the draw results) about *subjects* (bookings) becomes one
+``booking_cancelled``, ``delivery_switched``; ``draw_won`` and ``voucher_released`` about
+lottery entries; the list with texts is ``texts.EVENTS``) about *subjects* becomes one
 *delivery* row per channel the resident can be reached on (an ``announcement`` is the
 one event whose subject is an announcement; it goes to followers who opted in and to
 affected residents who allowed a subscribe message, see ``emit_announcement``):
